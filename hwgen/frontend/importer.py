@@ -1,0 +1,378 @@
+"""QONNX graph -> hwgen IR.
+
+The importer walks the (cleaned) graph from its input along the single data path:
+
+    Head:   float pre-processing ... input quantizer
+    layer:  MatMul/Gemm with quantized weights -> float ops -> activation quantizer
+    Tail:   float ops after the last integer layer
+
+Weight quantizers are folded to integer matrices here; the float ops between an accumulator
+and the next quantizer stay float (FloatActivation) until the streamline pass turns them
+into thresholds, so that the import itself is trivially faithful to the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..errors import HwgenError
+from ..ir import FloatActivation, Graph, Head, IntType, MatVec, Quantizer, Tail, TensorInfo
+from ..ir.float_segment import make_segment
+from ..ir.types import Bipolar, smallest_type
+from .load import load_qonnx
+
+QUANTIZERS = ("Quant", "BipolarQuant")
+LINEAR = ("MatMul", "Gemm")
+# Per-channel elementwise float ops: allowed between an accumulator and the next quantizer.
+ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "LeakyRelu",
+               "Identity", "Sigmoid", "Tanh", "HardTanh", "Neg", "Pow", "Sqrt", "Abs")
+SHAPE_ONLY = ("Reshape", "Flatten", "Identity", "Transpose", "Squeeze", "Unsqueeze")
+HEAD_OPS = ("Add", "Sub", "Mul", "Div", "Reshape", "Flatten", "Identity", "Transpose", "Squeeze",
+            "Unsqueeze")
+TAIL_OPS = ELEMENTWISE + ("Softmax", "LogSoftmax", "ArgMax", "Reshape", "Flatten", "Squeeze")
+SUPPORTED = sorted(set(QUANTIZERS + LINEAR + ELEMENTWISE + HEAD_OPS + TAIL_OPS))
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """How to quantize the float input of a model whose graph has no input quantizer."""
+
+    bits: int
+    scale: float
+    signed: bool = True
+
+    def quantizer(self) -> Quantizer:
+        return Quantizer(scale=float(np.float32(self.scale)), bits=self.bits, signed=self.signed)
+
+
+@dataclass
+class _Weights:
+    values: np.ndarray  # int64, layout as in the file
+    scale: np.ndarray  # float32, broadcastable to values
+    dtype: object
+
+
+class _Importer:
+    def __init__(self, wrapper, path: str, input_format: InputFormat | None):
+        self.w = wrapper
+        self.g = wrapper.graph
+        self.path = path
+        self.input_format = input_format
+        self.inits = {t.name: numpy_helper.to_array(t) for t in self.g.initializer}
+        self.opset = next((o.version for o in wrapper.model.opset_import if o.domain in ("", "ai.onnx")), 13)
+        self.weights: dict[str, _Weights] = {}
+        self.ops = []
+        self.tensors: dict[str, TensorInfo] = {}
+        self.notes: list[str] = []
+
+    # --- helpers -------------------------------------------------------------------
+    def consumers(self, tensor: str) -> list[onnx.NodeProto]:
+        return [n for n in self.g.node if tensor in n.input]
+
+    def next_node(self, tensor: str) -> onnx.NodeProto | None:
+        nodes = self.consumers(tensor)
+        if len(nodes) > 1:
+            names = ", ".join(f"{n.name} ({n.op_type})" for n in nodes)
+            raise HwgenError(
+                f"tensor '{tensor}' feeds several nodes ({names}); hwgen compiles a single data "
+                "path (branches and residual adds are not supported yet)"
+            )
+        return nodes[0] if nodes else None
+
+    def sample_shape(self, tensor: str) -> tuple[int, ...]:
+        shape = self.w.get_tensor_shape(tensor)
+        if shape is None:
+            raise HwgenError(f"tensor '{tensor}' has no inferred shape; the graph is not shape-complete")
+        return tuple(int(d) for d in shape[1:])
+
+    def const(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
+        name = node.input[index] if index < len(node.input) else ""
+        if name not in self.inits:
+            raise HwgenError(f"{what} must be a constant initializer", node=node.name, op=node.op_type)
+        return self.inits[name]
+
+    def unsupported(self, node: onnx.NodeProto, where: str, allowed) -> HwgenError:
+        return HwgenError(
+            f"op {node.op_type} is not supported {where} (supported there: {', '.join(allowed)}); "
+            "remove it from the model or move it before the input quantizer / after the last layer",
+            node=node.name, op=node.op_type,
+        )
+
+    # --- quantizers ----------------------------------------------------------------
+    def quantizer_of(self, node: onnx.NodeProto) -> Quantizer:
+        if node.op_type == "BipolarQuant":
+            scale = self.const(node, 1, "the scale")
+            if scale.size != 1:
+                raise HwgenError("activation scales must be per-tensor", node=node.name, op=node.op_type)
+            return Quantizer(scale=float(scale.reshape(())), bits=1, signed=True, bipolar=True)
+        scale = self.const(node, 1, "the scale")
+        zp = self.const(node, 2, "the zero point")
+        bits = self.const(node, 3, "the bit width")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if scale.size != 1:
+            raise HwgenError(
+                "activation scale is per-channel; hwgen needs per-tensor activation scales so "
+                "that a layer's accumulator is one integer dot product (re-export with a "
+                "per-tensor activation quantizer)", node=node.name, op=node.op_type)
+        if np.any(zp != 0):
+            raise HwgenError("non-zero zero points are not supported; use a symmetric quantizer",
+                             node=node.name, op=node.op_type)
+        nbits = float(bits.reshape(()))
+        if nbits != int(nbits) or nbits < 1:
+            raise HwgenError(f"bit width {nbits} is not a positive integer", node=node.name, op=node.op_type)
+        mode = attrs.get("rounding_mode", b"ROUND")
+        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+        return Quantizer(scale=float(scale.reshape(())), bits=int(nbits), signed=signed, narrow=narrow,
+                         rounding_mode=mode, bipolar=(int(nbits) == 1 and signed))
+
+    def fold_weight_quantizers(self) -> None:
+        for node in self.g.node:
+            if node.op_type not in QUANTIZERS or node.input[0] not in self.inits:
+                continue
+            w = self.inits[node.input[0]].astype(np.float32)
+            scale = self.const(node, 1, "the weight scale").astype(np.float32)
+            if node.op_type == "BipolarQuant":
+                q = np.where(w / scale >= 0, 1, -1).astype(np.int64)
+                self.weights[node.output[0]] = _Weights(q, scale, Bipolar)
+                continue
+            quant = self.quantizer_of_weights(node, scale)
+            from qonnx.custom_op.general.intquant import max_int, min_int, resolve_rounding_mode
+
+            y = w / scale
+            y = y + np.float32(0)
+            if quant.bipolar:
+                q = np.where(y >= 0, 1, -1).astype(np.int64)
+            else:
+                lo = np.float32(min_int(quant.signed, quant.narrow, quant.bits))
+                hi = np.float32(max_int(quant.signed, quant.narrow, quant.bits))
+                y = np.where(y > hi, hi, y)
+                y = np.where(y < lo, lo, y)
+                q = resolve_rounding_mode(quant.rounding_mode)(y).astype(np.int64)
+            self.weights[node.output[0]] = _Weights(q, scale, quant.out_type)
+
+    def quantizer_of_weights(self, node, scale) -> Quantizer:
+        zp = self.const(node, 2, "the zero point")
+        if np.any(zp != 0):
+            raise HwgenError("non-zero weight zero points are not supported", node=node.name, op=node.op_type)
+        bits = float(self.const(node, 3, "the bit width").reshape(()))
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        mode = attrs.get("rounding_mode", b"ROUND")
+        signed = bool(attrs.get("signed", 1))
+        return Quantizer(scale=1.0, bits=int(bits), signed=signed, narrow=bool(attrs.get("narrow", 0)),
+                         rounding_mode=mode.decode() if isinstance(mode, bytes) else str(mode),
+                         bipolar=(int(bits) == 1 and signed))
+
+    # --- walking ----------------------------------------------------------------------
+    def walk_float(self, tensor: str, allowed, where: str):
+        """Follow float ops from `tensor` until a quantizer, a linear op or the graph output."""
+        nodes = []
+        node = self.next_node(tensor)
+        while node is not None and node.op_type not in QUANTIZERS + LINEAR:
+            if node.op_type not in allowed:
+                raise self.unsupported(node, where, allowed)
+            if node.op_type == "Transpose" and where != "before the input quantizer":
+                raise self.unsupported(node, where, [a for a in allowed if a != "Transpose"])
+            nodes.append(node)
+            tensor = node.output[0]
+            node = self.next_node(tensor)
+        return nodes, tensor, node
+
+    def import_head(self, graph_input: str):
+        nodes, tensor, stop = self.walk_float(graph_input, HEAD_OPS, "before the input quantizer")
+        in_shape = self.sample_shape(graph_input)
+        segment = None
+        if stop is not None and stop.op_type in QUANTIZERS and stop.input[0] == tensor:
+            if self.input_format is not None:
+                raise HwgenError(
+                    f"the model already quantizes its input (node '{stop.name}'); "
+                    "--input-bits/--input-scale are only for models without an input quantizer")
+            quant = self.quantizer_of(stop)
+            if nodes:
+                segment = make_segment(nodes, self.inits, graph_input, in_shape, tensor, self.opset)
+            out = stop.output[0]
+        elif stop is not None and stop.op_type in LINEAR:
+            if nodes:
+                segment = make_segment(nodes, self.inits, graph_input, in_shape, tensor, self.opset)
+            quant = self.implicit_input_quantizer(graph_input, segment, in_shape)
+            out = tensor
+        else:
+            what = "reaches the output" if stop is None else f"reaches {stop.op_type} '{stop.name}'"
+            raise HwgenError(
+                f"the graph input {what} without a quantized MatMul/Gemm/Conv: this is a float "
+                "model; quantize it with Brevitas (QuantLinear/QuantConv, QuantIdentity on the "
+                "input) and export with export_qonnx")
+        shape = self.sample_shape(out)
+        self.ops.append(Head(name="Head", inputs=[graph_input], outputs=[out], segment=segment,
+                             quantizer=quant, input_shape=in_shape))
+        self.tensors[graph_input] = TensorInfo(in_shape, None)
+        self.tensors[out] = TensorInfo((int(np.prod(shape)),), quant.out_type)
+        return out, quant
+
+    def implicit_input_quantizer(self, graph_input, segment, in_shape) -> Quantizer:
+        """No input quantizer: take the format from the user, or from a datatype annotation."""
+        if self.input_format is not None:
+            self.notes.append(f"input quantized on the host as {self.input_format}")
+            return self.input_format.quantizer()
+        dt = self.w.get_tensor_datatype(graph_input)
+        if not dt.is_integer() or dt.bitwidth() > 12:
+            raise HwgenError(
+                "the graph input has no quantizer before the first layer and no integer datatype "
+                "annotation; say how inputs are quantized with --input-bits N --input-scale S "
+                "[--input-unsigned]")
+        values = np.arange(int(dt.min()), int(dt.max()) + 1)
+        if dt.name == "BIPOLAR":
+            values = np.array([-1, 1])
+        probe = np.broadcast_to(values.reshape(-1, *([1] * len(in_shape))), (len(values), *in_shape))
+        out = probe.astype(np.float32) if segment is None else segment.run(probe.astype(np.float32))
+        flat = out.reshape(len(values), -1)
+        if not np.all(flat == flat[:, :1]):
+            raise HwgenError(
+                f"the input is annotated {dt.name} but the pre-processing before the first layer is "
+                "not the same for every element; give --input-bits/--input-scale for its output")
+        levels = np.unique(flat[:, 0])
+        scale = 1.0 if np.all(levels == np.round(levels)) else float(np.min(np.diff(levels)))
+        ints = levels / np.float32(scale)
+        if not np.all(ints == np.round(ints)):
+            raise HwgenError(f"the pre-processed {dt.name} input values {levels.tolist()} are not on an "
+                             "integer grid; give --input-bits/--input-scale")
+        t = smallest_type(int(ints.min()), int(ints.max()))
+        self.notes.append(f"input annotated {dt.name}; after pre-processing it is {t} x {scale:g}")
+        return Quantizer(scale=scale, bits=t.bits, signed=t.signed)
+
+    def import_linear(self, node, x: str, in_quant: Quantizer, index: int):
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        w_name = node.input[1]
+        if node.input[0] != x:
+            raise HwgenError("the data input must be the first operand", node=node.name, op=node.op_type)
+        if w_name not in self.weights:
+            raise HwgenError(
+                "weights are not quantized (no Quant/BipolarQuant on the weight initializer); use "
+                "a Brevitas QuantLinear", node=node.name, op=node.op_type)
+        wq = self.weights[w_name]
+        q, s = wq.values, np.broadcast_to(wq.scale, wq.values.shape)
+        if node.op_type == "MatMul" or not attrs.get("transB", 0):
+            q, s = q.T, s.T  # -> [out, in]
+        if node.op_type == "Gemm":
+            if attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA", 0):
+                raise HwgenError("Gemm with alpha/beta != 1 or transA is not supported",
+                                 node=node.name, op=node.op_type)
+        if not np.all(s == s[:, :1]):
+            raise HwgenError("weight scales vary along the input dimension", node=node.name, op=node.op_type)
+        in_len = self.tensors[x].elements
+        if q.shape[1] != in_len:
+            raise HwgenError(f"weights expect {q.shape[1]} inputs, the layer gets {in_len}",
+                             node=node.name, op=node.op_type)
+        out = node.output[0]
+        bias_nodes = []
+        acc_name = out
+        if node.op_type == "Gemm" and len(node.input) > 2 and node.input[2]:
+            acc_name = out + "__acc"
+            bias_nodes = [onnx.helper.make_node("Add", [acc_name, node.input[2]], [out], name=node.name + "_bias")]
+        mv = MatVec(name=node.name, inputs=[x], outputs=[acc_name], weights=np.ascontiguousarray(q),
+                    in_type=in_quant.out_type, w_type=wq.dtype, input_scale=in_quant.scale,
+                    weight_scale=np.ascontiguousarray(s[:, 0]).astype(np.float32))
+        self.ops.append(mv)
+        self.tensors[acc_name] = TensorInfo((q.shape[0],), None)
+        return mv, acc_name, bias_nodes, out
+
+    def run(self) -> Graph:
+        graph_input = next(i.name for i in self.g.input if i.name not in self.inits)
+        graph_output = self.g.output[0].name
+        self.fold_weight_quantizers()
+        x, quant = self.import_head(graph_input)
+        index = 0
+        while True:
+            node = self.next_node(x)
+            # flatten-like shape ops between a quantizer and the next layer keep element order
+            while node is not None and node.op_type in ("Reshape", "Flatten", "Identity"):
+                self.tensors[node.output[0]] = self.tensors[x]
+                self.ops[-1].outputs = [node.output[0]]
+                x = node.output[0]
+                node = self.next_node(x)
+            if node is None:  # a quantizer feeds the graph output directly
+                x_int = x + "__int"
+                self.ops[-1].outputs = [x_int]
+                self.tensors[x_int] = self.tensors.pop(x)
+                x = x_int
+                self.ops.append(Tail(name="Tail", inputs=[x], outputs=[graph_output],
+                                     scale=np.full(self.tensors[x].elements, quant.scale, np.float32),
+                                     segment=None))
+                break
+            if node.op_type not in LINEAR:
+                if node.op_type in QUANTIZERS:
+                    raise HwgenError("two quantizers in a row are not supported", node=node.name, op=node.op_type)
+                x_nodes, end, stop = self.walk_float(x, TAIL_OPS, "after the last quantizer")
+                segment = make_segment(x_nodes, self.inits, x, self.tensors[x].shape, end, self.opset)
+                if stop is not None:
+                    raise self.unsupported(stop, "between a quantizer and a layer", ["Reshape", "Flatten"])
+                self.ops.append(Tail(name="Tail", inputs=[x], outputs=[end],
+                                     scale=np.full(self.tensors[x].elements, quant.scale, np.float32),
+                                     segment=segment))
+                graph_output = end
+                break
+            mv, acc, bias_nodes, out = self.import_linear(node, x, quant, index)
+            index += 1
+            where = f"between layer '{node.name}' and its activation quantizer"
+            float_nodes, end, stop = self.walk_float(out, TAIL_OPS, where)
+            seg_nodes = bias_nodes + float_nodes
+            if stop is not None and stop.op_type in QUANTIZERS and stop.input[0] == end:
+                bad = [n for n in float_nodes if n.op_type not in ELEMENTWISE]
+                if bad:
+                    raise self.unsupported(bad[0], where, ELEMENTWISE)
+                quant = self.quantizer_of(stop)
+                segment = make_segment(seg_nodes, self.inits, acc, (mv.out_channels,), end, self.opset) \
+                    if seg_nodes else None
+                x = stop.output[0]
+                self.ops.append(FloatActivation(
+                    name=stop.name, inputs=[acc], outputs=[x], scale=mv.float_scale, segment=segment,
+                    quantizer=quant, onnx_nodes=[n.name for n in float_nodes]))
+                self.tensors[x] = TensorInfo((mv.out_channels,), quant.out_type)
+                continue
+            if stop is not None:
+                raise HwgenError(
+                    f"layer '{node.name}' feeds {stop.op_type} '{stop.name}' without an activation "
+                    "quantizer in between; quantize the activation (e.g. QuantReLU / QuantIdentity)",
+                    node=stop.name, op=stop.op_type)
+            segment = make_segment(seg_nodes, self.inits, acc, (mv.out_channels,), end, self.opset) \
+                if seg_nodes else None
+            self.ops.append(Tail(name="Tail", inputs=[acc], outputs=[end], scale=mv.float_scale,
+                                 segment=segment))
+            graph_output = end
+            break
+        out_shape = tuple(int(d) for d in (self.w.get_tensor_shape(graph_output) or [0, 0])[1:])
+        self.tensors[graph_output] = TensorInfo(out_shape, None)
+        self.check_unused(graph_output)
+        graph = Graph(name=_model_name(self.path), ops=self.ops, tensors=self.tensors,
+                      input=graph_input, output=graph_output, source=self.path, notes=self.notes)
+        graph.validate()
+        return graph
+
+    def check_unused(self, graph_output: str) -> None:
+        if graph_output != self.g.output[0].name:
+            raise HwgenError(f"the data path ends in '{graph_output}', not in the graph output "
+                             f"'{self.g.output[0].name}'")
+
+
+def _model_name(path: str) -> str:
+    import os
+    import re
+
+    base = os.path.splitext(os.path.basename(path))[0]
+    name = re.sub(r"[^0-9a-zA-Z_]", "_", base)
+    return name if name[:1].isalpha() else "m_" + name
+
+
+def import_onnx(path: str, input_format: InputFormat | None = None) -> Graph:
+    """Read a QONNX file and return the imported (not yet streamlined) IR graph."""
+    wrapper = load_qonnx(path)
+    known = set(SUPPORTED) | {"Shape", "Gather", "Unsqueeze", "Concat", "Constant"}
+    for node in wrapper.graph.node:
+        if node.op_type not in known:
+            raise HwgenError(
+                f"op {node.op_type} is not supported by hwgen (supported: {', '.join(SUPPORTED)})",
+                node=node.name, op=node.op_type)
+    return _Importer(wrapper, path, input_format).run()

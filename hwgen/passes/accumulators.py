@@ -1,0 +1,93 @@
+"""Accumulator sizing: exact per-channel range, the A2Q L1 bound, the data-type bound.
+
+Formulas (DESIGN.md; Colbert et al., arXiv 2301.13376): with N input bits, M weight bits,
+K terms and 1_s = 1 for a signed input, phi(a) = log2(1 + 2^-a):
+  A2Q:       beta  = log2(||q||_1) + N - 1_s,          P = ceil(beta + phi(beta) + 1)
+  data type: alpha = log2(K) + N + M - 1 - 1_s,        P = ceil(alpha + phi(alpha) + 1)
+The hardware uses the exact width; the bounds are reported so users see what A2Q training
+guaranteed and what a type-only tool (e.g. a fixed 32-bit accumulator) would spend.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import HwgenError
+from ..ir import Graph, IntType, MatVec
+from ..ir.types import signed_bits_for
+
+
+def input_range(op: MatVec) -> tuple[int, int]:
+    return op.in_type.min, op.in_type.max
+
+
+def exact_range(op: MatVec) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel [lo, hi] of the dot product over every input the input type allows."""
+    x_min, x_max = input_range(op)
+    w = op.weights
+    pos, neg = np.where(w > 0, w, 0), np.where(w < 0, w, 0)
+    hi = pos.sum(1) * x_max + neg.sum(1) * x_min
+    lo = pos.sum(1) * x_min + neg.sum(1) * x_max
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _phi(a: float) -> float:
+    return math.log2(1.0 + 2.0 ** (-a))
+
+
+def a2q_bits(l1_norm: int, input_bits: int, input_signed: bool) -> int:
+    """Smallest accumulator width the A2Q L1-norm condition guarantees for one channel."""
+    if l1_norm <= 0:
+        return 1
+    beta = math.log2(l1_norm) + input_bits - int(input_signed)
+    return math.ceil(beta + _phi(beta) + 1)
+
+
+def a2q_max_l1(acc_bits: int, input_bits: int, input_signed: bool) -> float:
+    """The L1 budget A2Q trains for: ||q||_1 <= (2^(P-1) - 1) * 2^(1_s - N)."""
+    return (2 ** (acc_bits - 1) - 1) * 2.0 ** (int(input_signed) - input_bits)
+
+
+def datatype_bits(terms: int, input_bits: int, weight_bits: int, input_signed: bool) -> int:
+    """Worst case over any weights of the given types (what a type-only tool must assume)."""
+    alpha = math.log2(terms) + input_bits + weight_bits - 1 - int(input_signed)
+    return math.ceil(alpha + _phi(alpha) + 1)
+
+
+def exact_bits(lo: int, hi: int) -> int:
+    return signed_bits_for(lo, hi)
+
+
+def size_layer(op: MatVec) -> dict[str, int]:
+    """Fill op.acc_type (exact) and op.acc_bounds (all three) for one layer."""
+    lo, hi = exact_range(op)
+    per_channel = [exact_bits(a, b) for a, b in zip(lo, hi)]
+    l1 = np.abs(op.weights).sum(1)
+    n, signed = op.in_type.bits, op.in_type.signed
+    bounds = {
+        "exact": max(per_channel),
+        "a2q": max(a2q_bits(int(v), n, signed) for v in l1),
+        "datatype": datatype_bits(op.in_features, n, op.w_type.bits, signed),
+    }
+    op.acc_type = IntType(bounds["exact"], signed=True)
+    op.acc_bounds = bounds
+    return bounds
+
+
+def size_accumulators(graph: Graph, acc_bits_limit: int | None = None) -> Graph:
+    """Size every MatVec; with a user limit, refuse any layer that provably needs more."""
+    for op in graph.core:
+        if not isinstance(op, MatVec):
+            continue
+        size_layer(op)
+        if acc_bits_limit is not None and op.acc_type.bits > acc_bits_limit:
+            lo, hi = exact_range(op)
+            need = np.array([exact_bits(a, b) for a, b in zip(lo, hi)])
+            worst = int(np.argmax(need))
+            raise HwgenError(
+                f"layer '{op.name}' needs a {int(need[worst])}-bit accumulator (output channel "
+                f"{worst}: range [{lo[worst]}, {hi[worst]}]), more than --acc-bits {acc_bits_limit}; "
+                f"{int((need > acc_bits_limit).sum())} of {len(need)} channels exceed it. Retrain with "
+                "A2Q (Int8AccumulatorAwareWeightQuant) for this width or raise the limit")
+    return graph
