@@ -60,5 +60,17 @@ def execute(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
     return values
 
 
+def run_core(graph: Graph, ints: np.ndarray) -> dict[str, np.ndarray]:
+    """Run only the hardware part: integer inputs (the Head's output) -> every core tensor.
+
+    This is what an RTL bench compares against: it can drive any integer vector, also ones
+    no float input would produce (accumulator extremes).
+    """
+    values = {graph.head.outputs[0]: np.asarray(ints, dtype=np.int64)}
+    for op in graph.core:
+        values[op.outputs[0]] = run_op(op, values[op.inputs[0]])
+    return values
+
+
 def run(graph: Graph, x: np.ndarray) -> np.ndarray:
     return execute(graph, x)[graph.output]

@@ -9,8 +9,6 @@ guaranteed and what a type-only tool (e.g. a fixed 32-bit accumulator) would spe
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..errors import HwgenError
@@ -32,16 +30,17 @@ def exact_range(op: MatVec) -> tuple[np.ndarray, np.ndarray]:
     return lo.astype(np.int64), hi.astype(np.int64)
 
 
-def _phi(a: float) -> float:
-    return math.log2(1.0 + 2.0 ** (-a))
+def _bits_for_magnitude(need: int) -> int:
+    """Smallest P with 2^(P-1) - 1 >= need: the closed form ceil(x + phi(x) + 1) with
+    x = log2(need), done in integers so exact powers of two cannot round the wrong way."""
+    return max(int(need), 0).bit_length() + 1
 
 
 def a2q_bits(l1_norm: int, input_bits: int, input_signed: bool) -> int:
     """Smallest accumulator width the A2Q L1-norm condition guarantees for one channel."""
     if l1_norm <= 0:
         return 1
-    beta = math.log2(l1_norm) + input_bits - int(input_signed)
-    return math.ceil(beta + _phi(beta) + 1)
+    return _bits_for_magnitude(int(l1_norm) << (input_bits - int(input_signed)))
 
 
 def a2q_max_l1(acc_bits: int, input_bits: int, input_signed: bool) -> float:
@@ -51,8 +50,10 @@ def a2q_max_l1(acc_bits: int, input_bits: int, input_signed: bool) -> float:
 
 def datatype_bits(terms: int, input_bits: int, weight_bits: int, input_signed: bool) -> int:
     """Worst case over any weights of the given types (what a type-only tool must assume)."""
-    alpha = math.log2(terms) + input_bits + weight_bits - 1 - int(input_signed)
-    return math.ceil(alpha + _phi(alpha) + 1)
+    shift = input_bits + weight_bits - 1 - int(input_signed)
+    if shift < 0:
+        return _bits_for_magnitude((terms + 1) // 2)
+    return _bits_for_magnitude(int(terms) << shift)
 
 
 def exact_bits(lo: int, hi: int) -> int:

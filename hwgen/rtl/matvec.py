@@ -1,0 +1,234 @@
+"""MatVec unit (FINN's MVAU idea): acc[c] = sum_k W[c, k] * x[k], folded by PE x SIMD.
+
+Input stream: beats of SIMD elements (K/SIMD beats per vector). Output stream: beats of PE
+accumulators (C/PE beats per vector), each `acc_bits` wide, two's complement.
+
+Schedule: output group nf = 0 .. NF-1 (NF = C/PE), and inside it input beat sf = 0 .. SF-1
+(SF = K/SIMD). During nf = 0 the input beats come from the stream and are written into a
+buffer; for nf > 0 they are replayed from it. One (nf, sf) step per cycle, so a vector takes
+NF*SF cycles in steady state.
+
+Pipeline (one global enable `en` = output register empty or being read, so `valid` never
+depends on `ready`):
+  stage 0  counters (nf, sf); read address to the weight ROM and the input buffer
+  stage 1  x (stream register or buffer read data) and w (ROM read data) -> per-lane dot product
+  stage 2  registered dot products -> accumulate; on sf = SF-1 the sums go to the output register
+
+Arithmetic: both operands Bipolar -> XNOR-popcount (dot = 2*popcount(xnor) - SIMD). Otherwise
+products (Bipolar x means +-w, Bipolar w means +-x). Weights are constants when NF = SF = 1
+(zero weights vanish, sums are balanced trees) and a ROM (`Memory` with `init`) otherwise.
+The accumulator register is exactly `acc_bits` wide (partial sums wrap modulo 2^acc_bits, the
+final sum fits by construction of the sizing pass).
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..ir.types import to_wire
+from .util import balanced_sum, element, is_bipolar, pack_ints, popcount
+
+
+class MatVecUnit(wiring.Component):
+    def __init__(self, *, weights: np.ndarray, in_type, w_type, acc_bits: int, pe: int = 1,
+                 simd: int = 1):
+        weights = np.asarray(weights, dtype=np.int64)
+        if weights.ndim != 2:
+            raise ValueError("weights must be [out_channels, in_features]")
+        self.C, self.K = weights.shape
+        if pe < 1 or self.C % pe:
+            raise ValueError(f"PE {pe} does not divide {self.C} output channels")
+        if simd < 1 or self.K % simd:
+            raise ValueError(f"SIMD {simd} does not divide {self.K} inputs")
+        self.weights = weights
+        self.in_type, self.w_type = in_type, w_type
+        self.acc_bits, self.pe, self.simd = int(acc_bits), int(pe), int(simd)
+        self.NF, self.SF = self.C // pe, self.K // simd
+        self.in_bits = in_type.wire_bits
+        self.w_bits = w_type.wire_bits
+        self.binary = is_bipolar(in_type) and is_bipolar(w_type)
+        super().__init__({
+            "i": In(stream.Signature(self.simd * self.in_bits)),
+            "o": Out(stream.Signature(self.pe * self.acc_bits)),
+        })
+
+    # -- facts for the report -------------------------------------------------------------
+    @property
+    def folded(self) -> bool:
+        return self.NF * self.SF > 1
+
+    @property
+    def cycles(self) -> int:
+        return self.NF * self.SF
+
+    @property
+    def rom_bits(self) -> int:
+        return self.C * self.K * self.w_bits if self.folded else 0
+
+    @property
+    def buffer_bits(self) -> int:
+        return self.K * self.in_bits if self.NF > 1 else 0
+
+    latency = 3  # pipeline registers between the last input beat and the output register
+
+    def rom_init(self) -> list[int]:
+        """Word nf*SF + sf holds, lane p, element j: W[nf*PE + p, sf*SIMD + j] (wire bits)."""
+        wire = to_wire(self.weights, self.w_type)
+        words = []
+        for nf in range(self.NF):
+            for sf in range(self.SF):
+                block = wire[nf * self.pe:(nf + 1) * self.pe, sf * self.simd:(sf + 1) * self.simd]
+                words.append(pack_ints(block.reshape(-1), self.w_bits))
+        return words
+
+    # -- arithmetic -----------------------------------------------------------------------
+    def _x_elements(self, x):
+        if is_bipolar(self.in_type):
+            return [x[j] for j in range(self.simd)]
+        return [element(x, j, self.in_bits, signed_=self.in_type.signed) for j in range(self.simd)]
+
+    def _dot_const(self, xs, wrow):
+        """Dot product of stream elements with constant integer weights (-1/+1 for Bipolar)."""
+        if self.binary:
+            bits = [xs[j] if int(w) > 0 else ~xs[j] for j, w in enumerate(wrow)]
+            pc = popcount(bits)
+            return Cat(Const(0, 1), pc, Const(0, 1)).as_signed() - len(wrow)
+        terms = []
+        for x, w in zip(xs, wrow):
+            w = int(w)
+            if is_bipolar(self.in_type):
+                terms.append(Mux(x, Const(w, signed(self.w_bits + 1)), Const(-w, signed(self.w_bits + 1))))
+            elif w == 0:
+                continue
+            elif w == 1:
+                terms.append(x)
+            elif w == -1:
+                terms.append(-x)
+            else:
+                terms.append(x * w)
+        return balanced_sum(terms) if terms else Const(0, 1)
+
+    def _dot_rom(self, xs, wword, lane):
+        """Dot product of stream elements with weights read from the ROM (wire bits)."""
+        base = lane * self.simd * self.w_bits
+        wbits = [wword[base + j * self.w_bits: base + (j + 1) * self.w_bits] for j in range(self.simd)]
+        if self.binary:
+            pc = popcount([~(x ^ w) for x, w in zip(xs, wbits)])
+            return Cat(Const(0, 1), pc, Const(0, 1)).as_signed() - self.simd
+        terms = []
+        for x, w in zip(xs, wbits):
+            if is_bipolar(self.w_type):
+                terms.append(Mux(w, x, -x))
+                continue
+            wv = w.as_signed() if self.w_type.signed else w.as_unsigned()
+            if is_bipolar(self.in_type):
+                terms.append(Mux(x, wv, -wv))
+            else:
+                terms.append(x * wv)
+        return balanced_sum(terms)
+
+    # -- structure ------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        NF, SF, PE, SIMD = self.NF, self.SF, self.pe, self.simd
+
+        en = Signal()
+        out_valid = Signal()
+        out_data = Signal(PE * self.acc_bits)
+        m.d.comb += [
+            en.eq(~out_valid | self.o.ready),
+            self.o.valid.eq(out_valid),
+            self.o.payload.eq(out_data),
+        ]
+
+        # stage 0: schedule
+        nf = Signal(range(max(NF, 2)))
+        sf = Signal(range(max(SF, 2)))
+        take_stream = Signal()
+        fire0 = Signal()
+        m.d.comb += [
+            take_stream.eq(nf == 0),
+            fire0.eq(en & (~take_stream | self.i.valid)),
+            self.i.ready.eq(en & take_stream),
+        ]
+        with m.If(fire0):
+            with m.If(sf == SF - 1):
+                m.d.sync += sf.eq(0)
+                with m.If(nf == NF - 1):
+                    m.d.sync += nf.eq(0)
+                with m.Else():
+                    m.d.sync += nf.eq(nf + 1)
+            with m.Else():
+                m.d.sync += sf.eq(sf + 1)
+
+        # input buffer for replay (only when there is more than one output group)
+        x_stream = Signal(SIMD * self.in_bits)
+        from_stream = Signal()
+        if NF > 1:
+            if SF > 1:
+                m.submodules.buffer = buf = Memory(shape=SIMD * self.in_bits, depth=SF, init=[])
+                wr = buf.write_port()
+                rd = buf.read_port(domain="sync")
+                m.d.comb += [
+                    wr.addr.eq(sf), wr.data.eq(self.i.payload),
+                    wr.en.eq(self.i.valid & self.i.ready),
+                    rd.addr.eq(sf), rd.en.eq(en),
+                ]
+                replay = rd.data
+            else:
+                replay = Signal(SIMD * self.in_bits)
+                with m.If(self.i.valid & self.i.ready):
+                    m.d.sync += replay.eq(self.i.payload)
+            x = Mux(from_stream, x_stream, replay)
+        else:
+            x = x_stream
+
+        # weights
+        if self.folded:
+            m.submodules.rom = rom = Memory(shape=PE * SIMD * self.w_bits, depth=NF * SF,
+                                            init=self.rom_init())
+            rrd = rom.read_port(domain="sync")
+            waddr = Signal(range(max(NF * SF, 2)))
+            with m.If(fire0):
+                m.d.sync += waddr.eq(Mux(waddr == NF * SF - 1, 0, waddr + 1))
+            m.d.comb += [rrd.addr.eq(waddr), rrd.en.eq(en)]
+
+        # stage 1
+        v1, first1, last1 = Signal(), Signal(), Signal()
+        with m.If(en):
+            m.d.sync += [
+                v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1),
+                x_stream.eq(self.i.payload), from_stream.eq(take_stream),
+            ]
+        xs = self._x_elements(x)
+        if self.folded:
+            dots = [self._dot_rom(xs, rrd.data, p) for p in range(PE)]
+        else:
+            dots = [self._dot_const(xs, self.weights[p]) for p in range(PE)]
+
+        # stage 2
+        v2, first2, last2 = Signal(), Signal(), Signal()
+        dot2 = [Signal(signed(self.acc_bits), name=f"dot{p}") for p in range(PE)]
+        with m.If(en):
+            m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1)]
+            m.d.sync += [d.eq(v) for d, v in zip(dot2, dots)]
+
+        # stage 3: accumulate, output register
+        accs = [Signal(signed(self.acc_bits), name=f"acc{p}") for p in range(PE)]
+        nxt = [Signal(signed(self.acc_bits), name=f"acc{p}_next") for p in range(PE)]
+        for a, n_, d in zip(accs, nxt, dot2):
+            if SF > 1:
+                m.d.comb += n_.eq(Mux(first2, 0, a) + d)
+            else:
+                m.d.comb += n_.eq(d)
+        with m.If(en):
+            m.d.sync += out_valid.eq(v2 & last2)
+            with m.If(v2):
+                if SF > 1:
+                    m.d.sync += [a.eq(n_) for a, n_ in zip(accs, nxt)]
+                with m.If(last2):
+                    m.d.sync += out_data.eq(Cat(*nxt))
+        return m

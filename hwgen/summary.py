@@ -1,0 +1,61 @@
+"""Per-layer facts about a compiled graph, shared by `hwgen inspect`, compile reports and benches."""
+from __future__ import annotations
+
+from .ir import Graph, MatVec, Threshold
+
+
+def layer_rows(graph: Graph) -> list[dict]:
+    """One row per compute layer (a MatVec and the activation that follows it)."""
+    rows = []
+    for op in graph.core:
+        if not isinstance(op, MatVec):
+            continue
+        nxt = graph.consumers(op.outputs[0])
+        act = nxt[0] if nxt and isinstance(nxt[0], Threshold) else None
+        bounds = op.acc_bounds
+        rows.append({
+            "name": op.name,
+            "op": op.kind,
+            "input_shape": list(graph.tensors[op.inputs[0]].shape),
+            "output_shape": [op.out_channels],
+            "input_type": str(op.in_type),
+            "weight_type": str(op.w_type),
+            "output_type": str(act.out_type) if act else f"acc {op.acc_type}",
+            "activation": act.name if act else None,
+            "thresholds_per_channel": int(act.thresholds.shape[1]) if act else 0,
+            "macs": int(op.weights.size),
+            "weight_bits": int(op.weights.size * op.w_type.bits),
+            "nonzero_weights": int((op.weights != 0).sum()),
+            "acc_bits_exact": bounds.get("exact"),
+            "acc_bits_a2q": bounds.get("a2q"),
+            "acc_bits_datatype": bounds.get("datatype"),
+            "pe": op.pe,
+            "simd": op.simd,
+        })
+    return rows
+
+
+def format_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """Plain-text table; columns are (key, header) pairs."""
+    cells = [[h for _, h in columns]] + [[_fmt(r.get(k)) for k, _ in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths)))
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (list, tuple)):
+        return "x".join(str(x) for x in v)
+    return str(v)
+
+
+INSPECT_COLUMNS = [
+    ("name", "layer"), ("op", "op"), ("input_shape", "in"), ("output_shape", "out"),
+    ("input_type", "in type"), ("weight_type", "w type"), ("output_type", "out type"),
+    ("macs", "MACs"), ("weight_bits", "weight bits"), ("acc_bits_exact", "acc exact"),
+    ("acc_bits_a2q", "acc A2Q"), ("acc_bits_datatype", "acc dtype"),
+]

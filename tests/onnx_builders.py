@@ -1,0 +1,90 @@
+"""Small hand-built QONNX graphs for tests: each exercises one importer or pass feature."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+QDOMAIN = "qonnx.custom_op.general"
+
+
+class GraphBuilder:
+    def __init__(self, in_features: int, name: str = "test"):
+        self.nodes, self.inits, self.n = [], [], 0
+        self.name = name
+        self.input = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, in_features])
+        self.cur = "x"
+
+    def const(self, value, prefix="c") -> str:
+        self.n += 1
+        name = f"{prefix}{self.n}"
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        return name
+
+    def op(self, op_type, *inputs, domain="", **attrs) -> str:
+        self.n += 1
+        out = f"t{self.n}"
+        self.nodes.append(helper.make_node(op_type, [self.cur, *inputs], [out], name=f"{op_type}_{self.n}",
+                                           domain=domain, **attrs))
+        self.cur = out
+        return out
+
+    def quant(self, scale, bits, signed=True, narrow=False):
+        return self.op("Quant", self.const(scale), self.const(0.0), self.const(bits), domain=QDOMAIN,
+                       signed=int(signed), narrow=int(narrow), rounding_mode="ROUND")
+
+    def bipolar(self, scale=1.0):
+        return self.op("BipolarQuant", self.const(scale), domain=QDOMAIN)
+
+    def linear(self, w_int, w_scale, bits=4, bias=None):
+        """MatMul (or Gemm with bias) whose weights go through a Quant node: [out, in] ints."""
+        w = np.asarray(w_int, np.float32) * np.asarray(w_scale, np.float32).reshape(-1, 1)
+        self.n += 1
+        wname, qname = f"W{self.n}", f"Wq{self.n}"
+        self.inits.append(numpy_helper.from_array(w.astype(np.float32), wname))
+        s = np.asarray(w_scale, np.float32).reshape(-1, 1) if np.size(w_scale) > 1 else np.float32(w_scale)
+        self.nodes.append(helper.make_node(
+            "Quant", [wname, self.const(s), self.const(0.0), self.const(bits)], [qname],
+            name=f"WQuant_{self.n}", domain=QDOMAIN, signed=1, narrow=0, rounding_mode="ROUND"))
+        if bias is None:
+            self.n += 1
+            tname = f"WT{self.n}"
+            self.nodes.append(helper.make_node("Transpose", [qname], [tname], perm=[1, 0], name=f"Tr_{self.n}"))
+            return self.op("MatMul", tname)
+        return self.op("Gemm", qname, self.const(bias), transB=1)
+
+    def batchnorm(self, gamma, beta, mean, var, eps=1e-5):
+        return self.op("BatchNormalization", self.const(gamma), self.const(beta), self.const(mean),
+                       self.const(var), epsilon=eps)
+
+    def model(self, opset=13) -> onnx.ModelProto:
+        out = helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, None)
+        graph = helper.make_graph(self.nodes, self.name, [self.input], [out], initializer=self.inits)
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(QDOMAIN, 1)])
+        m.ir_version = 8
+        return m
+
+    def save(self, path) -> str:
+        onnx.save(self.model(), str(path))
+        return str(path)
+
+
+def random_mlp(path, *, seed=0, sizes=(16, 12, 8), w_bits=4, a_bits=3, negative_bn=True,
+               input_quant=True, bias_last=True, w_scale_pow2=True) -> str:
+    """input quant -> [linear -> BN -> ReLU -> quant] x n -> linear (+bias) -> output."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(sizes[0], name=f"mlp{seed}")
+    if input_quant:
+        b.quant(2.0 ** -a_bits, a_bits, signed=False)
+    for i, (k, c) in enumerate(zip(sizes[:-1], sizes[1:])):
+        w = rng.integers(-(2 ** (w_bits - 1)), 2 ** (w_bits - 1), size=(c, k))
+        scale = 2.0 ** rng.integers(-4, 0, size=c) if w_scale_pow2 else rng.uniform(0.01, 0.2, size=c)
+        last = i == len(sizes) - 2
+        b.linear(w, scale, bits=w_bits, bias=rng.normal(size=c) if (last and bias_last) else None)
+        if last:
+            break
+        gamma = rng.uniform(0.5, 2.0, size=c) * (np.where(rng.random(c) < 0.3, -1, 1) if negative_bn else 1)
+        b.batchnorm(gamma, rng.normal(size=c), rng.normal(size=c) * 2, rng.uniform(0.5, 4, size=c))
+        b.op("Relu")
+        b.quant(2.0 ** rng.integers(-3, 1), a_bits, signed=False)
+    return b.save(path)
