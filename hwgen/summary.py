@@ -1,14 +1,14 @@
 """Per-layer facts about a compiled graph, shared by `hwgen inspect`, compile reports and benches."""
 from __future__ import annotations
 
-from .ir import Graph, MatVec, Threshold
+from .ir import Conv, Dot, Graph, Threshold
 
 
 def layer_rows(graph: Graph) -> list[dict]:
     """One row per compute layer (a MatVec and the activation that follows it)."""
     rows = []
     for op in graph.core:
-        if not isinstance(op, MatVec):
+        if not isinstance(op, Dot):
             continue
         nxt = graph.consumers(op.outputs[0])
         act = nxt[0] if nxt and isinstance(nxt[0], Threshold) else None
@@ -17,13 +17,13 @@ def layer_rows(graph: Graph) -> list[dict]:
             "name": op.name,
             "op": op.kind,
             "input_shape": list(graph.tensors[op.inputs[0]].shape),
-            "output_shape": [op.out_channels],
+            "output_shape": list(graph.tensors[op.outputs[0]].shape),
             "input_type": str(op.in_type),
             "weight_type": str(op.w_type),
             "output_type": str(act.out_type) if act else f"acc {op.acc_type}",
             "activation": act.name if act else None,
             "thresholds_per_channel": int(act.thresholds.shape[1]) if act else 0,
-            "macs": int(op.weights.size),
+            "macs": int(op.weights.size * (op.out_shape[0] * op.out_shape[1] if isinstance(op, Conv) else 1)),
             "weight_bits": int(op.weights.size * op.w_type.bits),
             "nonzero_weights": int((op.weights != 0).sum()),
             "acc_bits_exact": bounds.get("exact"),

@@ -13,8 +13,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 from brevitas.export import export_qonnx
+from brevitas.nn import QuantLinear
+from onnx import numpy_helper
 from torch import nn
 
 from quant_models.digits import load_digits_split
@@ -50,6 +53,41 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int) -> nn.Mod
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of the model's own (Brevitas) forward in eval mode."""
     return float((model.eval()(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+
+
+def export(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """QONNX export, made faithful for A2Q and reproducible.
+
+    brevitas 0.13.4 writes the raw float weight of an A2Q / A2Q+ layer under a Quant node with
+    the post-clipping scale and ROUND, but A2Q quantizes with a different pre-clipping scale
+    (the L1-norm bound), a zero-centering offset (A2Q+) and round-to-zero: the exported graph
+    would compute other weights. Storing the quantized weights (integer * post-scale, already on
+    the Quant node's grid) makes the Quant node an identity on them and the graph faithful.
+    The dynamo exporter also records per-node stack traces (absolute paths, line numbers):
+    dropped, so that the files only change when the model does.
+    """
+    export_qonnx(model, example, export_path=str(path))
+    # The dynamo exporter leaves a copy of the raw weights in `<name>.onnx.data` that the
+    # final (self-contained) model does not reference.
+    path.with_name(path.name + ".data").unlink(missing_ok=True)
+    graph = onnx.load(path)
+    for node in graph.graph.node:
+        del node.metadata_props[:]
+    layers = [m for m in model.modules()
+              if isinstance(m, QuantLinear) and m.weight_quant.requires_quant_input]
+    inputs = {}  # A2Q needs the layer's quantized input (bit width, sign) to quantize weights
+    hooks = [m.register_forward_pre_hook(lambda layer, args: inputs.__setitem__(layer, args[0]))
+             for m in layers]
+    with torch.no_grad():
+        model(example)
+        for m in layers:
+            raw = m.weight.numpy()
+            init = next(i for i in graph.graph.initializer if tuple(i.dims) == raw.shape
+                        and np.array_equal(numpy_helper.to_array(i), raw))
+            init.CopyFrom(numpy_helper.from_array(m.quant_weight(inputs[m]).value.numpy(), init.name))
+    for hook in hooks:
+        hook.remove()
+    onnx.save(graph, path)
 
 
 def write_readme(results: dict, out: Path) -> None:
@@ -96,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         acc = accuracy(model, x_test, y_test)
         stem = args.out / f"digits_mlp_{kind}"
         torch.save(model.state_dict(), stem.with_suffix(".pt"))
-        export_qonnx(model, torch.from_numpy(x_test[:1]), export_path=str(stem.with_suffix(".onnx")))
+        export(model, torch.from_numpy(x_test[:1]), stem.with_suffix(".onnx"))
         w_bits, a_bits, in_bits = BITS[kind]
         results[kind] = {"test_accuracy": acc, "float_baseline": float_acc, "weight_bits": w_bits,
                          "act_bits": a_bits, "input_bits": in_bits,

@@ -1,13 +1,15 @@
 """NumPy execution of the IR: the bit-exact reference for the RTL.
 
-Integers are int64 values (Bipolar as -1/+1). Every MatVec checks that its accumulator stays
-inside the declared width, so a sizing bug shows up here before it shows up in hardware.
+Integers are int64 values (Bipolar as -1/+1); spatial tensors are [B, H, W, C] (NHWC, as on
+the wire). Every Dot op checks that its accumulator stays inside the declared width, so a
+sizing bug shows up here before it shows up in hardware.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import FloatActivation, Graph, Head, MatVec, Op, Tail, Threshold
+from ..ir import (Conv, Dot, FloatActivation, GlobalSumPool, Graph, Head, MatVec, MaxPool, Op, Tail,
+                  Threshold)
 from ..ir.float_segment import scale_then_segment
 from ..ir.types import Bipolar
 
@@ -16,14 +18,40 @@ class AccumulatorOverflow(AssertionError):
     """An accumulator left its declared type: the sizing is wrong (a bug, never user error)."""
 
 
-def matvec(op: MatVec, x: np.ndarray) -> np.ndarray:
-    acc = x.astype(np.int64) @ op.weights.T
+def _check_acc(op: Dot, acc: np.ndarray) -> np.ndarray:
     if op.acc_type is not None and acc.size:
         lo, hi = int(acc.min()), int(acc.max())
         if lo < op.acc_type.min or hi > op.acc_type.max:
             raise AccumulatorOverflow(
                 f"{op.name}: accumulator value range [{lo}, {hi}] exceeds {op.acc_type}")
     return acc
+
+
+def matvec(op: MatVec, x: np.ndarray) -> np.ndarray:
+    return _check_acc(op, x.astype(np.int64) @ op.weights.T)
+
+
+def windows(x: np.ndarray, kernel, stride, pads, fill: int) -> np.ndarray:
+    """[B, H, W, C] -> [B, Ho, Wo, kh, kw, C] sliding windows, padded with `fill`."""
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
+    x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
+    v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # [B, Ho', Wo', C, kh, kw]
+    return v[:, ::sh, ::sw].transpose(0, 1, 2, 4, 5, 3)
+
+
+def conv(op: Conv, x: np.ndarray) -> np.ndarray:
+    p = windows(x.astype(np.int64), op.kernel, op.stride, op.pads, 0)  # zero padding, as ONNX
+    b, ho, wo, kh, kw, c = p.shape
+    g = op.groups
+    p = p.reshape(b, ho, wo, kh, kw, g, c // g)
+    w = op.weights.reshape(g, op.out_channels // g, kh, kw, c // g)
+    acc = np.einsum("bhwijgc,goijc->bhwgo", p, w, optimize=True).reshape(b, ho, wo, op.out_channels)
+    return _check_acc(op, acc)
+
+
+def maxpool(op: MaxPool, x: np.ndarray) -> np.ndarray:
+    fill = np.iinfo(np.int64).min
+    return windows(x.astype(np.int64), op.kernel, op.stride, op.pads, fill).max(axis=(3, 4))
 
 
 def threshold(op: Threshold, acc: np.ndarray) -> np.ndarray:
@@ -36,18 +64,37 @@ def threshold(op: Threshold, acc: np.ndarray) -> np.ndarray:
     return op.out_base + level
 
 
+def head(op: Head, x: np.ndarray) -> np.ndarray:
+    y = op.quantizer.to_int(x if op.segment is None else op.segment.run(x))
+    if op.to_nhwc:
+        return y.transpose(0, 2, 3, 1)
+    return y.reshape(len(x), -1)
+
+
+def tail(op: Tail, x: np.ndarray) -> np.ndarray:
+    y = np.asarray(x, np.float32) * np.asarray(op.scale, np.float32)
+    if op.nchw:
+        y = y.transpose(0, 3, 1, 2)
+    return y if op.segment is None else op.segment.run(y)
+
+
 def run_op(op: Op, x: np.ndarray) -> np.ndarray:
     if isinstance(op, Head):
-        y = x if op.segment is None else op.segment.run(x)
-        return op.quantizer.to_int(y).reshape(len(x), -1)
+        return head(op, x)
     if isinstance(op, MatVec):
         return matvec(op, x)
+    if isinstance(op, Conv):
+        return conv(op, x)
     if isinstance(op, Threshold):
         return threshold(op, x)
+    if isinstance(op, MaxPool):
+        return maxpool(op, x)
+    if isinstance(op, GlobalSumPool):
+        return x.astype(np.int64).sum(axis=(1, 2))
     if isinstance(op, FloatActivation):
-        return op.quantizer.to_int(scale_then_segment(op.scale, op.segment, x))
+        return op.quantizer.to_int(scale_then_segment(op.scale, op.segment, x, op.segment_shape))
     if isinstance(op, Tail):
-        return scale_then_segment(op.scale, op.segment, x)
+        return tail(op, x)
     raise NotImplementedError(f"golden model has no reference for {op.kind}")
 
 

@@ -1,11 +1,11 @@
 """hwgen's integer IR: types, op kinds, graph."""
 from .float_segment import FloatSegment
 from .graph import Graph, TensorInfo
-from .ops import FloatActivation, Head, MatVec, Op, Tail, Threshold
+from .ops import Conv, Dot, FloatActivation, GlobalSumPool, Head, MatVec, MaxPool, Op, Tail, Threshold
 from .quantizer import Quantizer
 from .types import Bipolar, BipolarType, DataType, IntType
 
 __all__ = [
-    "Bipolar", "BipolarType", "DataType", "FloatActivation", "FloatSegment", "Graph", "Head",
+    "Bipolar", "BipolarType", "Conv", "DataType", "Dot", "FloatActivation", "GlobalSumPool", "MaxPool", "FloatSegment", "Graph", "Head",
     "IntType", "MatVec", "Op", "Quantizer", "Tail", "TensorInfo", "Threshold",
 ]

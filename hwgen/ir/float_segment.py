@@ -85,8 +85,17 @@ def make_segment(
 
 
 def scale_then_segment(
-    scale: np.ndarray, segment: FloatSegment | None, q: np.ndarray
+    scale: np.ndarray, segment: FloatSegment | None, q: np.ndarray, segment_shape: tuple[int, ...] = ()
 ) -> np.ndarray:
-    """Integer tensor -> float the way the reference carries it: q * scale, then the float ops."""
+    """Integer tensor -> float the way the reference carries it: q * scale, then the float ops.
+
+    Per-channel ops only: any [..., C] tensor is run as [M, *segment_shape] (e.g. [M, C, 1, 1]
+    for ops written for NCHW) and brought back to its own shape.
+    """
     x = np.asarray(q, dtype=np.float32) * np.asarray(scale, dtype=np.float32)
-    return x if segment is None else segment.run(x)
+    if segment is None:
+        return x
+    if not segment_shape:
+        return segment.run(x)
+    y = segment.run(x.reshape(-1, *segment_shape))
+    return y.reshape(x.shape)

@@ -34,17 +34,19 @@ class Head(Op):
     segment: FloatSegment | None
     quantizer: Quantizer
     input_shape: tuple[int, ...]  # per sample, as the user feeds it
+    to_nhwc: bool = False  # the quantized input is NCHW; the hardware takes NHWC
 
 
 @dataclass
-class MatVec(Op):
-    """Fully connected layer: acc[c] = sum_i W[c, i] * x[i], pure dot product (no bias).
+class Dot(Op):
+    """An op whose every output is an integer dot product with fixed weights (no bias):
+    the common ground of MatVec and Conv for accumulator sizing and streamlining.
 
     `weight_scale` and `input_scale` are the float scales the integers stood for; they
     only matter to the float ops downstream, not to the hardware.
     """
 
-    weights: np.ndarray  # int64 [out, in]
+    weights: np.ndarray  # int64, [out, in] for MatVec, [out, kh, kw, in/groups] for Conv
     in_type: DataType
     w_type: DataType
     input_scale: float
@@ -55,17 +57,79 @@ class MatVec(Op):
     simd: int = 1
 
     @property
+    def dot_weights(self) -> np.ndarray:
+        """[out, terms]: the weights of each output's dot product, in input-patch order."""
+        return self.weights.reshape(self.weights.shape[0], -1)
+
+    @property
     def out_channels(self) -> int:
         return self.weights.shape[0]
 
     @property
     def in_features(self) -> int:
-        return self.weights.shape[1]
+        """Terms per dot product."""
+        return self.dot_weights.shape[1]
 
     @property
     def float_scale(self) -> np.ndarray:
         """acc * float_scale is what the reference's float MatMul computes (exact for 2^k scales)."""
         return (np.float64(self.input_scale) * self.weight_scale.astype(np.float64)).astype(np.float32)
+
+
+@dataclass
+class MatVec(Dot):
+    """Fully connected layer: acc[c] = sum_i W[c, i] * x[i]."""
+
+
+@dataclass(kw_only=True)
+class Conv(Dot):
+    """2-D convolution on NHWC tensors, zero padding, groups (depthwise when groups == C).
+
+    acc[h, w, o] = sum_{i, j, c} W[o, i, j, c] * x[h*sh + i - pt, w*sw + j - pl, g(o)*Cg + c]
+    """
+
+    in_shape: tuple[int, int, int]  # H, W, C
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    groups: int = 1
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        h, w, _ = self.in_shape
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pads
+        return ((h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1, self.out_channels)
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_shape[2] == self.out_channels
+
+
+@dataclass(kw_only=True)
+class MaxPool(Op):
+    """Max over k x k windows of an integer NHWC tensor (type unchanged)."""
+
+    in_shape: tuple[int, int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dtype: DataType = None
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.in_shape
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pads
+        return ((h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1, c)
+
+
+@dataclass(kw_only=True)
+class GlobalSumPool(Op):
+    """Sum over H x W per channel. GlobalAveragePool imports as this: the 1/(H*W) moves into
+    the next layer's input scale, so the hardware only adds."""
+
+    in_shape: tuple[int, int, int]
+    in_type: DataType
+    out_type: IntType
 
 
 @dataclass
@@ -79,6 +143,7 @@ class FloatActivation(Op):
     segment: FloatSegment | None
     quantizer: Quantizer
     onnx_nodes: list[str] = field(default_factory=list)  # names, for messages
+    segment_shape: tuple[int, ...] = ()  # per-sample shape the float ops expect: (C,) or (C, 1, 1)
 
 
 @dataclass
@@ -108,6 +173,7 @@ class Tail(Op):
 
     scale: np.ndarray  # float32 [C]
     segment: FloatSegment | None
+    nchw: bool = False  # the integers arrive NHWC; the float ops expect NCHW
 
 
-INTEGER_OPS = (MatVec, Threshold)
+INTEGER_OPS = (MatVec, Conv, Threshold, MaxPool, GlobalSumPool)

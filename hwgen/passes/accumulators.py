@@ -12,18 +12,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import HwgenError
-from ..ir import Graph, IntType, MatVec
+from ..ir import Dot, Graph, IntType
 from ..ir.types import signed_bits_for
 
 
-def input_range(op: MatVec) -> tuple[int, int]:
+def input_range(op: Dot) -> tuple[int, int]:
     return op.in_type.min, op.in_type.max
 
 
-def exact_range(op: MatVec) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel [lo, hi] of the dot product over every input the input type allows."""
+def exact_range(op: Dot) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel [lo, hi] of the dot product over every input the input type allows.
+
+    Zero padding only removes terms, and 0 lies inside every input range, so the extremes
+    of a convolution are those of its full window."""
     x_min, x_max = input_range(op)
-    w = op.weights
+    w = op.dot_weights
     pos, neg = np.where(w > 0, w, 0), np.where(w < 0, w, 0)
     hi = pos.sum(1) * x_max + neg.sum(1) * x_min
     lo = pos.sum(1) * x_min + neg.sum(1) * x_max
@@ -60,29 +63,38 @@ def exact_bits(lo: int, hi: int) -> int:
     return signed_bits_for(lo, hi)
 
 
-def size_layer(op: MatVec) -> dict[str, int]:
-    """Fill op.acc_type (exact) and op.acc_bounds (all three) for one layer."""
+ACC_POLICIES = ("exact", "a2q", "datatype", "fixed32")
+
+
+def size_layer(op: Dot, policy: str = "exact") -> dict[str, int]:
+    """Fill op.acc_bounds (all three) and op.acc_type (the width `policy` picks) for one layer.
+
+    Every policy is safe (each bound is >= the exact width); they differ only in hardware cost.
+    """
     lo, hi = exact_range(op)
     per_channel = [exact_bits(a, b) for a, b in zip(lo, hi)]
-    l1 = np.abs(op.weights).sum(1)
+    l1 = np.abs(op.dot_weights).sum(1)
     n, signed = op.in_type.bits, op.in_type.signed
     bounds = {
         "exact": max(per_channel),
         "a2q": max(a2q_bits(int(v), n, signed) for v in l1),
         "datatype": datatype_bits(op.in_features, n, op.w_type.bits, signed),
     }
-    op.acc_type = IntType(bounds["exact"], signed=True)
+    bits = 32 if policy == "fixed32" else bounds[policy]
+    op.acc_type = IntType(max(bits, bounds["exact"]), signed=True)
     op.acc_bounds = bounds
     return bounds
 
 
-def size_accumulators(graph: Graph, acc_bits_limit: int | None = None) -> Graph:
+def size_accumulators(graph: Graph, acc_bits_limit: int | None = None, policy: str = "exact") -> Graph:
     """Size every MatVec; with a user limit, refuse any layer that provably needs more."""
+    if policy not in ACC_POLICIES:
+        raise HwgenError(f"unknown accumulator policy '{policy}' (choose from {', '.join(ACC_POLICIES)})")
     for op in graph.core:
-        if not isinstance(op, MatVec):
+        if not isinstance(op, Dot):
             continue
-        size_layer(op)
-        if acc_bits_limit is not None and op.acc_type.bits > acc_bits_limit:
+        size_layer(op, policy)
+        if acc_bits_limit is not None and op.acc_bounds["exact"] > acc_bits_limit:
             lo, hi = exact_range(op)
             need = np.array([exact_bits(a, b) for a, b in zip(lo, hi)])
             worst = int(np.argmax(need))

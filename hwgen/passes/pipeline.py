@@ -13,6 +13,7 @@ from .streamline import streamline
 class CompileOptions:
     input_format: InputFormat | None = None
     acc_bits: int | None = None  # user contract: no accumulator wider than this
+    acc_policy: str = "exact"  # exact | a2q | datatype | fixed32: the width the hardware uses
 
 
 PASSES = ("streamline", "size_accumulators")
@@ -20,7 +21,7 @@ PASSES = ("streamline", "size_accumulators")
 
 def lower(graph: Graph, options: CompileOptions = CompileOptions()) -> Graph:
     graph = streamline(graph)
-    graph = size_accumulators(graph, options.acc_bits)
+    graph = size_accumulators(graph, options.acc_bits, options.acc_policy)
     return graph
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import HwgenError
-from ..ir import FloatActivation, Graph, MatVec, Threshold
+from ..ir import Dot, FloatActivation, Graph, Threshold
 from ..ir.float_segment import scale_then_segment
 from ..ir.types import Bipolar, IntType, signed_bits_for
 from .accumulators import exact_range
@@ -24,7 +24,7 @@ DENSE_LIMIT = 1 << 22  # evaluate every value when channels * range is at most t
 
 def _levels(op: FloatActivation, acc: np.ndarray) -> np.ndarray:
     """Output level index (0 .. L) of the float map at integer accumulator values acc[M, C]."""
-    q = op.quantizer.to_int(scale_then_segment(op.scale, op.segment, acc))
+    q = op.quantizer.to_int(scale_then_segment(op.scale, op.segment, acc, op.segment_shape))
     out_type = op.quantizer.out_type
     return (q + 1) // 2 if out_type == Bipolar else q - out_type.min
 
@@ -89,7 +89,7 @@ def streamline(graph: Graph) -> Graph:
         if not isinstance(op, FloatActivation):
             continue
         src = graph.producer(op.inputs[0])
-        if not isinstance(src, MatVec):
+        if not isinstance(src, Dot):
             raise HwgenError("an activation quantizer must follow a MatMul/Gemm/Conv", node=op.name, op="Quant")
         lo, hi = exact_range(src)
         t, decreasing = thresholds_for(op, lo, hi)

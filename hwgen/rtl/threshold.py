@@ -1,0 +1,138 @@
+"""Threshold unit: multi-threshold activation, PE channels per beat.
+
+level[c] = #{k : acc >= T[c, k]} for increasing channels, #{k : acc <= T[c, k]} for decreasing
+ones; the output element is (out_base + level) in `out_bits` two's complement / binary (for a
+Bipolar output the level 0/1 itself is the wire bit). Input beats carry PE signed accumulators
+of `in_bits` each; output beats carry PE elements of `out_bits`.
+
+Comparisons run at max(in_bits + 1, width of the thresholds) bits, so thresholds one outside the
+accumulator range (levels never reached) are exact. Thresholds are constants when PE = C and a
+ROM (`Memory` with `init`, one word per channel group: PE x L thresholds and PE direction bits)
+otherwise.
+
+Pipeline with one global enable (en = output register empty or being read):
+  stage 0  accept a beat, ROM address = channel group
+  stage 1  registered accumulators + ROM data -> comparisons -> level
+  stage 2  output register
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..ir.types import BipolarType
+from .util import element, pack_ints, popcount, signed_width_for
+
+
+class ThresholdUnit(wiring.Component):
+    def __init__(self, *, thresholds: np.ndarray, decreasing: np.ndarray, in_bits: int, out_type,
+                 out_base: int, pe: int = 1):
+        T = np.asarray(thresholds, dtype=np.int64)
+        if T.ndim != 2:
+            raise ValueError("thresholds must be [channels, levels-1]")
+        self.C, self.L = T.shape
+        if pe < 1 or self.C % pe:
+            raise ValueError(f"PE {pe} does not divide {self.C} channels")
+        self.thresholds = T
+        self.decreasing = np.asarray(decreasing, dtype=bool).reshape(self.C)
+        self.in_bits = int(in_bits)
+        self.out_type = out_type
+        self.out_bits = out_type.wire_bits
+        self.out_base = int(out_base)
+        self.pe = int(pe)
+        self.NF = self.C // self.pe
+        if isinstance(out_type, BipolarType) and self.L != 1:
+            raise ValueError(f"a Bipolar output needs exactly one threshold per channel, got {self.L}")
+        lo = min(int(T.min()) if T.size else 0, -(1 << (self.in_bits - 1)))
+        hi = max(int(T.max()) if T.size else 0, (1 << (self.in_bits - 1)) - 1)
+        self.cmp_bits = max(self.in_bits + 1, signed_width_for(lo, hi))
+        super().__init__({
+            "i": In(stream.Signature(self.pe * self.in_bits)),
+            "o": Out(stream.Signature(self.pe * self.out_bits)),
+        })
+
+    @property
+    def folded(self) -> bool:
+        return self.NF > 1
+
+    @property
+    def cycles(self) -> int:
+        return self.NF
+
+    @property
+    def rom_bits(self) -> int:
+        return self.C * (self.L * self.cmp_bits + 1) if self.folded else 0
+
+    latency = 2
+
+    def rom_init(self) -> list[int]:
+        """Word g: lane p's thresholds at [(p*L + k)*cmp_bits ...], then PE direction bits."""
+        words = []
+        tb = self.cmp_bits
+        for g in range(self.NF):
+            rows = self.thresholds[g * self.pe:(g + 1) * self.pe]
+            word = pack_ints(rows.reshape(-1), tb)
+            dec = pack_ints(self.decreasing[g * self.pe:(g + 1) * self.pe].astype(int), 1)
+            words.append(word | (dec << (self.pe * self.L * tb)))
+        return words
+
+    def _output(self, level):
+        if isinstance(self.out_type, BipolarType):
+            return level[:1] if len(level) >= 1 else Const(0, 1)
+        base = self.out_base & ((1 << self.out_bits) - 1)
+        return (level + base)[:self.out_bits]
+
+    def elaborate(self, platform):
+        m = Module()
+        PE, L, tb = self.pe, self.L, self.cmp_bits
+
+        en = Signal()
+        out_valid = Signal()
+        out_data = Signal(PE * self.out_bits)
+        m.d.comb += [
+            en.eq(~out_valid | self.o.ready),
+            self.o.valid.eq(out_valid),
+            self.o.payload.eq(out_data),
+            self.i.ready.eq(en),
+        ]
+        fire = Signal()
+        m.d.comb += fire.eq(self.i.valid & en)
+
+        if self.folded:
+            m.submodules.rom = rom = Memory(shape=PE * (L * tb + 1), depth=self.NF, init=self.rom_init())
+            rd = rom.read_port(domain="sync")
+            group = Signal(range(self.NF))
+            with m.If(fire):
+                m.d.sync += group.eq(Mux(group == self.NF - 1, 0, group + 1))
+            m.d.comb += [rd.addr.eq(group), rd.en.eq(en)]
+
+        v1 = Signal()
+        x1 = Signal(PE * self.in_bits)
+        with m.If(en):
+            m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
+
+        outs = []
+        for p in range(PE):
+            acc = Signal(signed(tb), name=f"acc{p}")
+            m.d.comb += acc.eq(element(x1, p, self.in_bits, signed_=True))
+            bits = []
+            if self.folded:
+                dec = rd.data[PE * L * tb + p]
+                for k in range(L):
+                    t = rd.data[(p * L + k) * tb:(p * L + k + 1) * tb].as_signed()
+                    bits.append(Mux(dec, acc <= t, acc >= t))
+            else:
+                for k in range(L):
+                    t = int(self.thresholds[p, k])
+                    bits.append(acc <= t if self.decreasing[p] else acc >= t)
+            level = popcount(bits)
+            outs.append(self._output(level))
+
+        with m.If(en):
+            m.d.sync += out_valid.eq(v1)
+            with m.If(v1):
+                m.d.sync += out_data.eq(Cat(*outs))
+        return m
