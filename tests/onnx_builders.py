@@ -9,10 +9,11 @@ QDOMAIN = "qonnx.custom_op.general"
 
 
 class GraphBuilder:
-    def __init__(self, in_features: int, name: str = "test"):
+    def __init__(self, in_features, name: str = "test"):
         self.nodes, self.inits, self.n = [], [], 0
         self.name = name
-        self.input = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, in_features])
+        shape = [1, *in_features] if isinstance(in_features, tuple) else [1, in_features]
+        self.input = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
         self.cur = "x"
 
     def const(self, value, prefix="c") -> str:
@@ -53,6 +54,22 @@ class GraphBuilder:
             return self.op("MatMul", tname)
         return self.op("Gemm", qname, self.const(bias), transB=1)
 
+    def conv(self, w_int, w_scale, bits=4, stride=1, pad=1, groups=1, bias=None):
+        """Conv whose [out, in/g, kh, kw] weights go through a Quant node."""
+        w_int = np.asarray(w_int, np.float32)
+        scale = np.asarray(w_scale, np.float32).reshape(-1, 1, 1, 1) if np.size(w_scale) > 1 \
+            else np.float32(w_scale)
+        self.n += 1
+        wname, qname = f"W{self.n}", f"Wq{self.n}"
+        self.inits.append(numpy_helper.from_array((w_int * scale).astype(np.float32), wname))
+        self.nodes.append(helper.make_node(
+            "Quant", [wname, self.const(scale), self.const(0.0), self.const(bits)], [qname],
+            name=f"WQuant_{self.n}", domain=QDOMAIN, signed=1, narrow=0, rounding_mode="ROUND"))
+        extra = [self.const(bias)] if bias is not None else []
+        kh, kw = w_int.shape[2:]
+        return self.op("Conv", qname, *extra, kernel_shape=[kh, kw], strides=[stride, stride],
+                       pads=[pad] * 4, group=groups)
+
     def batchnorm(self, gamma, beta, mean, var, eps=1e-5):
         return self.op("BatchNormalization", self.const(gamma), self.const(beta), self.const(mean),
                        self.const(var), epsilon=eps)
@@ -87,4 +104,33 @@ def random_mlp(path, *, seed=0, sizes=(16, 12, 8), w_bits=4, a_bits=3, negative_
         b.batchnorm(gamma, rng.normal(size=c), rng.normal(size=c) * 2, rng.uniform(0.5, 4, size=c))
         b.op("Relu")
         b.quant(2.0 ** rng.integers(-3, 1), a_bits, signed=False)
+    return b.save(path)
+
+
+def random_cnn(path, *, seed=0, a_bits=3, w_bits=3, depthwise=True, pool="max", bias=False) -> str:
+    """quant -> conv3x3 -> BN -> ReLU -> quant -> [depthwise conv3x3 stride 2 -> BN -> ReLU ->
+    quant] -> MaxPool 2 or GlobalAveragePool -> flatten -> linear(+bias)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder((2, 8, 8), name=f"cnn{seed}")
+    b.quant(2.0 ** -a_bits, a_bits, signed=False)
+
+    def block(cin, cout, groups, stride):
+        w = rng.integers(-(2 ** (w_bits - 1)), 2 ** (w_bits - 1), size=(cout, cin // groups, 3, 3))
+        b.conv(w, 2.0 ** rng.integers(-3, 0, size=cout), bits=w_bits, stride=stride, groups=groups,
+               bias=rng.normal(size=cout) if bias else None)
+        gamma = rng.uniform(0.2, 1.0, cout) * np.where(rng.random(cout) < 0.25, -1, 1)
+        b.batchnorm(gamma, rng.normal(size=cout), rng.normal(size=cout) * 3, rng.uniform(1, 8, cout))
+        b.op("Relu")
+        b.quant(2.0 ** rng.integers(-2, 1), a_bits, signed=False)
+
+    block(2, 6, 1, 1)
+    if depthwise:
+        block(6, 6, 6, 2)
+    if pool == "max":
+        b.op("MaxPool", kernel_shape=[2, 2], strides=[2, 2])
+    else:
+        b.op("GlobalAveragePool")
+    b.op("Flatten", axis=1)
+    n = {"max": 6 * (2 if depthwise else 4) ** 2, "gap": 6}[pool]
+    b.linear(rng.integers(-3, 4, (5, n)), 0.25, bits=3, bias=rng.normal(size=5))
     return b.save(path)

@@ -19,21 +19,24 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import HwgenError
-from ..ir import FloatActivation, Graph, Head, IntType, MatVec, Quantizer, Tail, TensorInfo
+from ..ir import (Conv, FloatActivation, GlobalSumPool, Graph, Head, IntType, MatVec, MaxPool, Quantizer,
+                  Tail, TensorInfo)
 from ..ir.float_segment import make_segment
 from ..ir.types import Bipolar, smallest_type
 from .load import load_qonnx
 
 QUANTIZERS = ("Quant", "BipolarQuant")
-LINEAR = ("MatMul", "Gemm")
+LINEAR = ("MatMul", "Gemm", "Conv")
 # Per-channel elementwise float ops: allowed between an accumulator and the next quantizer.
 ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "LeakyRelu",
                "Identity", "Sigmoid", "Tanh", "HardTanh", "Neg", "Pow", "Sqrt", "Abs")
 SHAPE_ONLY = ("Reshape", "Flatten", "Identity", "Transpose", "Squeeze", "Unsqueeze")
 HEAD_OPS = ("Add", "Sub", "Mul", "Div", "Reshape", "Flatten", "Identity", "Transpose", "Squeeze",
             "Unsqueeze")
-TAIL_OPS = ELEMENTWISE + ("Softmax", "LogSoftmax", "ArgMax", "Reshape", "Flatten", "Squeeze")
-SUPPORTED = sorted(set(QUANTIZERS + LINEAR + ELEMENTWISE + HEAD_OPS + TAIL_OPS))
+TAIL_OPS = ELEMENTWISE + ("Softmax", "LogSoftmax", "ArgMax", "Reshape", "Flatten", "Squeeze",
+                          "GlobalAveragePool", "MaxPool")
+INTEGER_CORE = ("MaxPool", "GlobalAveragePool", "Pad")  # integer ops between quantizer and layer
+SUPPORTED = sorted(set(QUANTIZERS + LINEAR + ELEMENTWISE + HEAD_OPS + TAIL_OPS + INTEGER_CORE))
 
 
 @dataclass(frozen=True)
@@ -206,10 +209,12 @@ class _Importer:
                 "model; quantize it with Brevitas (QuantLinear/QuantConv, QuantIdentity on the "
                 "input) and export with export_qonnx")
         shape = self.sample_shape(out)
+        spatial = len(shape) == 3
         self.ops.append(Head(name="Head", inputs=[graph_input], outputs=[out], segment=segment,
-                             quantizer=quant, input_shape=in_shape))
+                             quantizer=quant, input_shape=in_shape, to_nhwc=spatial))
         self.tensors[graph_input] = TensorInfo(in_shape, None)
-        self.tensors[out] = TensorInfo((int(np.prod(shape)),), quant.out_type)
+        ir_shape = (shape[1], shape[2], shape[0]) if spatial else (int(np.prod(shape)),)
+        self.tensors[out] = TensorInfo(ir_shape, quant.out_type)
         return out, quant
 
     def implicit_input_quantizer(self, graph_input, segment, in_shape) -> Quantizer:
@@ -243,17 +248,20 @@ class _Importer:
         self.notes.append(f"input annotated {dt.name}; after pre-processing it is {t} x {scale:g}")
         return Quantizer(scale=scale, bits=t.bits, signed=t.signed)
 
-    def import_linear(self, node, x: str, in_quant: Quantizer, index: int):
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        w_name = node.input[1]
-        if node.input[0] != x:
-            raise HwgenError("the data input must be the first operand", node=node.name, op=node.op_type)
+    def linear_weights(self, node):
+        w_name = node.input[1] if len(node.input) > 1 else ""
         if w_name not in self.weights:
             raise HwgenError(
                 "weights are not quantized (no Quant/BipolarQuant on the weight initializer); use "
-                "a Brevitas QuantLinear", node=node.name, op=node.op_type)
+                "a Brevitas QuantLinear / QuantConv2d", node=node.name, op=node.op_type)
         wq = self.weights[w_name]
-        q, s = wq.values, np.broadcast_to(wq.scale, wq.values.shape)
+        return wq, wq.values, np.broadcast_to(wq.scale, wq.values.shape)
+
+    def import_matvec(self, node, x: str, x_scale: float, x_type, flatten_from):
+        attrs = _attrs(node)
+        if node.input[0] != x:
+            raise HwgenError("the data input must be the first operand", node=node.name, op=node.op_type)
+        wq, q, s = self.linear_weights(node)
         if node.op_type == "MatMul" or not attrs.get("transB", 0):
             q, s = q.T, s.T  # -> [out, in]
         if node.op_type == "Gemm":
@@ -266,81 +274,181 @@ class _Importer:
         if q.shape[1] != in_len:
             raise HwgenError(f"weights expect {q.shape[1]} inputs, the layer gets {in_len}",
                              node=node.name, op=node.op_type)
-        out = node.output[0]
-        bias_nodes = []
-        acc_name = out
-        if node.op_type == "Gemm" and len(node.input) > 2 and node.input[2]:
-            acc_name = out + "__acc"
-            bias_nodes = [onnx.helper.make_node("Add", [acc_name, node.input[2]], [out], name=node.name + "_bias")]
-        mv = MatVec(name=node.name, inputs=[x], outputs=[acc_name], weights=np.ascontiguousarray(q),
-                    in_type=in_quant.out_type, w_type=wq.dtype, input_scale=in_quant.scale,
+        if flatten_from is not None:  # ONNX flattened C,H,W; the wire carries H,W,C
+            h, w, c = flatten_from
+            q = q.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(q), -1)
+        acc, bias_nodes, out = self.bias_split(node, (1, -1))
+        op = MatVec(name=node.name, inputs=[x], outputs=[acc], weights=np.ascontiguousarray(q),
+                    in_type=x_type, w_type=wq.dtype, input_scale=x_scale,
                     weight_scale=np.ascontiguousarray(s[:, 0]).astype(np.float32))
-        self.ops.append(mv)
-        self.tensors[acc_name] = TensorInfo((q.shape[0],), None)
-        return mv, acc_name, bias_nodes, out
+        self.tensors[acc] = TensorInfo((q.shape[0],), None)
+        return op, acc, bias_nodes, out
+
+    def bias_split(self, node, bias_shape):
+        """The accumulator is the pure dot product; a bias input becomes a float Add after it."""
+        out = node.output[0]
+        index = 2
+        if len(node.input) <= index or not node.input[index]:
+            return out, [], out
+        acc = out + "__acc"
+        bias = self.const(node, index, "the bias").astype(np.float32).reshape(bias_shape)
+        bname = node.input[index] + "__hwgen_bias"
+        self.inits[bname] = bias
+        return acc, [onnx.helper.make_node("Add", [acc, bname], [out], name=node.name + "_bias")], out
+
+    def import_conv(self, node, x: str, x_scale: float, x_type, extra_pads):
+        attrs = _attrs(node)
+        shape = self.tensors[x].shape
+        if len(shape) != 3:
+            raise HwgenError("Conv needs a spatial (N, C, H, W) input", node=node.name, op=node.op_type)
+        wq, q, s = self.linear_weights(node)
+        if q.ndim != 4:
+            raise HwgenError("only 2-D convolutions are supported", node=node.name, op=node.op_type)
+        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise HwgenError("dilated convolutions are not supported", node=node.name, op=node.op_type)
+        if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise HwgenError("auto_pad is not supported; export with explicit pads", node=node.name, op=node.op_type)
+        sc = s.reshape(len(s), -1)
+        if not np.all(sc == sc[:, :1]):
+            raise HwgenError("weight scales must be per output channel", node=node.name, op=node.op_type)
+        pt, pl, pb, pr = _pads(attrs.get("pads", [0, 0, 0, 0]))
+        et, el, eb, er = extra_pads
+        groups = int(attrs.get("group", 1))
+        h, w, c = shape
+        if q.shape[1] * groups != c:
+            raise HwgenError(f"weights expect {q.shape[1] * groups} input channels, the layer gets {c}",
+                             node=node.name, op=node.op_type)
+        acc, bias_nodes, out = self.bias_split(node, (1, -1, 1, 1))
+        op = Conv(name=node.name, inputs=[x], outputs=[acc],
+                  weights=np.ascontiguousarray(q.transpose(0, 2, 3, 1)), in_type=x_type, w_type=wq.dtype,
+                  input_scale=x_scale, weight_scale=np.ascontiguousarray(sc[:, 0]).astype(np.float32),
+                  in_shape=(h, w, c), kernel=tuple(int(k) for k in q.shape[2:]),
+                  stride=tuple(int(v) for v in attrs.get("strides", [1, 1])),
+                  pads=(pt + et, pl + el, pb + eb, pr + er), groups=groups)
+        self.tensors[acc] = TensorInfo(op.out_shape, None)
+        return op, acc, bias_nodes, out
+
+    def import_maxpool(self, node, x: str, x_type) -> MaxPool:
+        attrs = _attrs(node)
+        shape = self.tensors[x].shape
+        if len(shape) != 3 or attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise HwgenError("MaxPool needs an N, C, H, W input, floor mode and no dilation",
+                             node=node.name, op=node.op_type)
+        kernel = tuple(int(k) for k in attrs["kernel_shape"])
+        op = MaxPool(name=node.name, inputs=[x], outputs=[node.output[0]], in_shape=shape, kernel=kernel,
+                     stride=tuple(int(v) for v in attrs.get("strides", kernel)),
+                     pads=_pads(attrs.get("pads", [0, 0, 0, 0])), dtype=x_type)
+        self.tensors[node.output[0]] = TensorInfo(op.out_shape, x_type)
+        return op
+
+    def zero_pads(self, node) -> tuple[int, int, int, int]:
+        """A constant zero Pad on H and W only, to be folded into the next Conv."""
+        attrs = _attrs(node)
+        pads = attrs.get("pads")
+        if pads is None:
+            pads = self.const(node, 1, "the pads").tolist()
+        value = 0.0
+        if len(node.input) > 2 and node.input[2]:
+            value = float(self.const(node, 2, "the pad value").reshape(()))
+        pads = [int(p) for p in pads]
+        if attrs.get("mode", b"constant") not in (b"constant", "constant") or value != 0.0 or \
+                len(pads) != 8 or pads[0] or pads[1] or pads[4] or pads[5]:
+            raise HwgenError("only constant zero padding of H and W (before a Conv) is supported",
+                             node=node.name, op=node.op_type)
+        return pads[2], pads[3], pads[6], pads[7]
 
     def run(self) -> Graph:
         graph_input = next(i.name for i in self.g.input if i.name not in self.inits)
         graph_output = self.g.output[0].name
         self.fold_weight_quantizers()
         x, quant = self.import_head(graph_input)
-        index = 0
+        x_scale, x_type = quant.scale, quant.out_type  # what the integers on x stand for
+        flatten_from = None  # (H, W, C) when x was flattened from a spatial tensor
+        pads = (0, 0, 0, 0)  # a Pad waiting for its Conv
         while True:
             node = self.next_node(x)
-            # flatten-like shape ops between a quantizer and the next layer keep element order
-            while node is not None and node.op_type in ("Reshape", "Flatten", "Identity"):
-                self.tensors[node.output[0]] = self.tensors[x]
+            if node is not None and node.op_type in ("Reshape", "Flatten", "Identity", "Squeeze"):
+                out_shape = self.sample_shape(node.output[0])
+                shape = self.tensors[x].shape
+                if len(shape) == 3 and len(out_shape) == 1 and shape[0] * shape[1] > 1:
+                    flatten_from = shape  # the next MatVec reorders its columns
+                elif len(shape) == 3 and len(out_shape) == 3:
+                    raise HwgenError("reshaping a feature map is not supported", node=node.name, op=node.op_type)
+                self.tensors[node.output[0]] = TensorInfo((int(np.prod(out_shape)),) if len(out_shape) == 1
+                                                          else self.tensors[x].shape, self.tensors[x].dtype)
+                self.ops[-1].outputs = [node.output[0]]
+                del self.tensors[x]
+                x = node.output[0]
+                continue
+            if node is not None and node.op_type == "MaxPool":
+                op = self.import_maxpool(node, x, x_type)
+                self.ops.append(op)
+                x = op.outputs[0]
+                continue
+            if node is not None and node.op_type == "GlobalAveragePool":
+                h, w, c = self.tensors[x].shape
+                out_type = smallest_type(x_type.min * h * w, x_type.max * h * w)
+                self.ops.append(GlobalSumPool(name=node.name, inputs=[x], outputs=[node.output[0]],
+                                              in_shape=(h, w, c), in_type=x_type, out_type=out_type))
+                x, x_scale, x_type = node.output[0], float(np.float32(x_scale) / np.float32(h * w)), out_type
+                self.tensors[x] = TensorInfo((c,), out_type)
+                continue
+            if node is not None and node.op_type == "Pad":
+                pads = self.zero_pads(node)
+                nxt = self.next_node(node.output[0])
+                if nxt is None or nxt.op_type != "Conv":
+                    raise HwgenError("a Pad must be followed by a Conv", node=node.name, op=node.op_type)
+                self.tensors[node.output[0]] = self.tensors.pop(x)
                 self.ops[-1].outputs = [node.output[0]]
                 x = node.output[0]
-                node = self.next_node(x)
+                continue
             if node is None:  # a quantizer feeds the graph output directly
                 x_int = x + "__int"
                 self.ops[-1].outputs = [x_int]
                 self.tensors[x_int] = self.tensors.pop(x)
                 x = x_int
-                self.ops.append(Tail(name="Tail", inputs=[x], outputs=[graph_output],
-                                     scale=np.full(self.tensors[x].elements, quant.scale, np.float32),
-                                     segment=None))
+                self.ops.append(self.host_tail(x, x_scale, None, graph_output))
                 break
             if node.op_type not in LINEAR:
                 if node.op_type in QUANTIZERS:
                     raise HwgenError("two quantizers in a row are not supported", node=node.name, op=node.op_type)
                 x_nodes, end, stop = self.walk_float(x, TAIL_OPS, "after the last quantizer")
-                segment = make_segment(x_nodes, self.inits, x, self.tensors[x].shape, end, self.opset)
                 if stop is not None:
                     raise self.unsupported(stop, "between a quantizer and a layer", ["Reshape", "Flatten"])
-                self.ops.append(Tail(name="Tail", inputs=[x], outputs=[end],
-                                     scale=np.full(self.tensors[x].elements, quant.scale, np.float32),
-                                     segment=segment))
+                self.ops.append(self.host_tail(x, x_scale, x_nodes, end))
                 graph_output = end
                 break
-            mv, acc, bias_nodes, out = self.import_linear(node, x, quant, index)
-            index += 1
+            if node.op_type == "Conv":
+                op, acc, bias_nodes, out = self.import_conv(node, x, x_scale, x_type, pads)
+                pads = (0, 0, 0, 0)
+            else:
+                op, acc, bias_nodes, out = self.import_matvec(node, x, x_scale, x_type, flatten_from)
+            flatten_from = None
+            self.ops.append(op)
             where = f"between layer '{node.name}' and its activation quantizer"
             float_nodes, end, stop = self.walk_float(out, TAIL_OPS, where)
             seg_nodes = bias_nodes + float_nodes
+            seg_shape = (op.out_channels, 1, 1) if isinstance(op, Conv) else (op.out_channels,)
             if stop is not None and stop.op_type in QUANTIZERS and stop.input[0] == end:
                 bad = [n for n in float_nodes if n.op_type not in ELEMENTWISE]
                 if bad:
                     raise self.unsupported(bad[0], where, ELEMENTWISE)
                 quant = self.quantizer_of(stop)
-                segment = make_segment(seg_nodes, self.inits, acc, (mv.out_channels,), end, self.opset) \
+                segment = make_segment(seg_nodes, self.inits, acc, seg_shape, end, self.opset) \
                     if seg_nodes else None
                 x = stop.output[0]
                 self.ops.append(FloatActivation(
-                    name=stop.name, inputs=[acc], outputs=[x], scale=mv.float_scale, segment=segment,
-                    quantizer=quant, onnx_nodes=[n.name for n in float_nodes]))
-                self.tensors[x] = TensorInfo((mv.out_channels,), quant.out_type)
+                    name=stop.name, inputs=[acc], outputs=[x], scale=op.float_scale, segment=segment,
+                    quantizer=quant, onnx_nodes=[n.name for n in float_nodes], segment_shape=seg_shape))
+                self.tensors[x] = TensorInfo(self.tensors[acc].shape, quant.out_type)
+                x_scale, x_type = quant.scale, quant.out_type
                 continue
             if stop is not None:
                 raise HwgenError(
                     f"layer '{node.name}' feeds {stop.op_type} '{stop.name}' without an activation "
                     "quantizer in between; quantize the activation (e.g. QuantReLU / QuantIdentity)",
                     node=stop.name, op=stop.op_type)
-            segment = make_segment(seg_nodes, self.inits, acc, (mv.out_channels,), end, self.opset) \
-                if seg_nodes else None
-            self.ops.append(Tail(name="Tail", inputs=[acc], outputs=[end], scale=mv.float_scale,
-                                 segment=segment))
+            self.ops.append(self.host_tail(acc, op.float_scale, seg_nodes, end))
             graph_output = end
             break
         out_shape = tuple(int(d) for d in (self.w.get_tensor_shape(graph_output) or [0, 0])[1:])
@@ -351,10 +459,30 @@ class _Importer:
         graph.validate()
         return graph
 
+    def host_tail(self, x: str, scale, nodes, end: str) -> Tail:
+        """Integers on x -> float (x * scale) -> the remaining float ops, run on the host."""
+        shape = self.tensors[x].shape
+        spatial = len(shape) == 3
+        seg_shape = (shape[2], shape[0], shape[1]) if spatial else shape
+        segment = make_segment(nodes, self.inits, x, seg_shape, end, self.opset) if nodes else None
+        channels = shape[-1]
+        scale = np.broadcast_to(np.asarray(scale, np.float32), (channels,)).copy()
+        return Tail(name="Tail", inputs=[x], outputs=[end], scale=scale, segment=segment, nchw=spatial)
+
     def check_unused(self, graph_output: str) -> None:
         if graph_output != self.g.output[0].name:
             raise HwgenError(f"the data path ends in '{graph_output}', not in the graph output "
                              f"'{self.g.output[0].name}'")
+
+
+def _attrs(node) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _pads(p) -> tuple[int, int, int, int]:
+    """ONNX [top, left, bottom, right] for 2-D."""
+    p = [int(v) for v in p]
+    return (p[0], p[1], p[2], p[3]) if len(p) == 4 else (0, 0, 0, 0)
 
 
 def _model_name(path: str) -> str:

@@ -33,27 +33,39 @@ def run_reference(path: str, x: np.ndarray, *, full_context: bool = False):
 def compare_with_reference(graph, path: str, x: np.ndarray) -> dict[str, float]:
     """Fraction of elements where golden == reference, for every tensor both have.
 
-    Integers are compared after scaling them back the way the reference carries them
-    (q * scale, float32), so the comparison is exact; the graph output is compared as is.
+    Integers are compared the way the reference carries them (q * scale, float32, NCHW), so
+    the comparison is exact; the graph output is compared as is.
     """
     from ..golden import execute
-    from ..ir import FloatActivation, Head, MatVec, Threshold
+    from ..ir import Dot, FloatActivation, GlobalSumPool, Head, MaxPool, Tail, Threshold
 
     ref = run_reference(path, x, full_context=True)
     gold = execute(graph, x)
-    result = {}
+    result, scale = {}, {}
     for op in graph.ops:
         name = op.outputs[0]
+        if isinstance(op, (Head, FloatActivation)):
+            scale[name] = np.float32(op.quantizer.scale)
+        elif isinstance(op, Threshold):
+            scale[name] = np.float32(op.out_scale)
+        elif isinstance(op, Dot):
+            scale[name] = op.float_scale
+        elif isinstance(op, MaxPool):
+            scale[name] = scale[op.inputs[0]]
+        elif isinstance(op, GlobalSumPool):
+            h, w, _ = op.in_shape
+            scale[name] = np.float32(scale[op.inputs[0]] / np.float32(h * w))
         ref_name = name[: -len("__int")] if name.endswith("__int") else name
         if ref_name not in ref:
             continue
+        g = gold[name]
+        if not isinstance(op, Tail):
+            if isinstance(op, GlobalSumPool):  # the reference holds the mean: sum * s / (H*W)
+                g = (g.astype(np.float32) * np.float32(scale[op.inputs[0]])) / np.float32(np.prod(op.in_shape[:2]))
+            else:
+                g = g.astype(np.float32) * scale[name]
+            if g.ndim == 4:
+                g = g.transpose(0, 3, 1, 2)
         r = np.asarray(ref[ref_name]).reshape(len(x), -1)
-        g = gold[name].reshape(len(x), -1)
-        if isinstance(op, (Head, FloatActivation)):
-            g = op.quantizer.to_float(g)
-        elif isinstance(op, Threshold):
-            g = g.astype(np.float32) * np.float32(op.out_scale)
-        elif isinstance(op, MatVec):
-            g = g.astype(np.float32) * op.float_scale
-        result[name] = float(np.mean(r == g))
+        result[name] = float(np.mean(r == g.reshape(len(x), -1)))
     return result

@@ -28,7 +28,7 @@ def _check_acc(op: Dot, acc: np.ndarray) -> np.ndarray:
 
 
 def matvec(op: MatVec, x: np.ndarray) -> np.ndarray:
-    return _check_acc(op, x.astype(np.int64) @ op.weights.T)
+    return _check_acc(op, x.reshape(len(x), -1).astype(np.int64) @ op.weights.T)
 
 
 def windows(x: np.ndarray, kernel, stride, pads, fill: int) -> np.ndarray:
