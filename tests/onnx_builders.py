@@ -134,3 +134,42 @@ def random_cnn(path, *, seed=0, a_bits=3, w_bits=3, depthwise=True, pool="max", 
     n = {"max": 6 * (2 if depthwise else 4) ** 2, "gap": 6}[pool]
     b.linear(rng.integers(-3, 4, (5, n)), 0.25, bits=3, bias=rng.normal(size=5))
     return b.save(path)
+
+
+def residual_cnn(path, *, seed=0, steps=2, shared=True, dt=0.5) -> str:
+    """A dsODENet-style net: stem conv -> h; N x [h + dt * f(h)] with f = depthwise conv ->
+    BN -> ReLU -> quant -> pointwise conv -> BN -> quant (scale of h); GAP -> linear.
+    shared=False gives each step its own weights (the unrolled ResNet)."""
+    rng = np.random.default_rng(seed)
+    c = 4
+    b = GraphBuilder((1, 8, 8), name=f"res{seed}")
+    b.quant(2.0 ** -3, 3, signed=False)
+    b.conv(rng.integers(-3, 4, (c, 1, 3, 3)), 0.25, bits=3)
+    b.batchnorm(rng.uniform(0.3, 1, c), rng.normal(size=c), rng.normal(size=c), rng.uniform(1, 4, c))
+    h = b.quant(0.25, 4, signed=True)
+
+    def params():
+        return (rng.integers(-3, 4, (c, 1, 3, 3)), rng.integers(-3, 4, (c, c, 1, 1)),
+                [rng.uniform(0.3, 1, c), rng.normal(size=c), rng.normal(size=c), rng.uniform(1, 4, c)],
+                [rng.uniform(0.1, 0.5, c) * np.where(rng.random(c) < 0.3, -1, 1), rng.normal(size=c),
+                 rng.normal(size=c), rng.uniform(1, 4, c)])
+
+    p = params()
+    for _ in range(steps):
+        if not shared:
+            p = params()
+        dw, pw, bn1, bn2 = p
+        b.conv(dw, 0.25, bits=3, groups=c)
+        b.batchnorm(*bn1)
+        b.op("Relu")
+        b.quant(0.25, 3, signed=False)
+        b.conv(pw, 0.25, bits=3, pad=0)
+        b.batchnorm(*bn2)
+        b.quant(0.25, 4, signed=True)
+        b.op("Mul", b.const(dt))
+        b.op("Add", h)
+        h = b.quant(0.25, 4, signed=True)
+    b.op("GlobalAveragePool")
+    b.op("Flatten", axis=1)
+    b.linear(rng.integers(-3, 4, (3, c)), 0.5, bits=3, bias=rng.normal(size=3))
+    return b.save(path)

@@ -19,7 +19,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import HwgenError
-from ..ir import (Conv, FloatActivation, GlobalSumPool, Graph, Head, IntType, MatVec, MaxPool, Quantizer,
+from ..ir import (Add, Conv, FloatActivation, GlobalSumPool, Graph, Head, IntType, MatVec, MaxPool, Quantizer,
                   Tail, TensorInfo)
 from ..ir.float_segment import make_segment
 from ..ir.types import Bipolar, smallest_type
@@ -70,13 +70,15 @@ class _Importer:
         self.ops = []
         self.tensors: dict[str, TensorInfo] = {}
         self.notes: list[str] = []
+        self.deferred: set[tuple[str, str]] = set()  # (tensor, Add node) skip connections
+        self.skips: dict[str, tuple[str, float, object]] = {}  # Add node -> (tensor, scale, type)
 
     # --- helpers -------------------------------------------------------------------
     def consumers(self, tensor: str) -> list[onnx.NodeProto]:
         return [n for n in self.g.node if tensor in n.input]
 
     def next_node(self, tensor: str) -> onnx.NodeProto | None:
-        nodes = self.consumers(tensor)
+        nodes = [n for n in self.consumers(tensor) if (tensor, n.name) not in self.deferred]
         if len(nodes) > 1:
             names = ", ".join(f"{n.name} ({n.op_type})" for n in nodes)
             raise HwgenError(
@@ -366,7 +368,11 @@ class _Importer:
         flatten_from = None  # (H, W, C) when x was flattened from a spatial tensor
         pads = (0, 0, 0, 0)  # a Pad waiting for its Conv
         while True:
+            self.fork_residual(x, x_scale, x_type)
             node = self.next_node(x)
+            if node is not None and node.op_type in ("Mul", "Div", "Add") and self.residual_end(node):
+                x, x_scale, x_type = self.import_residual(node, x, x_scale, x_type)
+                continue
             if node is not None and node.op_type in ("Reshape", "Flatten", "Identity", "Squeeze"):
                 out_shape = self.sample_shape(node.output[0])
                 shape = self.tensors[x].shape
@@ -458,6 +464,53 @@ class _Importer:
                       input=graph_input, output=graph_output, source=self.path, notes=self.notes)
         graph.validate()
         return graph
+
+    def fork_residual(self, x: str, scale: float, dtype) -> None:
+        """x feeds a layer and a later Add: keep it as the skip input of that Add."""
+        nodes = [n for n in self.consumers(x) if (x, n.name) not in self.deferred]
+        adds = [n for n in nodes if n.op_type == "Add"]
+        if len(nodes) == 2 and len(adds) == 1:
+            self.deferred.add((x, adds[0].name))
+            self.skips[adds[0].name] = (x, scale, dtype)
+
+    def residual_end(self, node) -> onnx.NodeProto | None:
+        """The Add that closes a residual, reached from `node` through at most one scalar Mul/Div."""
+        add = node
+        if node.op_type in ("Mul", "Div"):
+            if len(node.input) < 2 or node.input[1] not in self.inits or self.inits[node.input[1]].size != 1:
+                return None
+            add = self.next_node(node.output[0])
+        return add if add is not None and add.op_type == "Add" and add.name in self.skips else None
+
+    def import_residual(self, node, x: str, x_scale: float, x_type):
+        """skip + dt * x -> Quant becomes an integer Add with power-of-two alignment shifts."""
+        from ..ir.types import log2_exact
+
+        add = self.residual_end(node)
+        dt = 1.0
+        if node.op_type in ("Mul", "Div"):
+            c = float(self.inits[node.input[1]].reshape(()))
+            dt = c if node.op_type == "Mul" else 1.0 / c
+        skip, skip_scale, skip_type = self.skips.pop(add.name)
+        quant_node = self.next_node(add.output[0])
+        if quant_node is None or quant_node.op_type != "Quant":
+            raise HwgenError("a residual Add must be followed by a quantizer (one quantized domain "
+                             "for the sum)", node=add.name, op="Add")
+        quant = self.quantizer_of(quant_node)
+        exps = [log2_exact(float(v)) for v in (skip_scale, np.float32(x_scale) * np.float32(dt), quant.scale)]
+        if None in exps:
+            raise HwgenError(
+                f"residual add with scales {skip_scale:g}, {x_scale:g} x dt {dt:g} -> {quant.scale:g}: "
+                "hwgen needs power-of-two scales (and dt) so the add is exact in integers",
+                node=add.name, op="Add")
+        low = min(exps)
+        out = quant_node.output[0]
+        op = Add(name=add.name, inputs=[skip, x], outputs=[out], a_shift=exps[0] - low, b_shift=exps[1] - low,
+                 out_shift=exps[2] - low, a_type=skip_type, b_type=x_type, out_type=quant.out_type,
+                 out_scale=quant.scale, rounding_mode=quant.rounding_mode)
+        self.ops.append(op)
+        self.tensors[out] = TensorInfo(self.tensors[x].shape, quant.out_type)
+        return out, quant.scale, quant.out_type
 
     def host_tail(self, x: str, scale, nodes, end: str) -> Tail:
         """Integers on x -> float (x * scale) -> the remaining float ops, run on the host."""

@@ -37,7 +37,7 @@ def compare_with_reference(graph, path: str, x: np.ndarray) -> dict[str, float]:
     the comparison is exact; the graph output is compared as is.
     """
     from ..golden import execute
-    from ..ir import Dot, FloatActivation, GlobalSumPool, Head, MaxPool, Tail, Threshold
+    from ..ir import Add, Dot, FloatActivation, GlobalSumPool, Head, MaxPool, Tail, Threshold
 
     ref = run_reference(path, x, full_context=True)
     gold = execute(graph, x)
@@ -46,7 +46,7 @@ def compare_with_reference(graph, path: str, x: np.ndarray) -> dict[str, float]:
         name = op.outputs[0]
         if isinstance(op, (Head, FloatActivation)):
             scale[name] = np.float32(op.quantizer.scale)
-        elif isinstance(op, Threshold):
+        elif isinstance(op, (Threshold, Add)):
             scale[name] = np.float32(op.out_scale)
         elif isinstance(op, Dot):
             scale[name] = op.float_scale

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import (Conv, Dot, FloatActivation, GlobalSumPool, Graph, Head, MatVec, MaxPool, Op, Tail,
+from ..ir import (Add, Conv, Dot, FloatActivation, GlobalSumPool, Graph, Head, MatVec, MaxPool, Op, Tail,
                   Threshold)
 from ..ir.float_segment import scale_then_segment
 from ..ir.types import Bipolar
@@ -64,6 +64,28 @@ def threshold(op: Threshold, acc: np.ndarray) -> np.ndarray:
     return op.out_base + level
 
 
+def rounding_shift(v: np.ndarray, shift: int, mode: str) -> np.ndarray:
+    """v / 2^shift rounded like qonnx's Quant (np.round = half to even for ROUND), in integers."""
+    if shift == 0:
+        return v
+    mode = mode.upper()
+    floor = v >> shift
+    rem = v - (floor << shift)  # 0 .. 2^shift - 1
+    half = 1 << (shift - 1)
+    if mode in ("ROUND", "HALF_EVEN"):
+        up = (rem > half) | ((rem == half) & (floor & 1 == 1))
+    elif mode == "FLOOR":
+        up = np.zeros_like(v, dtype=bool)
+    else:
+        raise NotImplementedError(f"rounding mode {mode} in a residual add")
+    return floor + up
+
+
+def residual_add(op: Add, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    total = (a.astype(np.int64) << op.a_shift) + (b.astype(np.int64) << op.b_shift)
+    return np.clip(rounding_shift(total, op.out_shift, op.rounding_mode), op.out_type.min, op.out_type.max)
+
+
 def head(op: Head, x: np.ndarray) -> np.ndarray:
     y = op.quantizer.to_int(x if op.segment is None else op.segment.run(x))
     if op.to_nhwc:
@@ -78,7 +100,9 @@ def tail(op: Tail, x: np.ndarray) -> np.ndarray:
     return y if op.segment is None else op.segment.run(y)
 
 
-def run_op(op: Op, x: np.ndarray) -> np.ndarray:
+def run_op(op: Op, x: np.ndarray, *more: np.ndarray) -> np.ndarray:
+    if isinstance(op, Add):
+        return residual_add(op, x, more[0])
     if isinstance(op, Head):
         return head(op, x)
     if isinstance(op, MatVec):
@@ -103,7 +127,7 @@ def execute(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
     x = np.asarray(x, dtype=np.float32)
     values = {graph.input: x}
     for op in graph.ops:
-        values[op.outputs[0]] = run_op(op, values[op.inputs[0]])
+        values[op.outputs[0]] = run_op(op, *[values[t] for t in op.inputs])
     return values
 
 
@@ -115,7 +139,7 @@ def run_core(graph: Graph, ints: np.ndarray) -> dict[str, np.ndarray]:
     """
     values = {graph.head.outputs[0]: np.asarray(ints, dtype=np.int64)}
     for op in graph.core:
-        values[op.outputs[0]] = run_op(op, values[op.inputs[0]])
+        values[op.outputs[0]] = run_op(op, *[values[t] for t in op.inputs])
     return values
 
 

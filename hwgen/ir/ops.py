@@ -132,6 +132,26 @@ class GlobalSumPool(Op):
     out_type: IntType
 
 
+@dataclass(kw_only=True)
+class Add(Op):
+    """Residual add of two integer tensors in power-of-two domains, requantized:
+
+        out = clamp(round((a << a_shift) + (b << b_shift), out_shift))
+
+    where round(v, s) divides by 2^s with the quantizer's rounding (half to even for ROUND)
+    and clamp saturates to out_type. This is h + dt * f(h) with dt = 2^-k folded into b_shift.
+    """
+
+    a_shift: int
+    b_shift: int
+    out_shift: int
+    a_type: DataType
+    b_type: DataType
+    out_type: DataType
+    out_scale: float
+    rounding_mode: str = "ROUND"
+
+
 @dataclass
 class FloatActivation(Op):
     """Accumulator -> (acc * scale) -> float ops (bias, BN, ReLU...) -> quantizer.
@@ -176,4 +196,4 @@ class Tail(Op):
     nchw: bool = False  # the integers arrive NHWC; the float ops expect NCHW
 
 
-INTEGER_OPS = (MatVec, Conv, Threshold, MaxPool, GlobalSumPool)
+INTEGER_OPS = (MatVec, Conv, Threshold, MaxPool, GlobalSumPool, Add)
