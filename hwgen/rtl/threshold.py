@@ -81,9 +81,9 @@ class ThresholdUnit(wiring.Component):
 
     def _output(self, level):
         if isinstance(self.out_type, BipolarType):
-            return level[:1] if len(level) >= 1 else Const(0, 1)
+            return level[:1]
         base = self.out_base & ((1 << self.out_bits) - 1)
-        return (level + base)[:self.out_bits]
+        return level + base  # truncated to out_bits on assignment (mod 2^out_bits)
 
     def elaborate(self, platform):
         m = Module()
@@ -129,7 +129,9 @@ class ThresholdUnit(wiring.Component):
                     t = int(self.thresholds[p, k])
                     bits.append(acc <= t if self.decreasing[p] else acc >= t)
             level = popcount(bits)
-            outs.append(self._output(level))
+            o = Signal(self.out_bits, name=f"out{p}")
+            m.d.comb += o.eq(self._output(level))
+            outs.append(o)
 
         with m.If(en):
             m.d.sync += out_valid.eq(v1)

@@ -1,0 +1,94 @@
+"""Stream width converter: beats of `in_elems` elements -> beats of `out_elems` elements.
+
+Element order is kept (element i of the stream sits at bits [i*b, (i+1)*b) of its beat, the
+first beat holds the first elements). When one width divides the other this gathers or splits;
+otherwise it gathers to lcm(in, out) elements and splits that. Full throughput on the narrow
+side, registered valid (valid never depends on ready).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .util import lcm
+
+
+class WidthConverter(wiring.Component):
+    def __init__(self, *, element_bits: int, in_elems: int, out_elems: int):
+        self.b, self.n_in, self.n_out = int(element_bits), int(in_elems), int(out_elems)
+        self.mid = lcm(self.n_in, self.n_out)
+        super().__init__({
+            "i": In(stream.Signature(self.n_in * self.b)),
+            "o": Out(stream.Signature(self.n_out * self.b)),
+        })
+
+    latency = 1
+
+    def _gather(self, m, src, k):
+        """k beats of src -> one beat (k * len(src.payload) bits)."""
+        w = len(src.payload)
+        out_valid = Signal(name="g_valid")
+        out_data = Signal(k * w, name="g_data")
+        o_ready = Signal(name="g_ready")
+        if k == 1:
+            m.d.comb += src.ready.eq(~out_valid | o_ready)
+            with m.If(src.ready):
+                m.d.sync += out_valid.eq(src.valid)
+                with m.If(src.valid):
+                    m.d.sync += out_data.eq(src.payload)
+            return out_valid, out_data, o_ready
+        parts = Signal((k - 1) * w, name="g_parts")
+        cnt = Signal(range(k), name="g_cnt")
+        last = cnt == k - 1
+        m.d.comb += src.ready.eq(~last | ~out_valid | o_ready)
+        with m.If(out_valid & o_ready):
+            m.d.sync += out_valid.eq(0)
+        with m.If(src.valid & src.ready):
+            with m.If(last):
+                m.d.sync += [out_data.eq(parts | (src.payload << ((k - 1) * w))),
+                             out_valid.eq(1), cnt.eq(0)]
+            with m.Else():
+                with m.Switch(cnt):
+                    for j in range(k - 1):
+                        with m.Case(j):
+                            m.d.sync += parts[j * w:(j + 1) * w].eq(src.payload)
+                m.d.sync += cnt.eq(cnt + 1)
+        return out_valid, out_data, o_ready
+
+    def _split(self, m, valid, data, ready, k, dst):
+        """one beat (valid, data; drives ready) -> k beats on dst."""
+        w = len(dst.payload)
+        if k == 1:
+            m.d.comb += [dst.valid.eq(valid), dst.payload.eq(data), ready.eq(dst.ready)]
+            return
+        full = Signal(name="s_full")
+        word = Signal(k * w, name="s_word")
+        idx = Signal(range(k), name="s_idx")
+        last = idx == k - 1
+        m.d.comb += [
+            dst.valid.eq(full),
+            dst.payload.eq(word.word_select(idx, w)),
+            ready.eq(~full | (dst.ready & last)),
+        ]
+        with m.If(full & dst.ready):
+            m.d.sync += idx.eq(idx + 1)
+            with m.If(last):
+                m.d.sync += [idx.eq(0), full.eq(0)]
+        with m.If(valid & ready):
+            m.d.sync += [word.eq(data), full.eq(1), idx.eq(0)]
+
+    def elaborate(self, platform):
+        m = Module()
+        if self.n_in == self.n_out:
+            m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
+                         self.i.ready.eq(self.o.ready)]
+            return m
+        kg = self.mid // self.n_in
+        ks = self.mid // self.n_out
+        if kg > 1:
+            valid, data, ready = self._gather(m, self.i, kg)
+        else:
+            valid, data, ready = self.i.valid, self.i.payload, self.i.ready
+        self._split(m, valid, data, ready, ks, self.o)
+        return m

@@ -1,0 +1,158 @@
+"""Test vectors for the RTL benches: random inputs, accumulator-extreme (adversarial) inputs,
+and their packing into stream beats as described by report.json's "io" section.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwgen.golden import run_core
+from hwgen.ir import Graph, MatVec, Threshold
+from hwgen.ir.types import BipolarType, to_wire
+
+
+def random_values(dtype, shape, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(dtype, BipolarType):
+        return rng.choice(np.array([-1, 1]), size=shape)
+    return rng.integers(dtype.min, dtype.max + 1, size=shape, dtype=np.int64)
+
+
+def _extremes(dtype) -> tuple[int, int]:
+    return int(dtype.min), int(dtype.max)
+
+
+def first_layer_extremes(op: MatVec, rng: np.random.Generator) -> np.ndarray:
+    """Per output channel two inputs: x = x_max where w > 0 and x_min where w < 0 (the
+    accumulator's exact maximum), and the reverse (its exact minimum); zero weights random."""
+    x_min, x_max = _extremes(op.in_type)
+    rows = []
+    for w in op.weights:
+        fill = random_values(op.in_type, w.shape, rng)
+        rows.append(np.where(w > 0, x_max, np.where(w < 0, x_min, fill)))
+        rows.append(np.where(w > 0, x_min, np.where(w < 0, x_max, fill)))
+    return np.asarray(rows, dtype=np.int64)
+
+
+def exact_acc_range(op: MatVec) -> tuple[np.ndarray, np.ndarray]:
+    x_min, x_max = _extremes(op.in_type)
+    pos, neg = np.where(op.weights > 0, op.weights, 0), np.where(op.weights < 0, op.weights, 0)
+    hi = pos.sum(1) * x_max + neg.sum(1) * x_min
+    lo = pos.sum(1) * x_min + neg.sum(1) * x_max
+    return lo, hi
+
+
+def _input_candidates(dtype) -> np.ndarray:
+    if isinstance(dtype, BipolarType):
+        return np.array([-1, 1])
+    if dtype.max - dtype.min <= 7:
+        return np.arange(dtype.min, dtype.max + 1)
+    return np.array(sorted({dtype.min, 0 if dtype.min <= 0 <= dtype.max else dtype.min, dtype.max}))
+
+
+def later_layer_extremes(graph: Graph, rng: np.random.Generator, *, channels_per_layer: int = 2,
+                         steps: int = 12) -> tuple[np.ndarray, list[dict]]:
+    """Best-effort inputs pushing accumulators of later MatVecs to their exact extremes.
+
+    Whether an extreme is reachable through the layers before it is not known in general, so:
+    propagate the wanted direction backwards through the signs of the weights (and the direction
+    of each threshold channel) to a starting input, then improve it by coordinate ascent on the
+    true accumulator. Returns the vectors and, per target, whether the exact extreme was hit.
+    """
+    core = graph.core
+    head_out = graph.head.outputs[0]
+    mats = [i for i, op in enumerate(core) if isinstance(op, MatVec)]
+    in_type = core[0].in_type if isinstance(core[0], MatVec) else core[0].in_type
+    k_in = graph.tensors[head_out].elements
+    cands = _input_candidates(in_type)
+    found, notes = [], []
+    for li in mats[1:]:
+        op = core[li]
+        lo, hi = exact_acc_range(op)
+        span = hi - lo
+        chans = list(np.argsort(-span, kind="stable")[:channels_per_layer])
+        for c in chans:
+            for sign in (+1, -1):
+                # backwards direction propagation
+                d = np.zeros(op.out_channels)
+                d[c] = sign
+                for j in range(li, -1, -1):
+                    o = core[j]
+                    if isinstance(o, MatVec):
+                        d = d @ o.weights  # direction on this MatVec's input
+                    elif isinstance(o, Threshold):
+                        d = np.where(o.decreasing, -d, d)
+                x0 = np.where(d > 0, in_type.max, np.where(d < 0, in_type.min,
+                                                          random_values(in_type, d.shape, rng)))
+                x = x0.astype(np.int64).reshape(1, k_in)
+
+                def score(batch):
+                    return sign * run_core(graph, batch)[op.outputs[0]][:, c]
+
+                best = float(score(x)[0])
+                target = hi[c] if sign > 0 else lo[c]
+                for _ in range(steps):
+                    if best >= sign * target:
+                        break
+                    # every single-element change at once, keep the best one
+                    trial = np.repeat(x, k_in * len(cands), axis=0)
+                    rows = np.arange(len(trial))
+                    trial[rows, rows // len(cands)] = np.tile(cands, k_in)
+                    s = score(trial)
+                    b = int(np.argmax(s))
+                    if s[b] <= best:
+                        break
+                    best, x = float(s[b]), trial[b:b + 1].copy()
+                found.append(x[0])
+                notes.append({"layer": op.name, "channel": int(c), "extreme": "max" if sign > 0 else "min",
+                              "target": int(target), "reached": int(sign * best),
+                              "hit": bool(best >= sign * target)})
+    if not found:
+        return np.zeros((0, k_in), dtype=np.int64), notes
+    return np.asarray(found, dtype=np.int64), notes
+
+
+def make_vectors(graph: Graph, n_random: int, seed: int, *, adversarial: bool = True,
+                 later_layers: bool = True) -> tuple[np.ndarray, list[str], list[dict]]:
+    """Random plus adversarial integer input vectors [N, K] and a label per vector."""
+    rng = np.random.default_rng(seed)
+    first = graph.core[0]
+    k_in = graph.tensors[graph.head.outputs[0]].elements
+    xs = [random_values(first.in_type, (n_random, k_in), rng)]
+    labels = ["random"] * n_random
+    notes: list[dict] = []
+    if adversarial and isinstance(first, MatVec):
+        adv = first_layer_extremes(first, rng)
+        xs.append(adv)
+        labels += [f"{first.name}[{c}] {'max' if k == 0 else 'min'}" for c in range(first.out_channels)
+                   for k in range(2)]
+        if later_layers:
+            later, notes = later_layer_extremes(graph, rng)
+            xs.append(later)
+            labels += [f"{n['layer']}[{n['channel']}] {n['extreme']}" for n in notes]
+    return np.concatenate(xs).astype(np.int64), labels, notes
+
+
+def pack_vector_beats(values: np.ndarray, dtype, per_beat: int) -> list[list[int]]:
+    """[N, E] values -> per vector, a list of payload integers (element 0 in the low bits)."""
+    wire = to_wire(np.asarray(values), dtype).reshape(len(values), -1)
+    bits = dtype.wire_bits
+    out = []
+    for row in wire:
+        beats = []
+        for b in range(0, len(row), per_beat):
+            word = 0
+            for i, v in enumerate(row[b:b + per_beat]):
+                word |= int(v) << (i * bits)
+            beats.append(word)
+        out.append(beats)
+    return out
+
+
+def output_dtype(graph: Graph):
+    last = graph.core[-1]
+    if isinstance(last, MatVec):
+        return last.acc_type
+    return last.out_type
+
+
+def input_dtype(graph: Graph):
+    return graph.core[0].in_type
