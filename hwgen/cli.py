@@ -21,6 +21,18 @@ EPILOG = """examples:
 """
 
 
+def _add_compile_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("compilation")
+    g.add_argument("--acc-bits", type=int, metavar="P", help="fail if a layer needs a wider accumulator")
+    g.add_argument("--acc-policy", default="exact", choices=["exact", "a2q", "datatype", "fixed32"],
+                   help="accumulator width the hardware uses (default: exact)")
+    g.add_argument("--kernel-bank", default="auto", choices=["auto", "off", "force"],
+                   help="Sub-bit kernel banks for binary 3x3 convs (default: auto)")
+    g.add_argument("--no-ode-blocks", action="store_true",
+                   help="keep weight-shared residual steps unrolled")
+    _add_input_format(p)
+
+
 def _add_input_format(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input format (only for models without an input quantizer)")
     g.add_argument("--input-bits", type=int, metavar="N", help="bits of the quantized input")
@@ -42,7 +54,8 @@ def _options(args):
     acc = getattr(args, "acc_bits", None)
     if acc is not None and acc < 2:
         raise HwgenError("--acc-bits must be at least 2")
-    return CompileOptions(input_format=fmt, acc_bits=acc)
+    return CompileOptions(input_format=fmt, acc_bits=acc, acc_policy=args.acc_policy,
+                          kernel_bank=args.kernel_bank, ode_blocks=not args.no_ode_blocks)
 
 
 def _compile(args):
@@ -119,8 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "exact, A2Q-bound and data-type-bound accumulator widths.")
     p.add_argument("model", help="QONNX model file (.onnx)")
     p.add_argument("--json", metavar="OUT.json", help="also write the table as JSON")
-    p.add_argument("--acc-bits", type=int, metavar="P", help="fail if a layer needs a wider accumulator")
-    _add_input_format(p)
+    _add_compile_options(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("run", help="run the bit-exact golden model on float inputs",
@@ -129,8 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="QONNX model file (.onnx)")
     p.add_argument("--input", required=True, metavar="X.npy", help="float inputs, batch first")
     p.add_argument("--output", required=True, metavar="Y.npy", help="where to write the outputs")
-    p.add_argument("--acc-bits", type=int, metavar="P", help="fail if a layer needs a wider accumulator")
-    _add_input_format(p)
+    _add_compile_options(p)
     p.set_defaults(func=cmd_run)
     return parser
 

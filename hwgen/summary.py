@@ -1,17 +1,21 @@
 """Per-layer facts about a compiled graph, shared by `hwgen inspect`, compile reports and benches."""
 from __future__ import annotations
 
-from .ir import Conv, Dot, Graph, Threshold
+from .ir import Conv, Dot, Graph, KernelBankConv, ODEBlock, Threshold
 
 
 def layer_rows(graph: Graph) -> list[dict]:
     """One row per compute layer (a MatVec and the activation that follows it)."""
     rows = []
-    for op in graph.core:
+    flat = []
+    for op in graph.core:  # ODE blocks list their body once, run `steps` times
+        flat += [(inner, op) for inner in op.body] if isinstance(op, ODEBlock) else [(op, None)]
+    following = {a.inputs[0]: a for a, _ in flat if isinstance(a, Threshold)}
+    for op, block in flat:
         if not isinstance(op, Dot):
             continue
-        nxt = graph.consumers(op.outputs[0])
-        act = nxt[0] if nxt and isinstance(nxt[0], Threshold) else None
+        act = following.get(op.outputs[0])
+        repeats = block.steps if block else 1
         bounds = op.acc_bounds
         rows.append({
             "name": op.name,
@@ -23,8 +27,11 @@ def layer_rows(graph: Graph) -> list[dict]:
             "output_type": str(act.out_type) if act else f"acc {op.acc_type}",
             "activation": act.name if act else None,
             "thresholds_per_channel": int(act.thresholds.shape[1]) if act else 0,
-            "macs": int(op.weights.size * (op.out_shape[0] * op.out_shape[1] if isinstance(op, Conv) else 1)),
-            "weight_bits": int(op.weights.size * op.w_type.bits),
+            "block": f"{block.name} x{block.steps}" if block else None,
+            "macs": int(op.weights.size * (op.out_shape[0] * op.out_shape[1] if isinstance(op, Conv) else 1)
+                        * repeats),
+            "weight_bits": int(op.indices.size * op.tau + op.codebook.size if isinstance(op, KernelBankConv)
+                               else op.weights.size * op.w_type.bits),
             "nonzero_weights": int((op.weights != 0).sum()),
             "acc_bits_exact": bounds.get("exact"),
             "acc_bits_a2q": bounds.get("a2q"),
@@ -54,7 +61,7 @@ def _fmt(v) -> str:
 
 
 INSPECT_COLUMNS = [
-    ("name", "layer"), ("op", "op"), ("input_shape", "in"), ("output_shape", "out"),
+    ("name", "layer"), ("op", "op"), ("block", "block"), ("input_shape", "in"), ("output_shape", "out"),
     ("input_type", "in type"), ("weight_type", "w type"), ("output_type", "out type"),
     ("macs", "MACs"), ("weight_bits", "weight bits"), ("acc_bits_exact", "acc exact"),
     ("acc_bits_a2q", "acc A2Q"), ("acc_bits_datatype", "acc dtype"),

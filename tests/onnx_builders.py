@@ -136,7 +136,7 @@ def random_cnn(path, *, seed=0, a_bits=3, w_bits=3, depthwise=True, pool="max", 
     return b.save(path)
 
 
-def residual_cnn(path, *, seed=0, steps=2, shared=True, dt=0.5) -> str:
+def residual_cnn(path, *, seed=0, steps=2, shared=True, dt=0.5, shared_bn=True) -> str:
     """A dsODENet-style net: stem conv -> h; N x [h + dt * f(h)] with f = depthwise conv ->
     BN -> ReLU -> quant -> pointwise conv -> BN -> quant (scale of h); GAP -> linear.
     shared=False gives each step its own weights (the unrolled ResNet)."""
@@ -158,6 +158,8 @@ def residual_cnn(path, *, seed=0, steps=2, shared=True, dt=0.5) -> str:
     for _ in range(steps):
         if not shared:
             p = params()
+        elif not shared_bn:  # same conv weights, fresh BatchNorm statistics per step
+            p = p[:2] + params()[2:]
         dw, pw, bn1, bn2 = p
         b.conv(dw, 0.25, bits=3, groups=c)
         b.batchnorm(*bn1)
@@ -172,4 +174,31 @@ def residual_cnn(path, *, seed=0, steps=2, shared=True, dt=0.5) -> str:
     b.op("GlobalAveragePool")
     b.op("Flatten", axis=1)
     b.linear(rng.integers(-3, 4, (3, c)), 0.5, bits=3, bias=rng.normal(size=3))
+    return b.save(path)
+
+
+def bipolar_cnn(path, *, seed=0, patterns=8, cin=6, cout=16, size=6) -> str:
+    """Binary input -> bipolar 3x3 conv (kernels drawn from `patterns` sign patterns) -> BN ->
+    BipolarQuant -> second such conv -> BN -> BipolarQuant -> flatten -> linear."""
+    rng = np.random.default_rng(seed)
+    book = rng.choice([-1.0, 1.0], size=(patterns, 3, 3))
+    b = GraphBuilder((cin, size, size), name=f"bin{seed}")
+    b.bipolar()
+
+    def conv(ci, co):
+        w = book[rng.integers(0, patterns, size=(co, ci))]
+        self_scale = b.const(1.0)
+        b.n += 1
+        wname, qname = f"W{b.n}", f"Wq{b.n}"
+        b.inits.append(numpy_helper.from_array(w.astype(np.float32), wname))
+        b.nodes.append(helper.make_node("BipolarQuant", [wname, self_scale], [qname], name=f"WQ_{b.n}", domain=QDOMAIN))
+        b.op("Conv", qname, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        b.batchnorm(rng.uniform(0.5, 1, co) * np.where(rng.random(co) < 0.3, -1, 1), rng.normal(size=co),
+                    rng.normal(size=co) * 2, rng.uniform(1, 4, co))
+        b.bipolar()
+
+    conv(cin, cout)
+    conv(cout, cout)
+    b.op("Flatten", axis=1)
+    b.linear(rng.integers(-3, 4, (4, cout * size * size)), 0.25, bits=3, bias=rng.normal(size=4))
     return b.save(path)

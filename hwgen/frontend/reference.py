@@ -37,7 +37,7 @@ def compare_with_reference(graph, path: str, x: np.ndarray) -> dict[str, float]:
     the comparison is exact; the graph output is compared as is.
     """
     from ..golden import execute
-    from ..ir import Add, Dot, FloatActivation, GlobalSumPool, Head, MaxPool, Tail, Threshold
+    from ..ir import Add, Dot, FloatActivation, GlobalSumPool, Head, MaxPool, ODEBlock, Tail, Threshold
 
     ref = run_reference(path, x, full_context=True)
     gold = execute(graph, x)
@@ -50,6 +50,8 @@ def compare_with_reference(graph, path: str, x: np.ndarray) -> dict[str, float]:
             scale[name] = np.float32(op.out_scale)
         elif isinstance(op, Dot):
             scale[name] = op.float_scale
+        elif isinstance(op, ODEBlock):
+            scale[name] = np.float32(op.body[-1].out_scale)
         elif isinstance(op, MaxPool):
             scale[name] = scale[op.inputs[0]]
         elif isinstance(op, GlobalSumPool):

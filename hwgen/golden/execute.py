@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import (Add, Conv, Dot, FloatActivation, GlobalSumPool, Graph, Head, MatVec, MaxPool, Op, Tail,
-                  Threshold)
+from ..ir import (Add, Conv, Dot, FloatActivation, GlobalSumPool, Graph, Head, KernelBankConv, MatVec, MaxPool,
+                  ODEBlock, Op, Tail, Threshold)
 from ..ir.float_segment import scale_then_segment
 from ..ir.types import Bipolar
 
@@ -47,6 +47,27 @@ def conv(op: Conv, x: np.ndarray) -> np.ndarray:
     w = op.weights.reshape(g, op.out_channels // g, kh, kw, c // g)
     acc = np.einsum("bhwijgc,goijc->bhwgo", p, w, optimize=True).reshape(b, ho, wo, op.out_channels)
     return _check_acc(op, acc)
+
+
+def kernel_bank_conv(op: KernelBankConv, x: np.ndarray) -> np.ndarray:
+    """The Sub-bit dataflow: stage 1 convolves every input channel's window with each of the
+    2^tau codewords once; stage 2 lets each output channel gather the responses its indices
+    name and accumulate them over input channels. Padding taps are 0 (masked in hardware)."""
+    p = windows(x.astype(np.int64), op.kernel, op.stride, op.pads, 0)  # [B, Ho, Wo, 3, 3, Cin]
+    responses = np.einsum("bhwijc,kij->bhwck", p, op.codebook, optimize=True)  # [B, Ho, Wo, Cin, 2^tau]
+    cin = np.arange(op.indices.shape[1])
+    gathered = responses[..., cin[None, :], op.indices]  # [B, Ho, Wo, Cout, Cin]
+    return _check_acc(op, gathered.sum(-1))
+
+
+def ode_block(op: ODEBlock, h: np.ndarray) -> np.ndarray:
+    """N Euler steps of the shared body: h <- body(h)."""
+    for _ in range(op.steps):
+        env = {op.body_input: h}
+        for inner in op.body:
+            env[inner.outputs[0]] = run_op(inner, *[env[t] for t in inner.inputs])
+        h = env[op.body_output]
+    return h
 
 
 def maxpool(op: MaxPool, x: np.ndarray) -> np.ndarray:
@@ -107,8 +128,12 @@ def run_op(op: Op, x: np.ndarray, *more: np.ndarray) -> np.ndarray:
         return head(op, x)
     if isinstance(op, MatVec):
         return matvec(op, x)
+    if isinstance(op, KernelBankConv):
+        return kernel_bank_conv(op, x)
     if isinstance(op, Conv):
         return conv(op, x)
+    if isinstance(op, ODEBlock):
+        return ode_block(op, x)
     if isinstance(op, Threshold):
         return threshold(op, x)
     if isinstance(op, MaxPool):

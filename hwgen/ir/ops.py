@@ -106,6 +106,37 @@ class Conv(Dot):
 
 
 @dataclass(kw_only=True)
+class KernelBankConv(Conv):
+    """A binary 3x3 conv whose kernels all come from a small codebook (Sub-bit NNs, Wang et
+    al. 2021): each (out, in) kernel is stored as a tau-bit index. Same result as the Conv it
+    replaces; the hardware computes each codeword's response once per input channel window
+    (r = 2*popcount(xnor(a, k) & mask) - popcount(mask), padding taps masked) and every output
+    channel gathers the responses its indices name."""
+
+    codebook: np.ndarray  # int64 [2^tau, kh, kw] of -1/+1 (unused entries repeat entry 0)
+    indices: np.ndarray  # int64 [out, in]
+    tau: int
+
+    @property
+    def patterns(self) -> int:
+        return int(len(np.unique(self.indices)))
+
+
+@dataclass(kw_only=True)
+class ODEBlock(Op):
+    """dsODENet block: one step (f and its residual Add) run `steps` times with shared weights,
+    h <- h + dt * f(h), dt = 2^-dt_shift. `body` holds the ops of the first step; its input is
+    `body_input`, its result `body_output`. The hardware keeps h on chip between steps."""
+
+    body: list[Op]
+    steps: int
+    dt_shift: int
+    body_input: str
+    body_output: str
+    state_type: DataType = None
+
+
+@dataclass(kw_only=True)
 class MaxPool(Op):
     """Max over k x k windows of an integer NHWC tensor (type unchanged)."""
 
@@ -196,4 +227,4 @@ class Tail(Op):
     nchw: bool = False  # the integers arrive NHWC; the float ops expect NCHW
 
 
-INTEGER_OPS = (MatVec, Conv, Threshold, MaxPool, GlobalSumPool, Add)
+INTEGER_OPS = (MatVec, Conv, KernelBankConv, Threshold, MaxPool, GlobalSumPool, Add, ODEBlock)
