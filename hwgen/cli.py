@@ -118,6 +118,55 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _fold_spec(args):
+    if args.fold == "auto":
+        if args.target_cycles is None:
+            raise HwgenError("--fold auto needs --target-cycles C (cycles per inference per layer)")
+        return ("auto", args.target_cycles)
+    if args.target_cycles is not None:
+        raise HwgenError("--target-cycles goes with --fold auto")
+    return args.fold  # "full" or a JSON file path
+
+
+def cmd_compile(args) -> int:
+    from .passes.fold import fold_graph
+    from .rtl.build import build_accelerator
+    from .summary import format_table
+
+    graph, seconds = _compile(args)
+    print(f"[1/3] imported and streamlined {graph.source} in {seconds:.2f} s", flush=True)
+    fold_graph(graph, _fold_spec(args))
+    print(f"[2/3] folded: {args.fold}" + (f", target {args.target_cycles} cycles" if args.target_cycles else ""),
+          flush=True)
+    t0 = time.perf_counter()
+    report = build_accelerator(graph, args.output, top=args.top)
+    print(f"[3/3] emitted {args.output}/{report['verilog']} in {time.perf_counter() - t0:.2f} s", flush=True)
+    cols = [("name", "layer"), ("op", "op"), ("pe", "PE"), ("simd", "SIMD"), ("cycles", "cycles"),
+            ("acc_bits", "acc bits"), ("acc_bits_a2q", "A2Q"), ("acc_bits_datatype", "dtype"),
+            ("memory_bits", "memory bits")]
+    print(format_table(report["layers"], cols))
+    io = report["io"]
+    print(f"II {report['ii_cycles']} cycles, latency ~{report['latency_cycles']} cycles; "
+          f"input {io['input']['beats_per_inference']} beats x {io['input']['payload_bits']} bits, "
+          f"output {io['output']['beats_per_inference']} beats x {io['output']['payload_bits']} bits")
+    print(f"wrote {args.output}/report.json")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    import os
+
+    from sim.verify import verify_dir
+
+    if not os.path.isfile(os.path.join(args.build_dir, "report.json")):
+        raise HwgenError(f"{args.build_dir}: no report.json; run `hwgen compile MODEL -o {args.build_dir}` first")
+    if args.vectors < 1:
+        raise HwgenError("--vectors must be at least 1")
+    result = verify_dir(args.build_dir, simulator=args.sim, vectors=args.vectors, seed=args.seed,
+                        waves=args.waves, progress=lambda m: print(m, flush=True))
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hwgen",
@@ -143,6 +192,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="Y.npy", help="where to write the outputs")
     _add_compile_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compile", help="compile to Verilog plus report.json",
+                       description="Compile MODEL to a streaming accelerator: DIR/<top>.v, DIR/report.json "
+                                   "(layers, folding, II, latency, stream formats) and DIR/graph.pkl.")
+    p.add_argument("model", help="QONNX model file (.onnx)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--fold", default="full", metavar="full|auto|FILE.json",
+                   help="full: every layer parallel (II = 1); auto: least hardware meeting --target-cycles; "
+                        "FILE.json: {layer: {pe: P, simd: S}}")
+    p.add_argument("--target-cycles", type=int, metavar="C", help="with --fold auto: cycles per inference")
+    p.add_argument("--top", default=None, metavar="NAME", help="Verilog top module name")
+    _add_compile_options(p)
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("verify", help="simulate DIR's Verilog against the golden model (cocotb)",
+                       description="Drive random and accumulator-extreme vectors with random stalls through "
+                                   "the compiled design and compare every output bit-exactly.")
+    p.add_argument("build_dir", metavar="DIR", help="a directory written by `hwgen compile`")
+    p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"], help="simulator")
+    p.add_argument("--vectors", type=int, default=100, metavar="N", help="random vectors (default 100)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for vectors and stalls")
+    p.add_argument("--waves", action="store_true", help="leave a VCD in DIR for GTKWave")
+    p.set_defaults(func=cmd_verify)
     return parser
 
 
