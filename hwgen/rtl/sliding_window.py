@@ -1,0 +1,242 @@
+"""Sliding window unit (FINN's ConvolutionInputGenerator / SWG): NHWC pixels in, im2col patches out.
+
+Input stream: the pixels of an H x W x C image in raster order (h, then w), channels innermost,
+in beats of SIMD elements (SIMD | C, CF = C/SIMD beats per pixel). Output stream: for every output
+pixel (oh, ow) in raster order its kh x kw x C patch in (kh, kw, c) order, also in beats of SIMD
+elements: kh*kw*CF beats per patch, taps outside the image carry `pad_value` (zero padding for a
+convolution, the type's minimum for a max pool).
+
+Element types: the output type equals the input type, except for a Bipolar input with zero
+padding (pad_value 0 and some pad > 0): a padding tap must count 0, which one bit cannot say, so
+the elements become INT2 (two's complement -1 = 0b11, 0 = 0b00, +1 = 0b01) and the consumer
+multiplies them as integers. `out_type` says which.
+
+Line buffer: a `Memory` of R rows x W*CF words of SIMD elements, rows in a ring (row r of the
+continuing input sequence lives in slot r mod R); R = min(kh + sh - 1, H), i.e. kh rows for
+stride 1. The writer (input stream) and the reader (patch generator) run concurrently:
+  - the reader emits a real tap only when the writer has written that word (same image), or is
+    already in the next image;
+  - the writer writes word p only when the word it overwrites (p - R*W*CF) lies before the first
+    row the reader's current output row still needs (row max(oh*sh - pt, 0)).
+Generations (2-bit image counters) tell "same image", "writer one image ahead" and "writer still
+finishing the previous image's unused bottom rows" apart. With R >= min(kh, H) neither side can
+block the other forever.
+
+Throughput: one patch beat per cycle: Ho*Wo*kh*kw*CF cycles per image in steady state (the input
+takes H*W*CF, hidden behind it when kh*kw >= sh*sw). The first patch needs its last real tap:
+`fill_cycles` input beats. A 1x1 kernel with stride 1 and no padding is a plain wire (no buffer).
+
+Pipeline: stage 0 chooses the tap and its buffer address; the read port's data register (enabled
+by `en` = output empty or being read) is the output register, so latency is 1 and `valid` never
+depends on `ready`.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..ir.types import BipolarType
+from .util import signed_width_for
+from .window_util import INT2, add_mod, int2_of_bipolar, replicate, wire_const
+
+
+class SlidingWindowUnit(wiring.Component):
+    def __init__(self, *, in_shape, kernel, in_type, stride=(1, 1), pads=(0, 0, 0, 0), simd: int = 1,
+                 pad_value: int = 0, rows: int | None = None):
+        self.H, self.W, self.C = (int(v) for v in in_shape)
+        self.kh, self.kw = (int(v) for v in kernel)
+        self.sh, self.sw = (int(v) for v in stride)
+        self.pt, self.pl, self.pb, self.pr = (int(v) for v in pads)
+        self.simd = int(simd)
+        if self.simd < 1 or self.C % self.simd:
+            raise ValueError(f"SIMD {simd} does not divide {self.C} channels")
+        if min(self.kh, self.kw, self.sh, self.sw) < 1 or min(pads) < 0:
+            raise ValueError(f"bad window: kernel {kernel}, stride {stride}, pads {pads}")
+        if self.pt >= self.kh or self.pb >= self.kh or self.pl >= self.kw or self.pr >= self.kw:
+            raise ValueError(f"padding {pads} must be smaller than the kernel {kernel}")
+        self.Ho = (self.H + self.pt + self.pb - self.kh) // self.sh + 1
+        self.Wo = (self.W + self.pl + self.pr - self.kw) // self.sw + 1
+        if self.Ho < 1 or self.Wo < 1:
+            raise ValueError(f"kernel {kernel} does not fit the padded {self.H}x{self.W} input")
+        self.in_type = in_type
+        self.in_bits = in_type.wire_bits
+        self.padded = any(p > 0 for p in pads)
+        self.pad_value = int(pad_value)
+        if isinstance(in_type, BipolarType) and self.padded and self.pad_value == 0:
+            self.out_type = INT2
+        else:
+            self.out_type = in_type
+            if self.padded and not (in_type.min <= self.pad_value <= in_type.max):
+                raise ValueError(f"pad value {pad_value} is not a {in_type} value")
+        self.out_bits = self.out_type.wire_bits
+        self.CF = self.C // self.simd
+        self.identity = (self.kh, self.kw, self.sh, self.sw) == (1, 1, 1, 1) and not self.padded
+        R = min(self.kh + self.sh - 1, self.H) if rows is None else int(rows)
+        if R < min(self.kh, self.H) or R > self.H:
+            raise ValueError(f"a line buffer of {R} rows cannot serve a {self.kh}-row window on {self.H} rows")
+        self.R = R
+        super().__init__({
+            "i": In(stream.Signature(self.simd * self.in_bits)),
+            "o": Out(stream.Signature(self.simd * self.out_bits)),
+        })
+
+    # -- facts for the report -------------------------------------------------------------
+    @property
+    def out_shape(self) -> tuple[int, int]:
+        return self.Ho, self.Wo
+
+    @property
+    def patch_beats(self) -> int:
+        return self.kh * self.kw * self.CF
+
+    @property
+    def patch_elements(self) -> int:
+        return self.kh * self.kw * self.C
+
+    @property
+    def cycles(self) -> int:
+        """Cycles per image in steady state (no stalls)."""
+        if self.identity:
+            return self.H * self.W * self.CF
+        return max(self.Ho * self.Wo * self.patch_beats, self.H * self.W * self.CF)
+
+    @property
+    def fill_cycles(self) -> int:
+        """Input beats before the first patch can start."""
+        if self.identity:
+            return 0
+        r = min(self.kh - 1 - self.pt, self.H - 1)
+        c = min(self.kw - 1 - self.pl, self.W - 1)
+        return (r * self.W + c + 1) * self.CF
+
+    @property
+    def buffer_bits(self) -> int:
+        return 0 if self.identity else self.R * self.W * self.CF * self.simd * self.in_bits
+
+    @property
+    def latency(self) -> int:
+        return 0 if self.identity else 1
+
+    # -- structure ------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        if self.identity:
+            m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
+                         self.i.ready.eq(self.o.ready)]
+            return m
+
+        H, W, CF, R = self.H, self.W, self.CF, self.R
+        kh, kw, sh, sw, pt, pl = self.kh, self.kw, self.sh, self.sw, self.pt, self.pl
+        Ho, Wo = self.Ho, self.Wo
+        WCF = W * CF
+        HWCF = H * WCF
+        D = R * WCF
+        word = self.simd * self.in_bits
+
+        m.submodules.lines = lines = Memory(shape=word, depth=D, init=[])
+        wr = lines.write_port()
+        rd = lines.read_port(domain="sync")
+
+        # -- writer: the input stream fills the ring ---------------------------------------
+        wpos = Signal(range(HWCF), name="wpos")  # word within the image
+        wcol = Signal(range(WCF), name="wcol")  # word within the row
+        wslot = Signal(range(R), name="wslot")
+        wgen = Signal(2, name="wgen")
+
+        # -- reader: patch generator ---------------------------------------------------------
+        rgen = Signal(2, name="rgen")
+        oh = Signal(range(Ho), name="oh")
+        ow = Signal(range(Wo), name="ow")
+        ki = Signal(range(kh), name="ki")
+        j = Signal(range(kw * CF), name="j")  # kj*CF + cf within the window row
+        r0 = Signal(signed(signed_width_for(-pt, (Ho - 1) * sh - pt)), init=-pt, name="r0")
+        c0 = Signal(signed(signed_width_for(-pl * CF, ((Wo - 1) * sw - pl) * CF)), init=-pl * CF,
+                    name="c0cf")  # (ow*sw - pl) * CF
+        base = Signal(range(R), name="base")  # slot of this image's row 0
+        slot0 = Signal(range(R), init=(-pt) % R, name="slot0")  # slot of row r0
+        tslot = Signal(range(R), init=(-pt) % R, name="tslot")  # slot of row r0 + ki
+
+        r_hi, c_hi = (Ho - 1) * sh - pt + kh - 1, ((Wo - 1) * sw - pl + kw) * CF - 1
+        r = Signal(signed(signed_width_for(-pt, r_hi)), name="r")
+        caddr = Signal(signed(signed_width_for(-pl * CF, c_hi)), name="caddr")
+        m.d.comb += [r.eq(r0 + ki), caddr.eq(c0 + j)]
+        real = Signal(name="real")
+        m.d.comb += real.eq((r >= 0) & (r < H) & (caddr >= 0) & (caddr < WCF))
+        tapword = Signal(signed(signed_width_for(-pt * WCF - pl * CF, r_hi * WCF + c_hi)), name="tapword")
+        m.d.comb += tapword.eq(r * WCF + caddr)
+
+        diff = Signal(2, name="gen_diff")  # writer generation - reader generation
+        m.d.comb += diff.eq(wgen - rgen)
+        same, ahead, behind = diff == 0, diff == 1, diff == 3
+
+        # oldest word the reader still needs: start of row max(r0, 0)
+        free = Signal(range(HWCF + D + 1), name="free_before")
+        m.d.comb += free.eq(Mux(r0 < 0, 0, r0.as_unsigned()) * WCF + D)
+
+        can_write = Signal(name="can_write")
+        m.d.comb += can_write.eq(behind | (same & (wpos < free)) | (ahead & (wpos + HWCF < free)))
+        can_read = Signal(name="can_read")
+        m.d.comb += can_read.eq(~real | ahead | (same & (wpos > tapword)))
+
+        # writer
+        wfire = Signal()
+        m.d.comb += [
+            self.i.ready.eq(can_write),
+            wfire.eq(self.i.valid & can_write),
+            wr.addr.eq(wslot * WCF + wcol), wr.data.eq(self.i.payload), wr.en.eq(wfire),
+        ]
+        with m.If(wfire):
+            with m.If(wcol == WCF - 1):
+                m.d.sync += [wcol.eq(0), wslot.eq(add_mod(wslot, 1, R))]
+            with m.Else():
+                m.d.sync += wcol.eq(wcol + 1)
+            with m.If(wpos == HWCF - 1):
+                m.d.sync += [wpos.eq(0), wgen.eq(wgen + 1)]
+            with m.Else():
+                m.d.sync += wpos.eq(wpos + 1)
+
+        # reader, stage 0 -> read port data register (the output register)
+        out_valid, pad1 = Signal(), Signal()
+        en = Signal()
+        fire = Signal()
+        m.d.comb += [
+            en.eq(~out_valid | self.o.ready),
+            fire.eq(en & can_read),
+            rd.addr.eq((tslot * WCF + caddr)[:len(rd.addr)]),
+            rd.en.eq(en),
+        ]
+        with m.If(en):
+            m.d.sync += [out_valid.eq(fire), pad1.eq(~real)]
+
+        with m.If(fire):
+            with m.If(j != kw * CF - 1):
+                m.d.sync += j.eq(j + 1)
+            with m.Else():
+                m.d.sync += j.eq(0)
+                with m.If(ki != kh - 1):
+                    m.d.sync += [ki.eq(ki + 1), tslot.eq(add_mod(tslot, 1, R))]
+                with m.Else():
+                    m.d.sync += ki.eq(0)
+                    with m.If(ow != Wo - 1):
+                        m.d.sync += [ow.eq(ow + 1), c0.eq(c0 + sw * CF), tslot.eq(slot0)]
+                    with m.Else():
+                        m.d.sync += [ow.eq(0), c0.eq(-pl * CF)]
+                        with m.If(oh != Ho - 1):
+                            nxt = add_mod(slot0, sh, R)
+                            m.d.sync += [oh.eq(oh + 1), r0.eq(r0 + sh), slot0.eq(nxt), tslot.eq(nxt)]
+                        with m.Else():
+                            nxt = add_mod(base, H - pt, R)
+                            m.d.sync += [oh.eq(0), r0.eq(-pt), base.eq(add_mod(base, H, R)),
+                                         slot0.eq(nxt), tslot.eq(nxt), rgen.eq(rgen + 1)]
+
+        # output
+        m.d.comb += self.o.valid.eq(out_valid)
+        if self.out_type is INT2 and isinstance(self.in_type, BipolarType):
+            m.d.comb += self.o.payload.eq(Cat(*[int2_of_bipolar(rd.data[e], pad1) for e in range(self.simd)]))
+        else:
+            padword = replicate(wire_const(self.pad_value, self.in_type) if self.padded else 0,
+                                self.in_bits, self.simd)
+            m.d.comb += self.o.payload.eq(Mux(pad1, Const(padword, word), rd.data))
+        return m

@@ -1,0 +1,75 @@
+"""Small helpers shared by the spatial (windowed) RTL components; not components themselves."""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+
+from ..ir.types import BipolarType, IntType
+
+INT2 = IntType(2, signed=True)  # -1 / 0 / +1: a Bipolar element that may also be a zero-padding tap
+
+
+def add_mod(value: Value, k: int, modulus: int) -> Value:
+    """(value + k) mod modulus for value in [0, modulus) and a constant k (any integer)."""
+    k %= modulus
+    if modulus == 1:
+        return Const(0, 1)
+    if k == 0:
+        return value
+    s = value + k
+    return Mux(s >= modulus, s - modulus, s)
+
+
+def value_of(bits: Value, dtype) -> Value:
+    """The integer an element's wire bits stand for (Bipolar: 0 -> -1, 1 -> +1), as a signed or
+    unsigned Amaranth value."""
+    if isinstance(dtype, BipolarType):
+        return Mux(bits[0], Const(1, signed(2)), Const(-1, signed(2)))
+    return bits.as_signed() if dtype.signed else bits.as_unsigned()
+
+
+def elements(payload: Value, n: int, bits: int) -> list[Value]:
+    """The n element slices (wire bits) of a beat."""
+    return [payload[e * bits:(e + 1) * bits] for e in range(n)]
+
+
+def wire_const(value: int, dtype) -> int:
+    """Wire bit pattern of an integer value of dtype."""
+    if isinstance(dtype, BipolarType):
+        if value not in (-1, 1):
+            raise ValueError(f"{value} is not a Bipolar value")
+        return int(value > 0)
+    return int(value) & ((1 << dtype.bits) - 1)
+
+
+def replicate(pattern: int, bits: int, n: int) -> int:
+    word = 0
+    for e in range(n):
+        word |= (pattern & ((1 << bits) - 1)) << (e * bits)
+    return word
+
+
+def stage_register(m: Module, *, ready: Value, name: str) -> tuple[Signal, Signal]:
+    """An output register's `valid` and the pipeline enable (`en` = empty or being read), so
+    that `valid` never depends on `ready`."""
+    valid = Signal(name=f"{name}_valid")
+    en = Signal(name=f"{name}_en")
+    m.d.comb += en.eq(~valid | ready)
+    return valid, en
+
+
+def elementwise_max(a: list[Value], b: list[Value], dtype) -> list[Value]:
+    """Per element max of two element lists (wire bits), as wire bits."""
+    out = []
+    for x, y in zip(a, b):
+        if isinstance(dtype, BipolarType):
+            out.append(x | y)
+        elif dtype.signed:
+            out.append(Mux(x.as_signed() >= y.as_signed(), x, y))
+        else:
+            out.append(Mux(x >= y, x, y))
+    return out
+
+
+def int2_of_bipolar(bit: Value, pad: Value) -> Value:
+    """A Bipolar wire bit as INT2 (+1 = 0b01, -1 = 0b11), or 0 for a padding tap."""
+    return Mux(pad, Const(0, 2), Cat(Const(1, 1), ~bit))
