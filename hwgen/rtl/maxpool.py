@@ -1,0 +1,111 @@
+"""Max pool unit: k x k windows, stride s, padding, on an integer (or Bipolar) NHWC stream.
+
+    i (NHWC pixels, SIMD elements per beat) -> SlidingWindowUnit(pad_value = type minimum)
+      -> patches in (kh, kw, c) order -> running max per channel -> o (NHWC, SIMD per beat)
+
+Padding taps carry the type's minimum (-1 for Bipolar), which never wins, as the golden model's
+-inf fill (every window holds at least one real pixel since pads < kernel). The reduction keeps one
+running-max word per channel group in a CF-word shift register (CF = C/SIMD): patch beats arrive
+(tap, cf) with cf innermost, so the word at the head is always the running max of the beat's
+channels; the last tap's result goes to the output register. Bipolar max is OR.
+
+Output: Ho*Wo*CF beats per image, same element type and packing as the input.
+Cycles per image = Ho*Wo*kh*kw*CF (one patch beat per cycle) plus the line-buffer fill.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..ir.types import BipolarType
+from .sliding_window import SlidingWindowUnit
+from .window_util import elements, elementwise_max
+
+
+class MaxPoolUnit(wiring.Component):
+    def __init__(self, *, in_shape, kernel, stride, dtype, pads=(0, 0, 0, 0), simd: int = 1,
+                 rows: int | None = None):
+        self.dtype = dtype
+        self.bits = dtype.wire_bits
+        pad_value = -1 if isinstance(dtype, BipolarType) else dtype.min
+        self.swg = SlidingWindowUnit(in_shape=in_shape, kernel=kernel, stride=stride, pads=pads, in_type=dtype,
+                                     simd=simd, pad_value=pad_value, rows=rows)
+        self.simd, self.CF, self.C = self.swg.simd, self.swg.CF, self.swg.C
+        self.taps = self.swg.kh * self.swg.kw
+        super().__init__({
+            "i": In(stream.Signature(self.simd * self.bits)),
+            "o": Out(stream.Signature(self.simd * self.bits)),
+        })
+
+    @classmethod
+    def from_op(cls, op, *, simd: int = 1, rows: int | None = None):
+        return cls(in_shape=op.in_shape, kernel=op.kernel, stride=op.stride, pads=op.pads, dtype=op.dtype,
+                   simd=simd, rows=rows)
+
+    # -- facts for the report -------------------------------------------------------------
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (*self.swg.out_shape, self.C)
+
+    @property
+    def cycles(self) -> int:
+        return self.swg.cycles
+
+    @property
+    def fill_cycles(self) -> int:
+        return self.swg.fill_cycles
+
+    @property
+    def latency(self) -> int:
+        return self.swg.fill_cycles + self.swg.latency + self.swg.patch_beats + 1
+
+    @property
+    def buffer_bits(self) -> int:
+        return self.swg.buffer_bits + (self.CF if self.taps > 1 else 0) * self.simd * self.bits
+
+    rom_bits = 0
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.swg = swg = self.swg
+        CF, T, b, S = self.CF, self.taps, self.bits, self.simd
+        wiring.connect(m, wiring.flipped(self.i), swg.i)
+        src = swg.o
+
+        cf = Signal(range(CF), name="cf")
+        tap = Signal(range(T), name="tap")
+        first, last = tap == 0, tap == T - 1
+        # running maxima of the CF channel groups, head = the group of the arriving beat
+        regs = [Signal(S * b, name=f"run{k}") for k in range(CF)] if T > 1 else []
+        new = Signal(S * b, name="new")
+        m.d.comb += new.eq(src.payload)
+        if regs:
+            merged = Cat(*elementwise_max(elements(regs[0], S, b), elements(src.payload, S, b), self.dtype))
+            with m.If(~first):
+                m.d.comb += new.eq(merged)
+
+        out_valid = Signal()
+        out_data = Signal(S * b)
+        fire = Signal()
+        m.d.comb += [
+            src.ready.eq(~last | ~out_valid | self.o.ready),
+            fire.eq(src.valid & src.ready),
+            self.o.valid.eq(out_valid),
+            self.o.payload.eq(out_data),
+        ]
+        with m.If(self.o.ready):
+            m.d.sync += out_valid.eq(0)
+        with m.If(fire):
+            if regs:
+                m.d.sync += [regs[k].eq(regs[k + 1]) for k in range(CF - 1)]
+                m.d.sync += regs[-1].eq(new)
+            with m.If(last):
+                m.d.sync += [out_valid.eq(1), out_data.eq(new)]
+            with m.If(cf == CF - 1):
+                m.d.sync += [cf.eq(0), tap.eq(tap + 1)]
+                with m.If(last):
+                    m.d.sync += tap.eq(0)
+            with m.Else():
+                m.d.sync += cf.eq(cf + 1)
+        return m
