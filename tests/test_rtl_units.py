@@ -1,0 +1,175 @@
+"""Unit benches (Amaranth simulator) for the RTL components: MatVecUnit, ThresholdUnit,
+WidthConverter, StreamFIFO. Seeded random data plus edge cases (1-bit widths, signed and
+unsigned, Bipolar, PE = 1 and PE = all, SIMD = 1 and SIMD = all) with random valid/ready stalls."""
+import numpy as np
+import pytest
+
+from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
+from hwgen.rtl.fifo import StreamFIFO
+from hwgen.rtl.matvec import MatVecUnit
+from hwgen.rtl.threshold import ThresholdUnit
+from hwgen.rtl.width_converter import WidthConverter
+from sim.amaranth_streams import pack_beats, run_stream
+from sim.vectors import random_values
+
+
+def _weights(w_type, shape, rng):
+    return random_values(w_type, shape, rng)
+
+
+def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=1.0, nvec=4,
+                 acc_bits=None, zero_frac=0.0):
+    rng = np.random.default_rng(seed)
+    W = _weights(w_type, (C, K), rng)
+    if zero_frac and w_type != Bipolar:
+        W = np.where(rng.random((C, K)) < zero_frac, 0, W)
+    X = random_values(in_type, (nvec, K), rng)
+    x_min, x_max = in_type.min, in_type.max
+    pos, neg = np.where(W > 0, W, 0), np.where(W < 0, W, 0)
+    hi = pos.sum(1) * x_max + neg.sum(1) * x_min
+    lo = pos.sum(1) * x_min + neg.sum(1) * x_max
+    bits = acc_bits or signed_bits_for(lo.min(), hi.max())
+    # accumulator extremes of every channel
+    X = np.concatenate([X, np.where(W > 0, x_max, x_min), np.where(W > 0, x_min, x_max)])
+    acc = X @ W.T
+    dut = MatVecUnit(weights=W, in_type=in_type, w_type=w_type, acc_bits=bits, pe=pe, simd=simd)
+    exp = pack_beats(acc, IntType(bits, True), pe)
+    got, cycles = run_stream(dut, pack_beats(X, in_type, simd), len(exp), seed=seed,
+                             p_valid=p_valid, p_ready=p_ready)
+    return got, exp, cycles, dut
+
+
+MATVEC_CASES = [
+    # C, K, in_type, w_type, pe, simd
+    (4, 6, IntType(2, True), IntType(2, True), 1, 1),
+    (4, 6, IntType(2, True), IntType(2, True), 2, 3),
+    (4, 6, IntType(2, True), IntType(2, True), 4, 6),          # fully parallel: constants
+    (4, 6, IntType(3, False), IntType(3, True), 4, 2),
+    (4, 6, IntType(3, False), IntType(2, False), 1, 6),
+    (3, 5, IntType(1, False), IntType(2, True, True), 3, 5),   # 1-bit unsigned input
+    (3, 5, IntType(1, False), IntType(1, False), 1, 1),        # 1-bit unsigned weights
+    (5, 4, IntType(4, True), IntType(4, True), 5, 1),          # PE = all, SIMD = 1
+    (8, 16, Bipolar, Bipolar, 2, 4),                           # XNOR-popcount, folded
+    (8, 16, Bipolar, Bipolar, 8, 16),                          # XNOR-popcount, constants
+    (8, 16, Bipolar, Bipolar, 1, 16),
+    (8, 16, Bipolar, IntType(3, True), 2, 4),
+    (8, 16, Bipolar, IntType(3, True), 8, 16),
+    (8, 16, IntType(4, True), Bipolar, 4, 8),
+    (8, 16, IntType(4, True), Bipolar, 8, 16),
+    (1, 1, Bipolar, Bipolar, 1, 1),                            # degenerate 1x1
+    (1, 1, IntType(2, True), IntType(2, True), 1, 1),
+]
+
+
+@pytest.mark.parametrize("C,K,in_type,w_type,pe,simd", MATVEC_CASES)
+def test_matvec_unit(C, K, in_type, w_type, pe, simd):
+    got, exp, _, _ = _matvec_case(C, K, in_type, w_type, pe, simd, seed=C * 31 + K + pe + simd)
+    assert got == exp
+
+
+@pytest.mark.parametrize("pe,simd", [(1, 1), (2, 4), (8, 1), (1, 16), (8, 16)])
+def test_matvec_unit_stalls(pe, simd):
+    got, exp, _, _ = _matvec_case(8, 16, IntType(2, True), IntType(2, True, True), pe, simd, seed=7,
+                                  p_valid=0.6, p_ready=0.4, zero_frac=0.3)
+    assert got == exp
+
+
+def test_matvec_unit_throughput():
+    """Back to back, a vector takes (C/PE) * (K/SIMD) cycles."""
+    C, K, pe, simd = 8, 12, 2, 3
+    got, exp, cycles, dut = _matvec_case(C, K, IntType(3, True), IntType(2, True), pe, simd, seed=3, nvec=20)
+    assert got == exp
+    per_vec = [cycles[i] for i in range(dut.NF - 1, len(cycles), dut.NF)]
+    gaps = np.diff(per_vec[2:])
+    assert set(gaps.tolist()) == {dut.NF * dut.SF}
+
+
+def test_matvec_unit_narrow_accumulator_wraps():
+    """An accumulator one bit too narrow gives wrong extremes (the check the benches rely on)."""
+    rng = np.random.default_rng(0)
+    W = random_values(IntType(2, True), (4, 8), rng)
+    x_min, x_max = -2, 1
+    hi = (np.where(W > 0, W, 0).sum(1) * x_max + np.where(W < 0, W, 0).sum(1) * x_min).max()
+    lo = (np.where(W > 0, W, 0).sum(1) * x_min + np.where(W < 0, W, 0).sum(1) * x_max).min()
+    bits = signed_bits_for(lo, hi)
+    got, exp, _, _ = _matvec_case(4, 8, IntType(2, True), IntType(2, True), 2, 4, seed=0, acc_bits=bits)
+    assert got == exp
+    narrow, wrapped, _, _ = _matvec_case(4, 8, IntType(2, True), IntType(2, True), 2, 4, seed=0,
+                                         acc_bits=bits - 1)
+    assert narrow == wrapped  # the hardware wraps exactly like a (bits-1)-bit register ...
+    values = from_wire(np.array([(b >> (k * (bits - 1))) & ((1 << (bits - 1)) - 1)
+                                 for b in narrow for k in range(2)]), IntType(bits - 1, True))
+    true = from_wire(np.array([(b >> (k * bits)) & ((1 << bits) - 1) for b in got for k in range(2)]),
+                     IntType(bits, True))
+    assert not np.array_equal(values, true)  # ... so the extremes come out wrong
+
+
+def _threshold_case(C, L, in_bits, out_type, out_base, pe, *, seed, p_valid=1.0, p_ready=1.0):
+    rng = np.random.default_rng(seed)
+    amin, amax = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
+    T = np.sort(rng.integers(amin - 1, amax + 2, size=(C, L)), axis=1)  # one outside the range too
+    dec = rng.random(C) < 0.4
+    X = rng.integers(amin, amax + 1, size=(6, C))
+    X = np.concatenate([X, np.clip(T.T, amin, amax), np.clip(T.T - 1, amin, amax),
+                        np.full((1, C), amin), np.full((1, C), amax)])
+    a = X[..., None]
+    level = np.where(dec, (a <= T).sum(-1), (a >= T).sum(-1))
+    out = 2 * level - 1 if out_type == Bipolar else out_base + level
+    dut = ThresholdUnit(thresholds=T, decreasing=dec, in_bits=in_bits, out_type=out_type,
+                        out_base=out_base, pe=pe)
+    exp = pack_beats(out, out_type, pe)
+    got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), pe), len(exp), seed=seed,
+                        p_valid=p_valid, p_ready=p_ready)
+    return got, exp
+
+
+THRESHOLD_CASES = [
+    # C, L, in_bits, out_type, out_base, pe
+    (4, 1, 1, Bipolar, -1, 1),            # 1-bit accumulator
+    (4, 1, 5, Bipolar, -1, 4),
+    (4, 1, 5, Bipolar, -1, 2),
+    (6, 3, 6, IntType(2, True), -2, 3),
+    (6, 3, 6, IntType(2, False), 0, 6),
+    (6, 3, 6, IntType(2, True, True), -1, 1),
+    (4, 15, 8, IntType(4, False), 0, 2),
+    (4, 15, 8, IntType(4, True), -8, 4),
+    (3, 2, 1, IntType(2, False), 0, 3),
+    (2, 1, 4, IntType(1, False), 0, 1),   # 1-bit unsigned output
+]
+
+
+@pytest.mark.parametrize("C,L,in_bits,out_type,out_base,pe", THRESHOLD_CASES)
+def test_threshold_unit(C, L, in_bits, out_type, out_base, pe):
+    got, exp = _threshold_case(C, L, in_bits, out_type, out_base, pe, seed=C + L + in_bits + pe)
+    assert got == exp
+
+
+@pytest.mark.parametrize("pe", [1, 2, 6])
+def test_threshold_unit_stalls(pe):
+    got, exp = _threshold_case(6, 3, 7, IntType(2, True), -2, pe, seed=11, p_valid=0.5, p_ready=0.5)
+    assert got == exp
+
+
+@pytest.mark.parametrize("bits,n_in,n_out,p", [
+    (3, 2, 6, 1.0), (3, 6, 2, 1.0), (2, 4, 6, 1.0), (2, 6, 4, 0.5), (1, 1, 12, 0.6),
+    (1, 12, 1, 0.6), (5, 3, 3, 0.5), (2, 8, 12, 1.0), (7, 5, 3, 0.7),
+])
+def test_width_converter(bits, n_in, n_out, p):
+    rng = np.random.default_rng(bits * 100 + n_in * 10 + n_out)
+    t = IntType(bits, False)
+    n = 2 * np.lcm(n_in, n_out) * 3
+    X = rng.integers(0, 1 << bits, size=(1, n))
+    dut = WidthConverter(element_bits=bits, in_elems=n_in, out_elems=n_out)
+    exp = pack_beats(X, t, n_out)
+    got, cycles = run_stream(dut, pack_beats(X, t, n_in), len(exp), seed=1, p_valid=p, p_ready=p)
+    assert got == exp
+    if p == 1.0:  # no stalls: the narrow side runs at one beat per cycle
+        assert cycles[-1] - cycles[0] <= max(len(exp), n // n_in) + 2
+
+
+def test_stream_fifo():
+    beats = list(range(200))
+    got, _ = run_stream(StreamFIFO(width=8, depth=5), beats, len(beats), p_valid=0.5, p_ready=0.5, seed=2)
+    assert got == beats
+    got, cycles = run_stream(StreamFIFO(width=8, depth=4), beats, len(beats))
+    assert got == beats and cycles[-1] - cycles[0] == len(beats) - 1  # full rate
