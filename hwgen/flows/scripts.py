@@ -1,0 +1,212 @@
+"""Generate the flow for one build directory: the wrapper Verilog, the yosys script, the nextpnr
+and packer command lines, and a run.sh that replays them, all kept in DIR/flow-<target>/.
+
+Nothing here runs a tool: `make_plan` returns what `hwgen.flows.synth` writes and runs, so the
+scripts are checked in tests without yosys or nextpnr (the way LiteX tests its build files).
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import HwgenError
+from . import devices
+
+HARNESS_MODULE = "hwgen_serial_harness"
+BOARD_MODULE = "hwgen_icebreaker_top"
+
+
+def templates_dir() -> Path:
+    """rtl_templates/ at the repository root (next to the hwgen package)."""
+    d = Path(__file__).resolve().parents[2] / "rtl_templates"
+    if not (d / "serial_harness.v").is_file():
+        raise HwgenError(f"rtl_templates/ not found next to the hwgen package (looked in {d}); "
+                         "run hwgen from a source checkout (pip install -e .)")
+    return d
+
+
+@dataclass
+class Step:
+    name: str                 # yosys | nextpnr | icepack
+    argv: list[str]           # argv[0] is the program name, resolved on PATH when run
+    log: str                  # log file (relative to the work dir)
+    outputs: list[str] = field(default_factory=list)
+    capture: bool = False     # the tool writes no log itself: the runner saves its console there
+
+
+@dataclass
+class FlowPlan:
+    build_dir: Path
+    work_dir: Path
+    target: str
+    stage: str                # synth | pnr | bitstream
+    device: devices.Device
+    package: str | None
+    freq_mhz: float
+    top: str                  # core module (report.json "top")
+    wrapper: str              # module synthesized as the top (harness or board top)
+    w_in: int
+    w_out: int
+    per_module: bool
+    files: dict[str, str]     # name (in work_dir) -> text
+    steps: list[Step]
+    result_json: Path
+
+    @property
+    def programs(self) -> list[str]:
+        return [s.argv[0] for s in self.steps]
+
+
+def load_report(build_dir) -> dict:
+    path = Path(build_dir) / "report.json"
+    if not path.is_file():
+        raise HwgenError(f"{path} not found: run `hwgen compile MODEL -o {build_dir}` first")
+    try:
+        rep = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise HwgenError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    for key in ("top", "verilog", "io"):
+        if key not in rep:
+            raise HwgenError(f"{path}: missing key {key!r} (was it written by hwgen compile?)")
+    vpath = Path(build_dir) / rep["verilog"]
+    if not vpath.is_file():
+        raise HwgenError(f"{vpath} not found (named by {path}): run `hwgen compile` again")
+    return rep
+
+
+def payload_widths(report: dict) -> tuple[int, int]:
+    io = report["io"]
+    try:
+        return int(io["input"]["payload_bits"]), int(io["output"]["payload_bits"])
+    except (KeyError, TypeError, ValueError):
+        raise HwgenError("report.json: io.input.payload_bits / io.output.payload_bits missing") from None
+
+
+def yosys_script(*, target: str, device: devices.Device, core_verilog: str, core_top: str,
+                 wrapper_file: str, wrapper: str, params: dict[str, int], per_module: bool,
+                 netlist: str = "netlist.json") -> str:
+    """The yosys script: read, elaborate with the wrapper's parameters, synthesize, write stats.
+
+    With per_module, synthesis keeps the hierarchy (`-noflatten` for iCE40/ECP5; synth_xilinx
+    keeps it by default), `stat` is taken per module into stat_hier.json, and the netlist is
+    flattened afterwards for place and route. stat.json always holds the whole design.
+    """
+    t = devices.target(target)
+    chparams = " ".join(f"-chparam {k} {v}" for k, v in params.items())
+    synth = [t.synth_cmd, "-top", wrapper, *device.synth_args]
+    if target in ("ice40", "ecp5") and per_module:
+        synth.append("-noflatten")
+    if target == "xilinx" and not per_module:
+        synth.append("-flatten")
+    lines = [
+        f"# hwgen {target} synthesis of {core_top} inside {wrapper} ({device.part})",
+        "# re-run: see run.sh in this directory",
+        f"read_verilog -DHWGEN_CORE={core_top} {core_verilog} {wrapper_file}",
+        f"hierarchy -check -top {wrapper} {chparams}".rstrip(),
+        " ".join(synth),
+    ]
+    if per_module:
+        lines += ["tee -q -o stat_hier.json stat -json", "flatten", "opt_clean"]
+    lines += ["tee -q -o stat.json stat -json", f"write_json {netlist}", ""]
+    return "\n".join(lines)
+
+
+def nextpnr_argv(*, target: str, device: devices.Device, package: str | None, freq_mhz: float,
+                 netlist: str = "netlist.json", constraints: str | None = None,
+                 seed: int = 1) -> tuple[list[str], list[str]]:
+    """nextpnr command line (and the files it writes) for iCE40 or ECP5."""
+    t = devices.target(target)
+    argv = [t.nextpnr, *device.nextpnr_args]
+    if package:
+        argv += ["--package", package]
+    argv += ["--json", netlist]
+    if target == "ice40":
+        out = "design.asc"
+        argv += ["--asc", out]
+        argv += ["--pcf", constraints] if constraints else ["--pcf-allow-unconstrained"]
+    elif target == "ecp5":
+        out = "design.config"
+        argv += ["--textcfg", out]
+        argv += ["--lpf", constraints] if constraints else ["--lpf-allow-unconstrained"]
+    else:
+        raise HwgenError(f"no place and route for target {target!r}")
+    argv += ["--freq", _num(freq_mhz), "--seed", str(seed), "--timing-allow-fail",
+             "--report", "nextpnr-report.json", "-l", "nextpnr.log", "-q"]
+    return argv, [out, "nextpnr-report.json"]
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def run_sh(steps: list[Step]) -> str:
+    lines = ["#!/bin/sh", "# Re-run this flow by hand: sh run.sh (from any directory).",
+             "set -e", 'cd "$(dirname "$0")"']
+    for s in steps:
+        cmd = shlex.join(s.argv)
+        lines.append(f"{cmd} > {shlex.quote(s.log)} 2>&1" if s.capture else cmd)
+    return "\n".join(lines) + "\n"
+
+
+def make_plan(build_dir, *, target: str, device: str | None = None, package: str | None = None,
+              freq_mhz: float | None = None, stage: str | None = None, per_module: bool = True,
+              seed: int = 1) -> FlowPlan:
+    """Everything needed to run the flow for build_dir (which holds report.json + Verilog)."""
+    build = Path(build_dir)
+    rep = load_report(build)
+    t = devices.target(target)
+    dev, pkg = devices.device(target, device, package)
+    stage = stage or ("pnr" if "pnr" in t.stages else "synth")
+    if stage not in ("synth", "pnr", "bitstream"):
+        raise HwgenError(f"unknown stage {stage!r}: synth, pnr or bitstream")
+    if stage not in t.stages:
+        raise HwgenError(f"target {target} can do {', '.join(t.stages)}, not {stage}")
+    if stage == "bitstream" and dev.name != "up5k":
+        raise HwgenError("the board top is for the iCEBreaker (iCE40 up5k, sg48); "
+                         f"use --stage pnr for {dev.part}")
+    freq = float(freq_mhz) if freq_mhz else t.default_freq_mhz
+    if freq <= 0:
+        raise HwgenError("the target frequency must be positive (MHz)")
+    w_in, w_out = payload_widths(rep)
+    tdir = templates_dir()
+    board = stage == "bitstream"
+    work = build / (f"flow-{target}-board" if board else f"flow-{target}")
+    core_v = f"../{rep['verilog']}"
+    files: dict[str, str] = {}
+    if board:
+        wrapper, wfile = BOARD_MODULE, "icebreaker_top.v"
+        files[wfile] = (tdir / "icebreaker_top.v").read_text()
+        files["icebreaker.pcf"] = (tdir / "icebreaker.pcf").read_text()
+        params = {"W_IN": w_in, "W_OUT": w_out, "CLK_HZ": 12_000_000}
+        freq = freq_mhz or 12.0
+    else:
+        wrapper, wfile = HARNESS_MODULE, "serial_harness.v"
+        files[wfile] = (tdir / "serial_harness.v").read_text()
+        params = {"W_IN": w_in, "W_OUT": w_out}
+    files["synth.ys"] = yosys_script(target=target, device=dev, core_verilog=core_v,
+                                     core_top=rep["top"], wrapper_file=wfile, wrapper=wrapper,
+                                     params=params, per_module=per_module)
+    steps = [Step("yosys", [t.yosys[0], "-q", "-l", "yosys.log", "synth.ys"], "yosys.log",
+                  ["netlist.json", "stat.json"] + (["stat_hier.json"] if per_module else []))]
+    if stage in ("pnr", "bitstream"):
+        argv, outs = nextpnr_argv(target=target, device=dev, package=pkg, freq_mhz=freq,
+                                  constraints="icebreaker.pcf" if board else None, seed=seed)
+        steps.append(Step("nextpnr", argv, "nextpnr.log", outs))
+    if stage == "bitstream":
+        steps.append(Step("icepack", [t.packer, "design.asc", "design.bin"], "icepack.log",
+                          ["design.bin"], capture=True))
+    files["run.sh"] = run_sh(steps)
+    result = build / (f"bitstream-{target}.json" if board else f"synth-{target}.json")
+    return FlowPlan(build, work, target, stage, dev, pkg, freq, rep["top"], wrapper, w_in, w_out,
+                    per_module, files, steps, result)
+
+
+def write_plan(plan: FlowPlan) -> None:
+    plan.work_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in plan.files.items():
+        p = plan.work_dir / name
+        p.write_text(text)
+        if name.endswith(".sh"):
+            p.chmod(0o755)

@@ -1,0 +1,96 @@
+// hwgen small-I/O harness: serial shift registers around the core's two streams, so that
+// place and route sees a handful of pins whatever the payload widths are, and the resource
+// and timing figures measure the core (plus W_IN + W_OUT flip-flops of shift register).
+//
+// Parameters W_IN / W_OUT are the core's i__payload / o__payload widths; the core's module
+// name is the macro HWGEN_CORE (yosys: read_verilog -DHWGEN_CORE=name; iverilog: -DHWGEN_CORE=name).
+//
+// Protocol (all inputs are registered once, so pins never sit on a core path):
+//   input:  drive sdi and pulse sdi_shift once per bit, LSB of the beat first (W_IN pulses);
+//           then pulse sdi_push: the register becomes a beat on the core's input stream and
+//           sdi_busy stays high until the core has taken it (do not shift or push meanwhile).
+//   output: sdo_valid goes high when a beat from the core sits in the output register;
+//           sdo shows its bit 0; each sdo_shift pulse moves the next bit onto sdo (LSB first);
+//           sdo_pop releases the register for the next beat (the core is stalled until then).
+`ifndef HWGEN_CORE
+`define HWGEN_CORE hwgen_top
+`endif
+
+module hwgen_serial_harness #(
+    parameter integer W_IN = 8,
+    parameter integer W_OUT = 8
+) (
+    input  wire clk,
+    input  wire rst,
+    input  wire sdi,
+    input  wire sdi_shift,
+    input  wire sdi_push,
+    output wire sdi_busy,
+    output wire sdo,
+    input  wire sdo_shift,
+    input  wire sdo_pop,
+    output wire sdo_valid
+);
+    reg rst_q = 1'b1, sdi_q = 1'b0, sdi_shift_q = 1'b0, sdi_push_q = 1'b0;
+    reg sdo_shift_q = 1'b0, sdo_pop_q = 1'b0;
+    always @(posedge clk) begin
+        rst_q <= rst;
+        sdi_q <= sdi;
+        sdi_shift_q <= sdi_shift;
+        sdi_push_q <= sdi_push;
+        sdo_shift_q <= sdo_shift;
+        sdo_pop_q <= sdo_pop;
+    end
+
+    // input side: shift register -> i__payload
+    reg [W_IN-1:0] in_sr = {W_IN{1'b0}};
+    reg in_valid = 1'b0;
+    wire in_ready;
+    always @(posedge clk) begin
+        if (rst_q) begin
+            in_valid <= 1'b0;
+        end else begin
+            if (in_valid && in_ready)
+                in_valid <= 1'b0;
+            else if (sdi_push_q)
+                in_valid <= 1'b1;
+            if (sdi_shift_q && !in_valid)
+                in_sr <= (W_IN > 1) ? {sdi_q, in_sr[W_IN-1:1]} : sdi_q;
+        end
+    end
+    assign sdi_busy = in_valid;
+
+    // output side: o__payload -> shift register
+    wire [W_OUT-1:0] core_out;
+    wire core_out_valid;
+    reg [W_OUT-1:0] out_sr = {W_OUT{1'b0}};
+    reg out_full = 1'b0;
+    always @(posedge clk) begin
+        if (rst_q) begin
+            out_full <= 1'b0;
+        end else if (!out_full) begin
+            if (core_out_valid) begin
+                out_sr <= core_out;
+                out_full <= 1'b1;
+            end
+        end else begin
+            if (sdo_pop_q)
+                out_full <= 1'b0;
+            else if (sdo_shift_q)
+                out_sr <= (W_OUT > 1) ? {1'b0, out_sr[W_OUT-1:1]} : 1'b0;
+        end
+    end
+    assign sdo = out_sr[0];
+    assign sdo_valid = out_full;
+
+    `HWGEN_CORE core (
+        .clk(clk),
+        .rst(rst_q),
+        .i__payload(in_sr),
+        .i__valid(in_valid),
+        .i__ready(in_ready),
+        .o__payload(core_out),
+        .o__valid(core_out_valid),
+        .o__ready(!out_full)
+    );
+endmodule
