@@ -125,7 +125,7 @@ def _step_failure(step: Step, cwd: Path, log: str, rc: int) -> HwgenError:
             util = parse.parse_utilisation(log)
             over = [f"{k} {v['used']}/{v['available']}" for k, v in util.items()
                     if v["used"] > v["available"]]
-            e = _Overflow(f"the design does not fit: nextpnr ran out of {kind}"
+            e = _Overflow(f"nextpnr ran out of {kind}"
                           + (f" (used/available: {', '.join(over)})" if over else "")
                           + f" (log: {cwd / step.log})")
             return e

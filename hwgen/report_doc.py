@@ -1,0 +1,356 @@
+"""report.md and report.html for a build directory, with plots as PNG files beside them.
+
+    from hwgen.report_doc import write_report
+    md, html = write_report("build/")
+
+Reads build/report.json (what `hwgen compile` writes) and every build/synth-*.json (what
+`hwgen synth` writes). Plots (matplotlib, Agg backend): accumulator widths per layer (exact vs
+A2Q bound vs data-type bound vs 32-bit), cycles per layer with the bottleneck highlighted, and
+resources per layer for each synthesis that has per-module numbers.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+from .errors import HwgenError
+
+ACC_SERIES = (("acc_bits_exact", "exact range", "#1f77b4"),
+              ("acc_bits_a2q", "A2Q bound", "#2ca02c"),
+              ("acc_bits_datatype", "data-type bound", "#ff7f0e"))
+BOTTLENECK = "#d62728"
+NORMAL = "#7f9fbf"
+RES_KEYS = (("luts", "LUT"), ("ffs", "FF"), ("carry", "carry"), ("brams", "BRAM"), ("dsps", "DSP"))
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+def _load(build: Path) -> tuple[dict, list[dict]]:
+    path = build / "report.json"
+    if not path.is_file():
+        raise HwgenError(f"{path} not found: run `hwgen compile MODEL -o {build}` first")
+    try:
+        rep = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise HwgenError(f"{path}: not valid JSON ({exc.msg})") from None
+    synths = []
+    for p in sorted(build.glob("synth-*.json")) + sorted(build.glob("bitstream-*.json")):
+        try:
+            s = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        s["_file"] = p.name
+        synths.append(s)
+    return rep, synths
+
+
+def _layers(rep: dict) -> list[dict]:
+    return [r for r in rep.get("layers", []) if r.get("name")]
+
+
+def bottlenecks(layers: list[dict]) -> list[str]:
+    """Names of the slowest layers (those with the most cycles per inference); empty when every
+    layer takes the same number of cycles (nothing stands out)."""
+    timed = [r for r in layers if isinstance(r.get("cycles"), (int, float))]
+    if not timed:
+        return []
+    hi, lo = max(r["cycles"] for r in timed), min(r["cycles"] for r in timed)
+    return [r["name"] for r in timed if r["cycles"] == hi] if hi > lo else []
+
+
+def layer_resources(synth: dict, rep: dict) -> list[dict]:
+    """Rows of the core's direct sub-modules (layers and the plumbing between them), in order."""
+    mods = synth.get("per_module") or []
+    top = synth.get("top") or rep.get("top")
+    core = next((m for m in mods if m["module"] == top), None)
+    if core is None:
+        return []
+    kids = [m for m in mods if m["module"].startswith(top + ".") and m["depth"] == core["depth"] + 1]
+
+    def order(m):
+        mm = re.match(r"s(\d+)_", m["module"].rsplit(".", 1)[-1])
+        return (int(mm[1]) if mm else 10**6, m["module"])
+
+    rows = []
+    for m in sorted(kids, key=order):
+        name = m.get("layer") or re.sub(r"^s\d+_", "", m["module"].rsplit(".", 1)[-1])
+        rows.append({"name": name, "is_layer": bool(m.get("layer")), "module": m["module"],
+                     **{k: m.get(k, 0) for k, _ in RES_KEYS}})
+    own = {k: synth.get(k, 0) - core.get(k, 0) for k, _ in RES_KEYS}
+    rows.append({"name": f"wrapper ({synth.get('wrapper', 'harness')})", "is_layer": False,
+                 "module": synth.get("wrapper"), **own})
+    return rows
+
+
+# -- plots ---------------------------------------------------------------------------------------
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_acc_widths(layers: list[dict], path: Path) -> bool:
+    rows = [r for r in layers if any(r.get(k) is not None for k, _, _ in ACC_SERIES)]
+    if not rows:
+        return False
+    plt = _plt()
+    import numpy as np
+    n = len(rows)
+    x = np.arange(n)
+    w = 0.8 / (len(ACC_SERIES) + 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * n + 2), 3.6))
+    for k, (key, label, color) in enumerate(ACC_SERIES):
+        vals = [r.get(key) or 0 for r in rows]
+        ax.bar(x + (k - 1.5) * w, vals, w, label=label, color=color)
+    ax.bar(x + 1.5 * w, [32] * n, w, label="32-bit", color="#bbbbbb")
+    used = [r.get("acc_bits") for r in rows]
+    ax.scatter(x, [u if u else np.nan for u in used], marker="_", s=600, color="black",
+               zorder=3, label="hardware uses")
+    ax.set_xticks(x, [r["name"] for r in rows], rotation=20 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_ylabel("accumulator bits")
+    ax.set_title("Accumulator width per layer")
+    ax.legend(fontsize=8, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.18 if n <= 4 else -0.3))
+    ax.set_ylim(0, 36)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_cycles(layers: list[dict], path: Path, ii: int | None = None) -> bool:
+    rows = [r for r in layers if isinstance(r.get("cycles"), (int, float))]
+    if not rows:
+        return False
+    plt = _plt()
+    slow = bottlenecks(rows)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(rows) + 2), 3.4))
+    colors = [BOTTLENECK if r["name"] in slow else NORMAL for r in rows]
+    bars = ax.bar([r["name"] for r in rows], [r["cycles"] for r in rows], color=colors)
+    for b, r in zip(bars, rows):
+        ax.annotate(str(r["cycles"]), (b.get_x() + b.get_width() / 2, b.get_height()),
+                    ha="center", va="bottom", fontsize=8)
+    if ii:
+        ax.axhline(ii, ls="--", color="gray", lw=1, label=f"initiation interval ({ii} cycles)")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylabel("cycles per inference")
+    ax.set_title("Cycles per layer (bottleneck: " + (", ".join(slow) if slow else "none, all equal") + ")")
+    if len(rows) > 4:
+        plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_resources(rows: list[dict], path: Path, title: str) -> bool:
+    rows = [r for r in rows if r["is_layer"] or r["luts"] or r["ffs"]]
+    if not rows:
+        return False
+    plt = _plt()
+    import numpy as np
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(rows) + 2), 3.6))
+    ax.bar(x - 0.2, [r["luts"] for r in rows], 0.4, label="LUT", color="#1f77b4")
+    ax.bar(x + 0.2, [r["ffs"] for r in rows], 0.4, label="FF", color="#9467bd")
+    for i, r in enumerate(rows):
+        extra = " ".join(s for s in (f"{r['brams']} BRAM" if r["brams"] else "",
+                                     f"{r['dsps']} DSP" if r["dsps"] else "") if s)
+        if extra:
+            ax.annotate(extra, (i, max(r["luts"], r["ffs"])), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, [r["name"] for r in rows], rotation=20, ha="right")
+    ax.set_ylabel("cells")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# -- tables --------------------------------------------------------------------------------------
+
+def _fmt(v) -> str:
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+class _Table:
+    def __init__(self, head: list[str]):
+        self.head, self.rows, self.marks = head, [], []
+
+    def add(self, cells: list, mark: bool = False):
+        self.rows.append([_fmt(c) for c in cells])
+        self.marks.append(mark)
+
+    def md(self) -> str:
+        esc = lambda s: str(s).replace("|", "\\|")
+        out = ["| " + " | ".join(map(esc, self.head)) + " |",
+               "|" + "|".join("---" for _ in self.head) + "|"]
+        for row, mark in zip(self.rows, self.marks):
+            cells = [esc(c) for c in row]
+            if mark:
+                cells = [f"**{c}**" for c in cells]
+            out.append("| " + " | ".join(cells) + " |")
+        return "\n".join(out)
+
+    def html(self) -> str:
+        h = "".join(f"<th>{html.escape(c)}</th>" for c in self.head)
+        body = []
+        for row, mark in zip(self.rows, self.marks):
+            cls = ' class="hot"' if mark else ""
+            body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+        return f"<table><thead><tr>{h}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _io_text(fmt: dict) -> str:
+    if not fmt:
+        return "-"
+    sign = "bipolar" if fmt.get("bipolar") else ("signed" if fmt.get("signed") else "unsigned")
+    return (f"{fmt.get('elements', '?')} x {fmt.get('element_bits', '?')}-bit {sign}, "
+            f"{fmt.get('elements_per_beat', '?')} per beat, {fmt.get('beats_per_inference', '?')} beats "
+            f"({fmt.get('payload_bits', '?')}-bit payload)")
+
+
+def _sections(rep: dict, synths: list[dict], build: Path) -> list[tuple]:
+    """The document as a list of (kind, payload): ('h', text), ('p', text), ('table', _Table),
+    ('img', (file, alt))."""
+    layers = _layers(rep)
+    slow = bottlenecks(layers)
+    doc: list[tuple] = [("h1", f"hwgen report: {rep.get('model') or rep.get('top')}")]
+    summary = _Table(["item", "value"])
+    summary.add(["model", rep.get("model") or "-"])
+    if rep.get("source"):
+        summary.add(["source", rep["source"]])
+    summary.add(["top module", f"{rep.get('top')} ({rep.get('verilog')})"])
+    summary.add(["initiation interval", f"{rep.get('ii_cycles')} cycles"])
+    summary.add(["latency", f"{rep.get('latency_cycles')} cycles"])
+    summary.add(["bottleneck layer", ", ".join(slow) if slow else "none (every layer takes the same cycles)"])
+    io = rep.get("io", {})
+    summary.add(["input stream", _io_text(io.get("input", {}))])
+    summary.add(["output stream", _io_text(io.get("output", {}))])
+    if rep.get("memory_bits_total") is not None:
+        summary.add(["on-chip weight/buffer memory", f"{rep['memory_bits_total']} bits"])
+    doc += [("h2", "Summary"), ("table", summary)]
+
+    if synths:
+        t = _Table(["target", "device", "LUT", "FF", "carry", "BRAM", "DSP", "Fmax (MHz)",
+                    "inferences/s at Fmax", "tool s", "file"])
+        ii = rep.get("ii_cycles")
+        for s in synths:
+            fmax = s.get("fmax_mhz")
+            board = s.get("stage") == "bitstream"      # runs at the board's 12 MHz, fed by a UART
+            rate = f"{fmax * 1e6 / ii:,.0f}" if fmax and ii and not board else None
+            name = s.get("target", "?") + (" (board)" if s.get("stage") == "bitstream" else "")
+            t.add([name, f"{s.get('device')} {s.get('package') or ''}".strip(), s.get("luts"), s.get("ffs"),
+                   s.get("carry"), s.get("brams"), s.get("dsps"), fmax, rate, s.get("tool_seconds"),
+                   s.get("_file")])
+        doc += [("h2", "FPGA results"),
+                ("p", "Whole design: the core inside its small-I/O serial harness (or the board top). "
+                      "Fmax is post-route (nextpnr); Xilinx numbers are yosys synth_xilinx estimates "
+                      "without place and route. BRAM units: " + "; ".join(
+                          sorted({f"{s.get('target')}: {s.get('bram_unit')}" for s in synths}))),
+                ("table", t)]
+
+    lt = _Table(["layer", "op", "PE", "SIMD", "cycles", "acc bits (used)", "exact", "A2Q", "data-type",
+                 "32-bit", "weight bits", "memory bits"])
+    for r in layers:
+        is_slow = r["name"] in slow
+        lt.add([r["name"] + (" (bottleneck)" if is_slow else ""), r.get("op"), r.get("pe"), r.get("simd"),
+                r.get("cycles"), r.get("acc_bits"), r.get("acc_bits_exact"), r.get("acc_bits_a2q"),
+                r.get("acc_bits_datatype"), 32 if r.get("acc_bits_exact") is not None else None,
+                r.get("weight_bits"), r.get("memory_bits")], mark=is_slow)
+    doc += [("h2", "Layers"), ("table", lt)]
+    if plot_acc_widths(layers, build / "report_acc_widths.png"):
+        doc += [("p", "Accumulator width per layer: the exact range of the integer weights and inputs, "
+                      "the A2Q bound from the weights' L1 norm, the data-type bound from the bit widths "
+                      "alone, and the 32-bit accumulator a generic design would use."),
+                ("img", ("report_acc_widths.png", "accumulator widths per layer"))]
+    if plot_cycles(layers, build / "report_cycles.png", rep.get("ii_cycles")):
+        doc += [("img", ("report_cycles.png", "cycles per layer"))]
+
+    for s in synths:
+        rows = layer_resources(s, rep)
+        if not rows:
+            continue
+        tag = s["_file"].removesuffix(".json")
+        title = f"Resources per layer: {s.get('target')} {s.get('device')}" + (
+            " (iCEBreaker board top)" if s.get("stage") == "bitstream" else "")
+        t = _Table(["layer / block", "module", "LUT", "FF", "carry", "BRAM", "DSP", "LUT share"])
+        total = max(1, s.get("luts") or 0)
+        for r in rows:
+            t.add([r["name"], r["module"], r["luts"], r["ffs"], r["carry"], r["brams"], r["dsps"],
+                   f"{100 * r['luts'] / total:.1f}%"], mark=r["name"] in slow)
+        doc += [("h2", title), ("table", t)]
+        png = f"report_resources_{tag}.png"
+        if plot_resources(rows, build / png, title):
+            doc.append(("img", (png, title)))
+    return doc
+
+
+def _render_md(doc) -> str:
+    out = []
+    for kind, x in doc:
+        if kind == "h1":
+            out.append(f"# {x}\n")
+        elif kind == "h2":
+            out.append(f"## {x}\n")
+        elif kind == "p":
+            out.append(x + "\n")
+        elif kind == "table":
+            out.append(x.md() + "\n")
+        elif kind == "img":
+            out.append(f"![{x[1]}]({x[0]})\n")
+    return "\n".join(out)
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{border:1px solid #ccc;padding:3px 8px;
+text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
+tr.hot td{background:#fde2e2;font-weight:600}img{max-width:100%;margin:0.5em 0 1.5em}"""
+
+
+def _render_html(doc) -> str:
+    title = next((x for k, x in doc if k == "h1"), "hwgen report")
+    out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">",
+           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"]
+    for kind, x in doc:
+        if kind in ("h1", "h2"):
+            out.append(f"<{kind}>{html.escape(x)}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{html.escape(x)}</p>")
+        elif kind == "table":
+            out.append(x.html())
+        elif kind == "img":
+            out.append(f'<img src="{html.escape(x[0])}" alt="{html.escape(x[1])}">')
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def write_report(build_dir) -> tuple[Path, Path]:
+    """Write build_dir/report.md and build_dir/report.html (+ report_*.png); return both paths."""
+    build = Path(build_dir)
+    rep, synths = _load(build)
+    for old in build.glob("report_*.png"):
+        old.unlink()
+    doc = _sections(rep, synths, build)
+    md, page = build / "report.md", build / "report.html"
+    md.write_text(_render_md(doc))
+    page.write_text(_render_html(doc))
+    return md, page
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m hwgen.report_doc BUILD_DIR")
+    for p in write_report(sys.argv[1]):
+        print("wrote", p)
