@@ -188,7 +188,7 @@ def test_step_failure_turns_overflow_into_fit_error(tmp_path):
     step = scripts.Step("nextpnr", ["nextpnr-ice40"], "nextpnr.log")
     err = synth._step_failure(step, tmp_path, OVERFLOW_LOG, 255)
     assert isinstance(err, synth._Overflow)
-    assert "does not fit" in str(err) and "ICESTORM_LC 6518/1280" in str(err)
+    assert "ran out of ICESTORM_LC" in str(err) and "ICESTORM_LC 6518/1280" in str(err)
 
 
 # yosys 0.23 prints its hierarchy tree into `stat -json` of a hierarchical design
