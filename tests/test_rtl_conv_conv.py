@@ -132,3 +132,28 @@ def test_verilog_emission_is_deterministic():
                                      ports=[dut.i.payload, dut.i.valid, dut.i.ready,
                                             dut.o.payload, dut.o.valid, dut.o.ready]))
     assert texts[0] == texts[1] and "module conv" in texts[0]
+
+
+@pytest.mark.slow
+def test_random_layers():
+    import random
+
+    from hwgen.rtl.util import divisors
+
+    rng = random.Random(3)
+    for it in range(120):
+        kh, kw = rng.randint(1, 3), rng.randint(1, 3)
+        stride = (rng.randint(1, 2), rng.randint(1, 2))
+        pads = tuple(rng.randint(0, k - 1) for k in (kh, kw, kh, kw))
+        h = rng.randint(max(1, kh - pads[0] - pads[2]), 5)
+        w = rng.randint(max(1, kw - pads[1] - pads[3]), 5)
+        c = rng.randint(1, 4)
+        groups = rng.choice(divisors(c))
+        cout = groups * rng.randint(1, 2)
+        in_t, w_t = rng.choice([(I4, I3), (U3, I4), (Bipolar, Bipolar), (Bipolar, I3), (I2, Bipolar)])
+        pe, simd = rng.choice(divisors(cout)), rng.choice(divisors(kh * kw * c))
+        op = make_conv((h, w, c), cout, (kh, kw), stride, pads, groups, in_t, w_t, seed=it)
+        dut, got, want, _ = run_conv(op, pe=pe, simd=simd, seed=it, p_valid=rng.choice([0.4, 1]),
+                                     p_ready=rng.choice([0.4, 1]))
+        np.testing.assert_array_equal(got, want, err_msg=f"{(h, w, c)} {op.kernel} {stride} {pads} g{groups} "
+                                                         f"{in_t} {w_t} pe{pe} simd{simd}")

@@ -1,7 +1,6 @@
 """KernelBankConvUnit equals golden.execute.kernel_bank_conv (and the plain binary conv) bit-exactly,
 with seeded random stalls: padding 0/1, stride 2, folded (index ROM) and fully parallel (wired
 indices), and at equal throughput with a ConvUnit."""
-import math
 import zlib
 
 import numpy as np
@@ -94,3 +93,22 @@ def test_equal_throughput_with_conv_unit():
     assert dut.cycles == cu.cycles == 16 * 9 * 2
     for c in (cyc_bank, cyc_conv):
         assert c[-1] + 1 <= images * dut.cycles + dut.latency + 8, (c[-1], dut.cycles)
+
+
+@pytest.mark.slow
+def test_random_banks():
+    import random
+
+    from hwgen.rtl.util import divisors
+
+    rng = random.Random(5)
+    for it in range(60):
+        pads = rng.choice([(0, 0, 0, 0), (1, 1, 1, 1), (1, 0, 1, 0), (0, 1, 0, 1)])
+        stride = rng.choice([(1, 1), (2, 2), (1, 2)])
+        shape = (rng.randint(3, 5), rng.randint(3, 5), rng.randint(1, 4))
+        cout = rng.randint(2, 8)
+        plain, op = make_bank(shape, cout, rng.randint(2, 12), stride, pads, seed=it)
+        pe, simd = rng.choice(divisors(cout)), rng.choice(divisors(shape[2]))
+        dut, x, got, want, _ = run_bank(op, pe=pe, simd=simd, seed=it, p_valid=rng.choice([0.5, 1]),
+                                        p_ready=rng.choice([0.5, 1]))
+        np.testing.assert_array_equal(got, want, err_msg=f"{shape} {cout} {stride} {pads} pe{pe} simd{simd}")

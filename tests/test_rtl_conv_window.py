@@ -70,3 +70,24 @@ def test_throughput_without_stalls(case):
     # steady state: one patch beat per cycle, plus the line-buffer fill once and small row-start waits
     assert total <= images * dut.cycles + dut.fill_cycles + images * dut.Ho * (dut.kw + 2) * dut.CF + 8, \
         (total, dut.cycles, dut.fill_cycles)
+
+
+@pytest.mark.slow
+def test_random_geometries():
+    import random
+
+    rng = random.Random(1)
+    ran = 0
+    while ran < 150:
+        kh, kw = rng.randint(1, 4), rng.randint(1, 4)
+        sh, sw = rng.randint(1, 3), rng.randint(1, 3)
+        pads = tuple(rng.randint(0, k - 1) for k in (kh, kw, kh, kw))
+        h = rng.randint(max(1, kh - pads[0] - pads[2]), 6)
+        w = rng.randint(max(1, kw - pads[1] - pads[3]), 6)
+        simd = rng.choice([1, 2])
+        dtype = rng.choice([IntType(3, True), IntType(2, False), Bipolar])
+        case = ((h, w, simd * rng.randint(1, 3)), (kh, kw), (sh, sw), pads, dtype, simd)
+        dut, got, want, _ = run_case(*case, seed=ran, images=3, p_valid=rng.choice([0.3, 0.8, 1]),
+                                     p_ready=rng.choice([0.3, 0.8, 1]))
+        np.testing.assert_array_equal(got, want, err_msg=str(case))
+        ran += 1

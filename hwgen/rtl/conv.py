@@ -83,9 +83,9 @@ class ConvUnit(wiring.Component):
         self.mv = MatVecUnit(weights=self.dense, in_type=self.swg.out_type, w_type=mv_w_type,
                              acc_bits=acc_bits, pe=pe, simd=simd)
         self.pe, self.simd, self.window_simd = int(pe), int(simd), wsimd
-        self.conv = None
+        self.gather = None
         if wsimd != self.simd:
-            self.conv = WidthConverter(element_bits=self.swg.out_bits, in_elems=wsimd, out_elems=self.simd)
+            self.gather = WidthConverter(element_bits=self.swg.out_bits, in_elems=wsimd, out_elems=self.simd)
         super().__init__({
             "i": In(stream.Signature(wsimd * in_type.wire_bits)),
             "o": Out(stream.Signature(self.pe * self.acc_bits)),
@@ -124,7 +124,7 @@ class ConvUnit(wiring.Component):
     @property
     def latency(self) -> int:
         """First input beat to first output beat, no stalls: fill, one patch, the pipelines."""
-        gather = 0 if self.conv is None else self.conv.latency
+        gather = 0 if self.gather is None else self.gather.latency
         return self.swg.fill_cycles + self.swg.latency + self.swg.patch_beats + gather + self.mv.latency
 
     @property
@@ -144,11 +144,11 @@ class ConvUnit(wiring.Component):
         m.submodules.swg = self.swg
         m.submodules.mv = self.mv
         wiring.connect(m, wiring.flipped(self.i), self.swg.i)
-        if self.conv is None:
+        if self.gather is None:
             wiring.connect(m, self.swg.o, self.mv.i)
         else:
-            m.submodules.gather = self.conv
-            wiring.connect(m, self.swg.o, self.conv.i)
-            wiring.connect(m, self.conv.o, self.mv.i)
+            m.submodules.gather = self.gather
+            wiring.connect(m, self.swg.o, self.gather.i)
+            wiring.connect(m, self.gather.o, self.mv.i)
         wiring.connect(m, self.mv.o, wiring.flipped(self.o))
         return m

@@ -31,6 +31,8 @@ response selections plus 2^tau*SIMD window popcounts instead of PE*kh*kw*SIMD XN
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
@@ -79,8 +81,6 @@ class KernelBankConvUnit(wiring.Component):
     def from_op(cls, op, *, pe: int | None = None, simd: int | None = None, rows: int | None = None):
         """From an IR KernelBankConv (pe: output channels gathered per cycle, simd: input channels per
         beat and per gather; simd defaults to gcd(op.simd, Cin))."""
-        import math
-
         cin = op.in_shape[2]
         return cls(codebook=op.codebook, indices=op.indices, tau=op.tau, in_shape=op.in_shape,
                    acc_bits=op.acc_type.bits, stride=op.stride, pads=op.pads,

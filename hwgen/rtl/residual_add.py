@@ -5,8 +5,7 @@ Two input streams `a` and `b` carrying the same number of elements in beats of t
 of `elems` out_type elements. rounding_shift divides by 2^out_shift like
 `golden.execute.rounding_shift`: ROUND / HALF_EVEN = round half to even, FLOOR = floor; clamp
 saturates to out_type's [min, max] (narrow types included). Bipolar operands count -1/+1; a
-Bipolar output is the sign (>= 0 -> +1) after clamping to [-1, 1] (only meaningful when the
-result cannot be 0).
+Bipolar output is the wire bit of the clamped value as `ir.types.to_wire` makes it (> 0 -> 1).
 
 A beat moves when both inputs are valid and the output register is empty or being read (ready
 depends on the other input's valid, never the other way round). One register stage: latency 1,
@@ -75,7 +74,7 @@ class ResidualAddUnit(wiring.Component):
         lo, hi = self.out_type.min, self.out_type.max
         clamped = Mux(q < lo, lo, Mux(q > hi, hi, q))
         if isinstance(self.out_type, BipolarType):
-            return clamped >= 0
+            return clamped > 0
         return clamped[:self.out_type.wire_bits]
 
     def elaborate(self, platform):

@@ -11,7 +11,7 @@ sum fits out_type by construction). Cycles per image = H*W*CF (one input beat pe
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -1,7 +1,7 @@
 """Small helpers shared by the spatial (windowed) RTL components; not components themselves."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Mux, Value, signed
 
 from ..ir.types import BipolarType, IntType
 
@@ -46,15 +46,6 @@ def replicate(pattern: int, bits: int, n: int) -> int:
     for e in range(n):
         word |= (pattern & ((1 << bits) - 1)) << (e * bits)
     return word
-
-
-def stage_register(m: Module, *, ready: Value, name: str) -> tuple[Signal, Signal]:
-    """An output register's `valid` and the pipeline enable (`en` = empty or being read), so
-    that `valid` never depends on `ready`."""
-    valid = Signal(name=f"{name}_valid")
-    en = Signal(name=f"{name}_en")
-    m.d.comb += en.eq(~valid | ready)
-    return valid, en
 
 
 def elementwise_max(a: list[Value], b: list[Value], dtype) -> list[Value]:
