@@ -20,12 +20,22 @@ def _extremes(dtype) -> tuple[int, int]:
     return int(dtype.min), int(dtype.max)
 
 
-def first_layer_extremes(op: MatVec, rng: np.random.Generator) -> np.ndarray:
+def extreme_channels(op: MatVec, limit: int | None = None) -> list[int]:
+    """Output channels, those with the widest exact accumulator range (most bits) first."""
+    lo, hi = exact_acc_range(op)
+    need = np.maximum(np.abs(lo), np.abs(hi))
+    order = sorted(range(op.out_channels), key=lambda c: (-int(need[c]), c))
+    return order if limit is None else order[:limit]
+
+
+def first_layer_extremes(op: MatVec, rng: np.random.Generator, channels: list[int] | None = None) -> np.ndarray:
     """Per output channel two inputs: x = x_max where w > 0 and x_min where w < 0 (the
     accumulator's exact maximum), and the reverse (its exact minimum); zero weights random."""
     x_min, x_max = _extremes(op.in_type)
     rows = []
-    for w in op.weights:
+    channels = range(op.out_channels) if channels is None else channels
+    for c in channels:
+        w = op.weights[c]
         fill = random_values(op.in_type, w.shape, rng)
         rows.append(np.where(w > 0, x_max, np.where(w < 0, x_min, fill)))
         rows.append(np.where(w > 0, x_min, np.where(w < 0, x_max, fill)))
@@ -111,8 +121,13 @@ def later_layer_extremes(graph: Graph, rng: np.random.Generator, *, channels_per
 
 
 def make_vectors(graph: Graph, n_random: int, seed: int, *, adversarial: bool = True,
-                 later_layers: bool = True) -> tuple[np.ndarray, list[str], list[dict]]:
-    """Random plus adversarial integer input vectors [N, K] and a label per vector."""
+                 later_layers: bool = True, adversarial_limit: int | None = None
+                 ) -> tuple[np.ndarray, list[str], list[dict]]:
+    """Random plus adversarial integer input vectors [N, K] and a label per vector.
+
+    Adversarial: both accumulator extremes of every first-layer channel (or of the
+    `adversarial_limit` channels with the widest range), then best-effort extremes of later layers.
+    """
     rng = np.random.default_rng(seed)
     first = graph.core[0]
     k_in = graph.tensors[graph.head.outputs[0]].elements
@@ -120,10 +135,9 @@ def make_vectors(graph: Graph, n_random: int, seed: int, *, adversarial: bool = 
     labels = ["random"] * n_random
     notes: list[dict] = []
     if adversarial and isinstance(first, MatVec):
-        adv = first_layer_extremes(first, rng)
-        xs.append(adv)
-        labels += [f"{first.name}[{c}] {'max' if k == 0 else 'min'}" for c in range(first.out_channels)
-                   for k in range(2)]
+        chans = extreme_channels(first, adversarial_limit)
+        xs.append(first_layer_extremes(first, rng, chans))
+        labels += [f"{first.name}[{c}] {'max' if k == 0 else 'min'}" for c in chans for k in range(2)]
         if later_layers:
             later, notes = later_layer_extremes(graph, rng)
             xs.append(later)

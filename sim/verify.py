@@ -102,8 +102,20 @@ def _write_vcd_dump(build_dir: Path, top: str, vcd: Path) -> Path:
 
 def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: int = 0,
                waves: bool = False, progress=print, p_valid: float = 0.7, p_ready: float = 0.6,
-               adversarial: bool = True, later_layers: bool = True) -> VerifyResult:
-    """Simulate out_dir's Verilog against the golden model; see the module docstring."""
+               adversarial: bool = True, later_layers: bool = True,
+               adversarial_limit: int | None = None, ii_vectors: int = 32,
+               cxx_opt: str | None = None) -> VerifyResult:
+    """Simulate out_dir's Verilog against the golden model; see the module docstring.
+
+    vectors: random input vectors, plus (adversarial=True) both accumulator extremes of every
+    first-layer channel (only the `adversarial_limit` widest channels if given) and, with
+    later_layers=True, best-effort extremes of later layers. p_valid / p_ready: probability
+    that the bench offers an input beat / accepts an output beat in a cycle of the stall phase.
+    ii_vectors: how many vectors the back-to-back phase (II measurement) sends.
+    cxx_opt: Verilator only, C++ optimisation for the model (e.g. "-O0": builds in about half
+    the time, simulates ~2x slower; None keeps Verilator's -Os).
+    waves=True leaves a VCD (path in result.waves). progress: callable for status lines (or None).
+    """
     from cocotb_tools.runner import get_runner
 
     t0 = time.perf_counter()
@@ -120,7 +132,7 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
 
     # vectors and golden outputs
     xs, labels, notes = make_vectors(graph, vectors, seed, adversarial=adversarial,
-                                     later_layers=later_layers)
+                                     later_layers=later_layers, adversarial_limit=adversarial_limit)
     values = run_core(graph, xs)
     ys = values[graph.core[-1].outputs[0]]
     in_beats = pack_vector_beats(xs, input_dtype(graph), io_in["elements_per_beat"])
@@ -139,6 +151,7 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
         "inputs": [[f"{b:x}" for b in v] for v in in_beats],
         "expected": [[f"{b:x}" for b in v] for v in out_beats],
         "labels": labels,
+        "ii_vectors": int(ii_vectors),
         "max_cycles_per_vector": int(max(report["ii_cycles"], 1) * 2 + report["latency_cycles"] + 64),
         "results": str(results_path),
     }
@@ -149,6 +162,8 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     env = {"HWGEN_BENCH_CONFIG": str(cfg_path)}
     if simulator == "verilator":
         env.update(verilator_env())
+        if cxx_opt:
+            env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + f" OPT_FAST={cxx_opt} OPT_SLOW={cxx_opt}").strip()
     vcd = build_dir / "waves.vcd"
     sources = [str(vpath)]
     build_args: list[str] = []
@@ -157,7 +172,7 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     elif waves:
         sources.append(str(_write_vcd_dump(build_dir, top, vcd)))
         build_args = ["-s", "hwgen_vcd_dump"]
-    stamp = hashlib.sha256(vpath.read_bytes() + json.dumps([simulator, waves, build_args]).encode()).hexdigest()
+    stamp = hashlib.sha256(vpath.read_bytes() + json.dumps([simulator, waves, build_args, cxx_opt]).encode()).hexdigest()
     stamp_path = build_dir / "build.stamp"
     fresh = stamp_path.exists() and stamp_path.read_text() == stamp
     runner = _icarus_vcd_runner() if (simulator == "icarus" and waves) else get_runner(simulator)
@@ -178,7 +193,7 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
             runner.test(test_module="sim.cocotb_bench", hdl_toplevel=top, build_dir=build_dir,
                         test_dir=build_dir, extra_env=env, waves=(waves and simulator == "verilator"),
                         timescale=("1ns", "1ps"), log_file=build_dir / "test.log",
-                        results_xml="results.xml")
+                        results_xml=str(build_dir / "results.xml"))
         except SystemExit:
             pass
     if not results_path.exists():
