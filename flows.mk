@@ -1,7 +1,8 @@
 # hwgen open-FPGA flow targets; the main Makefile includes this file.
 # Every target calls the hwgen CLI, so `make pnr-ice40` and `hwgen synth $(BUILD) --target ice40`
 # run the same code (hwgen/flows). Override any variable on the command line, e.g.
-#   make pnr-ice40 MODEL=quant_models/onnx/digits_mlp_w2a2.onnx FOLD=auto COMPILE_FLAGS='--target-cycles 512'
+#   make pnr-ice40 MODEL=quant_models/onnx/digits_mlp_w2a2.onnx FOLD=auto TARGET_CYCLES=512
+#   make verilog FOLD=full                (every layer parallel)   FOLD=fold.json (per-layer PE/SIMD)
 #   make pnr-ecp5 ECP5_DEVICE=25k ECP5_FREQ=50
 #   make synth-xilinx XILINX_DEVICE=xc7a35t
 
@@ -9,6 +10,7 @@ PYTHON        ?= python3
 HWGEN         ?= $(PYTHON) -m hwgen
 MODEL         ?= quant_models/onnx/digits_mlp_w4a4_a2q.onnx
 FOLD          ?= auto
+TARGET_CYCLES ?= 1024
 COMPILE_FLAGS ?=
 BUILD         ?= build/$(basename $(notdir $(MODEL)))
 SIM           ?= verilator
@@ -29,9 +31,9 @@ XILINX_DEVICE ?= xc7z020
 # demo: the shipped A2Q digits MLP, folded until it fits the iCEBreaker
 DEMO_MODEL    ?= quant_models/onnx/digits_mlp_w4a4_a2q.onnx
 DEMO_BUILD    ?= build/demo
-DEMO_FOLD     ?= auto
-DEMO_COMPILE_FLAGS ?= --target-cycles 1024
+DEMO_FOLD     ?= auto --target-cycles 1024
 
+FOLD_ARGS  = --fold $(FOLD) $(if $(filter auto,$(FOLD)),--target-cycles $(TARGET_CYCLES))
 ICE40_ARGS = --target ice40 --device $(ICE40_DEVICE) --package $(ICE40_PACKAGE) --freq $(ICE40_FREQ) $(SYNTH_FLAGS)
 ECP5_ARGS  = --target ecp5 --device $(ECP5_DEVICE) --package $(ECP5_PACKAGE) --freq $(ECP5_FREQ) $(SYNTH_FLAGS)
 
@@ -39,11 +41,11 @@ ECP5_ARGS  = --target ecp5 --device $(ECP5_DEVICE) --package $(ECP5_PACKAGE) --f
 
 ## verilog: compile MODEL to $(BUILD)/<top>.v and $(BUILD)/report.json (always re-runs)
 verilog:
-	$(HWGEN) compile $(MODEL) -o $(BUILD) --fold $(FOLD) $(COMPILE_FLAGS)
+	$(HWGEN) compile $(MODEL) -o $(BUILD) $(FOLD_ARGS) $(COMPILE_FLAGS)
 
 # the flow targets compile first only when the build is missing or older than the model
 $(BUILD)/report.json: $(MODEL)
-	$(HWGEN) compile $(MODEL) -o $(BUILD) --fold $(FOLD) $(COMPILE_FLAGS)
+	$(HWGEN) compile $(MODEL) -o $(BUILD) $(FOLD_ARGS) $(COMPILE_FLAGS)
 
 ## sim: co-simulate the generated RTL against the golden model (SIM=verilator|icarus)
 sim: $(BUILD)/report.json
@@ -78,11 +80,11 @@ synth-xilinx: $(BUILD)/report.json
 report: $(BUILD)/report.json
 	$(HWGEN) report $(BUILD)
 
-## flow-demo: compile the A2Q digits MLP, verify it with Verilator, place it on the iCEBreaker, summarize
+## flow-demo: compile the A2Q digits MLP, verify it with Verilator, place and route it on the
+## iCEBreaker (board top with UART, per-layer numbers included), write the report, summarize
 flow-demo:
-	$(HWGEN) compile $(DEMO_MODEL) -o $(DEMO_BUILD) --fold $(DEMO_FOLD) $(DEMO_COMPILE_FLAGS)
+	$(HWGEN) compile $(DEMO_MODEL) -o $(DEMO_BUILD) --fold $(DEMO_FOLD)
 	$(HWGEN) verify $(DEMO_BUILD) --sim verilator
 	$(HWGEN) synth $(DEMO_BUILD) --target ice40 --device up5k --package sg48 --freq 12 --stage bitstream
-	$(HWGEN) synth $(DEMO_BUILD) --target ice40 --device up5k --package sg48 --freq 12 --stage pnr
 	$(HWGEN) report $(DEMO_BUILD)
 	@$(PYTHON) -m hwgen.flows summary $(DEMO_BUILD)

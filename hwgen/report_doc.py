@@ -105,7 +105,8 @@ def plot_acc_widths(layers: list[dict], path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * n + 2), 3.6))
     for k, (key, label, color) in enumerate(ACC_SERIES):
         vals = [r.get(key) or 0 for r in rows]
-        ax.bar(x + (k - 1.5) * w, vals, w, label=label, color=color)
+        bars = ax.bar(x + (k - 1.5) * w, vals, w, label=label, color=color)
+        ax.bar_label(bars, labels=[str(v) if v else "" for v in vals], fontsize=7, padding=1)
     ax.bar(x + 1.5 * w, [32] * n, w, label="32-bit", color="#bbbbbb")
     used = [r.get("acc_bits") for r in rows]
     ax.scatter(x, [u if u else np.nan for u in used], marker="_", s=600, color="black",

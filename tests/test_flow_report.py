@@ -141,9 +141,11 @@ def test_flows_mk_targets_call_the_cli(tmp_path):
     assert dry("report", *common).strip() == f"hwgen report {b}"
     assert dry("sim", *common, "SIM=icarus").strip() == f"hwgen verify {b} --sim icarus"
     assert dry("verilog", *common, "FOLD=full").strip() == f"hwgen compile flows.mk -o {b} --fold full"
+    assert dry("verilog", *common, "TARGET_CYCLES=64").split() == \
+        ["hwgen", "compile", "flows.mk", "-o", str(b), "--fold", "auto", "--target-cycles", "64"]
     assert "--device hx8k" in dry("pnr-ice40", *common, "ICE40_DEVICE=hx8k")
     # a missing build compiles first
     out = dry("pnr-ice40", f"BUILD={tmp_path / 'new'}", "MODEL=flows.mk", "HWGEN=hwgen")
-    assert out.splitlines()[0].startswith(f"hwgen compile flows.mk -o {tmp_path / 'new'} --fold auto")
+    assert out.splitlines()[0].startswith(f"hwgen compile flows.mk -o {tmp_path / 'new'} --fold auto --target-cycles 1024")
     demo = dry("flow-demo", "HWGEN=hwgen")
-    assert "digits_mlp_w4a4_a2q.onnx" in demo and "--sim verilator" in demo and "--stage bitstream" in demo
+    assert "--fold auto --target-cycles 1024" in demo and "digits_mlp_w4a4_a2q.onnx" in demo and "--sim verilator" in demo and "--stage bitstream" in demo

