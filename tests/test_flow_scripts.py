@@ -82,6 +82,21 @@ def test_xilinx_is_synthesis_only(tmp_path):
         scripts.make_plan(b, target="xilinx", stage="pnr")
 
 
+def test_no_dsp_and_extra_verilog(tmp_path):
+    b = _fake_build(tmp_path)
+    assert "-dsp" not in scripts.make_plan(b, target="ice40", dsp=False).files["synth.ys"]
+    assert "synth_ecp5 -top hwgen_serial_harness -nodsp" in \
+        scripts.make_plan(b, target="ecp5", dsp=False).files["synth.ys"]
+    rep = json.loads((b / "report.json").read_text())
+    rep["verilog_files"] = ["hwgen_top.v", "mem.v"]
+    (b / "report.json").write_text(json.dumps(rep))
+    with pytest.raises(HwgenError, match="mem.v not found"):
+        scripts.make_plan(b, target="ice40")
+    (b / "mem.v").write_text("module m(); endmodule\n")
+    assert "read_verilog -DHWGEN_CORE=hwgen_top ../hwgen_top.v ../mem.v serial_harness.v" in \
+        scripts.make_plan(b, target="ice40").files["synth.ys"]
+
+
 def test_device_and_option_errors(tmp_path):
     b = _fake_build(tmp_path)
     with pytest.raises(HwgenError, match="unknown target"):

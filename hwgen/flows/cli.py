@@ -38,6 +38,8 @@ def add_subcommands(sub) -> None:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--no-per-module", action="store_true",
                    help="synthesize flat (no per-layer numbers; a little smaller)")
+    p.add_argument("--no-dsp", action="store_true",
+                   help="keep multipliers in LUTs (no SB_MAC16 / MULT18X18D / DSP48)")
     p.add_argument("--timeout", type=float, metavar="S", help="give up on a tool after S seconds")
     p.set_defaults(func=cmd_synth)
 
@@ -54,7 +56,7 @@ def cmd_synth(args) -> int:
 
     res = synthesize(args.build, target=args.target, device=args.device, package=args.package,
                      freq_mhz=args.freq, stage=args.stage, per_module=not args.no_per_module,
-                     seed=args.seed, timeout=args.timeout)
+                     seed=args.seed, timeout=args.timeout, dsp=not args.no_dsp)
     print(summary_line(res))
     return 0
 

@@ -76,6 +76,15 @@ def load_report(build_dir) -> dict:
     return rep
 
 
+def _extra_verilog(rep: dict, build: Path) -> list[str]:
+    """Further Verilog files of the core (report.json "verilog_files", besides "verilog")."""
+    extra = [v for v in rep.get("verilog_files", []) if v != rep["verilog"]]
+    for v in extra:
+        if not (build / v).is_file():
+            raise HwgenError(f"{build / v} not found (named by report.json verilog_files)")
+    return extra
+
+
 def payload_widths(report: dict) -> tuple[int, int]:
     io = report["io"]
     try:
@@ -86,16 +95,22 @@ def payload_widths(report: dict) -> tuple[int, int]:
 
 def yosys_script(*, target: str, device: devices.Device, core_verilog: str, core_top: str,
                  wrapper_file: str, wrapper: str, params: dict[str, int], per_module: bool,
-                 netlist: str = "netlist.json") -> str:
+                 netlist: str = "netlist.json", dsp: bool = True,
+                 extra_verilog: tuple[str, ...] = ()) -> str:
     """The yosys script: read, elaborate with the wrapper's parameters, synthesize, write stats.
 
     With per_module, synthesis keeps the hierarchy (`-noflatten` for iCE40/ECP5; synth_xilinx
     keeps it by default), `stat` is taken per module into stat_hier.json, and the netlist is
     flattened afterwards for place and route. stat.json always holds the whole design.
+    dsp=False keeps multipliers in LUTs (closer to LUT-only published numbers).
     """
     t = devices.target(target)
     chparams = " ".join(f"-chparam {k} {v}" for k, v in params.items())
     synth = [t.synth_cmd, "-top", wrapper, *device.synth_args]
+    if not dsp:
+        synth = [a for a in synth if a != "-dsp"]
+        if target in ("ecp5", "xilinx"):
+            synth.append("-nodsp")
     if target in ("ice40", "ecp5") and per_module:
         synth.append("-noflatten")
     if target == "xilinx" and not per_module:
@@ -103,7 +118,7 @@ def yosys_script(*, target: str, device: devices.Device, core_verilog: str, core
     lines = [
         f"# hwgen {target} synthesis of {core_top} inside {wrapper} ({device.part})",
         "# re-run: see run.sh in this directory",
-        f"read_verilog -DHWGEN_CORE={core_top} {core_verilog} {wrapper_file}",
+        f"read_verilog -DHWGEN_CORE={core_top} {' '.join((core_verilog, *extra_verilog))} {wrapper_file}",
         f"hierarchy -check -top {wrapper} {chparams}".rstrip(),
         " ".join(synth),
     ]
@@ -152,7 +167,7 @@ def run_sh(steps: list[Step]) -> str:
 
 def make_plan(build_dir, *, target: str, device: str | None = None, package: str | None = None,
               freq_mhz: float | None = None, stage: str | None = None, per_module: bool = True,
-              seed: int = 1) -> FlowPlan:
+              seed: int = 1, dsp: bool = True) -> FlowPlan:
     """Everything needed to run the flow for build_dir (which holds report.json + Verilog)."""
     build = Path(build_dir)
     rep = load_report(build)
@@ -187,7 +202,8 @@ def make_plan(build_dir, *, target: str, device: str | None = None, package: str
         params = {"W_IN": w_in, "W_OUT": w_out}
     files["synth.ys"] = yosys_script(target=target, device=dev, core_verilog=core_v,
                                      core_top=rep["top"], wrapper_file=wfile, wrapper=wrapper,
-                                     params=params, per_module=per_module)
+                                     params=params, per_module=per_module, dsp=dsp,
+                                     extra_verilog=tuple(f"../{v}" for v in _extra_verilog(rep, build)))
     steps = [Step("yosys", [t.yosys[0], "-q", "-l", "yosys.log", "synth.ys"], "yosys.log",
                   ["netlist.json", "stat.json"] + (["stat_hier.json"] if per_module else []))]
     if stage in ("pnr", "bitstream"):

@@ -212,7 +212,7 @@ def _fmax(log: str, report_json: Path) -> tuple[float | None, bool | None, dict]
 
 def synthesize(build_dir, *, target: str, device: str | None = None, package: str | None = None,
                freq_mhz: float | None = None, stage: str | None = None, per_module: bool = True,
-               seed: int = 1, timeout: float | None = None,
+               seed: int = 1, timeout: float | None = None, dsp: bool = True,
                progress: Callable[[str], None] = print) -> dict:
     """Run the `target` flow (ice40 | ecp5 | xilinx) on build_dir; write and return
     build_dir/synth-<target>.json (bitstream-ice40.json for stage="bitstream").
@@ -227,7 +227,7 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
     build = Path(build_dir)
     report = load_report(build)
     plan = make_plan(build, target=target, device=device, package=package, freq_mhz=freq_mhz,
-                     stage=stage, per_module=per_module, seed=seed)
+                     stage=stage, per_module=per_module, seed=seed, dsp=dsp)
     plan.steps[0].argv[0] = _pick_yosys(target)
     plan.files["run.sh"] = run_sh(plan.steps)
     paths = check_tools(plan)
@@ -250,7 +250,7 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
     result = {
         "target": target, "stage": plan.stage, "device": dev.part, "device_name": dev.name,
         "package": plan.package, "freq_target_mhz": plan.freq_mhz,
-        "top": plan.top, "wrapper": plan.wrapper,
+        "top": plan.top, "wrapper": plan.wrapper, "dsp_inference": dsp,
         "payload_bits": {"input": plan.w_in, "output": plan.w_out},
         "luts": total["luts"], "ffs": total["ffs"], "carry": total["carry"],
         "brams": total["brams"], "dsps": total["dsps"], "lutram": total["lutram"],
