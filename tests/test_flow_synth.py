@@ -1,7 +1,8 @@
 """Real runs of the open flows on a tiny stand-in design.
 
-Default suite: iCE40 synthesis + place and route with Debian yosys / nextpnr-ice40 (a few seconds).
-Slow (make test-full): the iCEBreaker bitstream, ECP5 through yowasp, yosys synth_xilinx.
+Default suite: iCE40 synthesis + place and route with Debian yosys / nextpnr-ice40, and the
+iCEBreaker bitstream (a few seconds each).
+Slow (make test-full): ECP5 through yowasp, yosys synth_xilinx.
 """
 import json
 import shutil
@@ -73,7 +74,6 @@ def test_ice40_does_not_fit_names_the_numbers(tmp_path, monkeypatch):
     assert res["fits"] is False and res["fit_problems"]
 
 
-@pytest.mark.slow
 @_need("yosys", "nextpnr-ice40", "icepack")
 def test_ice40_icebreaker_bitstream(standin):
     res = synthesize(standin, target="ice40", stage="bitstream", progress=None)
