@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP    ?= $(PYTHON) -m pip
 APT_PACKAGES = iverilog yosys nextpnr-ice40 fpga-icestorm
 
-.PHONY: setup test test-full
+.PHONY: setup test test-full demo bitstream
 
 ## setup: Debian packages (apt-get), then torch 2.13.0 (CPU build on disk), then hwgen and its extras.
 setup:
@@ -21,3 +21,10 @@ test:
 ## test-full: everything, including the slow simulation and synthesis matrix.
 test-full:
 	$(PYTHON) -m pytest -q -n 2 -m ''
+
+## demo: the shipped A2Q digits MLP -> Verilog -> Verilator check -> iCE40 place and route -> summary.
+demo: flow-demo
+
+bitstream: bitstream-ice40
+
+include flows.mk

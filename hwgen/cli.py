@@ -18,6 +18,8 @@ EPILOG = """examples:
   hwgen run model.onnx --input x.npy --output y.npy
   hwgen compile model.onnx -o build/ --fold auto --target-cycles 64
   hwgen verify build/ --sim verilator --vectors 200
+  hwgen synth build/ --target ice40              Yosys + nextpnr: LUTs, FFs, BRAM, Fmax
+  hwgen report build/                            report.md / report.html with plots
 """
 
 
@@ -215,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for vectors and stalls")
     p.add_argument("--waves", action="store_true", help="leave a VCD in DIR for GTKWave")
     p.set_defaults(func=cmd_verify)
+
+    from .flows.cli import add_subcommands  # hwgen synth, hwgen report
+
+    add_subcommands(sub)
     return parser
 
 
