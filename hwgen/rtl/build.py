@@ -24,8 +24,9 @@ def _check_top(name: str) -> str:
     return name
 
 
-def layer_rows(acc: Accelerator) -> list[dict]:
-    rows = []
+def layer_rows(acc: Accelerator) -> tuple[list[dict], list[dict]]:
+    """One row per IR layer, and one per plumbing component (width converter, FIFO)."""
+    rows, plumbing = [], []
     for st in acc.stages:
         u, op = st.unit, st.op
         if isinstance(u, MatVecUnit):
@@ -53,13 +54,13 @@ def layer_rows(acc: Accelerator) -> list[dict]:
                 "weights_in": "rom" if u.folded else "constants",
             })
         else:
-            rows.append({
-                "name": st.name, "op": type(u).__name__, "pe": None, "simd": None, "cycles": None,
-                "acc_bits": None, "acc_bits_exact": None, "acc_bits_a2q": None,
-                "acc_bits_datatype": None, "weight_bits": 0,
-                "memory_bits": getattr(u, "memory_bits", 0),
-            })
-    return rows
+            row = {"name": st.name, "op": type(u).__name__, "memory_bits": getattr(u, "memory_bits", 0)}
+            if hasattr(u, "n_in"):
+                row.update(element_bits=u.b, in_elements=u.n_in, out_elements=u.n_out)
+            if hasattr(u, "depth"):
+                row.update(width=u.width, depth=u.depth)
+            plumbing.append(row)
+    return rows, plumbing
 
 
 def generate_verilog(graph: Graph, *, top: str = DEFAULT_TOP) -> tuple[str, Accelerator]:
@@ -85,7 +86,7 @@ def build_accelerator(graph: Graph, out_dir: str | os.PathLike, *, top: str | No
     vpath.write_text(text)
     with open(out / "graph.pkl", "wb") as f:
         pickle.dump(graph, f, protocol=4)
-    layers = layer_rows(acc)
+    layers, plumbing = layer_rows(acc)
     report = {
         "top": top,
         "verilog": vpath.name,
@@ -94,7 +95,8 @@ def build_accelerator(graph: Graph, out_dir: str | os.PathLike, *, top: str | No
         "ii_cycles": estimate_ii(acc.stages),
         "latency_cycles": estimate_latency(acc.stages, acc.in_fmt),
         "layers": layers,
-        "memory_bits_total": sum(r["memory_bits"] or 0 for r in layers),
+        "plumbing": plumbing,
+        "memory_bits_total": sum(r["memory_bits"] or 0 for r in layers + plumbing),
         "io": {
             "clock": "clk", "reset": "rst (synchronous, active high)",
             "input": {"port": "i", **acc.in_fmt.as_dict()},
