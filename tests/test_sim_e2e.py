@@ -118,7 +118,8 @@ FOLDINGS = {
 @pytest.mark.parametrize("model", MODELS)
 def test_matrix(tmp_path, model, fold, simulator):
     _, report = build(model, FOLDINGS[fold], tmp_path)
-    r = verify_dir(tmp_path, simulator=simulator, vectors=40, seed=11, progress=None)
+    # -O0: the C++ of the wide (auto8) designs builds in about half the time; 40 vectors still run fast
+    r = verify_dir(tmp_path, simulator=simulator, vectors=40, seed=11, progress=None, cxx_opt="-O0")
     check(r, report)
 
 
