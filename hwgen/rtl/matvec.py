@@ -93,8 +93,11 @@ class MatVecUnit(wiring.Component):
     def _dot_const(self, xs, wrow):
         """Dot product of stream elements with constant integer weights (-1/+1 for Bipolar)."""
         if self.binary:
-            bits = [xs[j] if int(w) > 0 else ~xs[j] for j, w in enumerate(wrow)]
-            pc = popcount(bits)
+            # one wide XNOR with the constant row (x ^ ~w), then a popcount of its bits
+            mask = pack_ints([0 if int(w) > 0 else 1 for w in wrow], 1)
+            xn = Signal(len(wrow), name=f"xnor{self._lane}")
+            self._m.d.comb += xn.eq(Cat(*xs) ^ mask)
+            pc = popcount([xn[j] for j in range(len(wrow))])
             return Cat(Const(0, 1), pc, Const(0, 1)).as_signed() - len(wrow)
         terms = []
         for x, w in zip(xs, wrow):
@@ -116,7 +119,9 @@ class MatVecUnit(wiring.Component):
         base = lane * self.simd * self.w_bits
         wbits = [wword[base + j * self.w_bits: base + (j + 1) * self.w_bits] for j in range(self.simd)]
         if self.binary:
-            pc = popcount([~(x ^ w) for x, w in zip(xs, wbits)])
+            xn = Signal(self.simd, name=f"xnor{lane}")
+            self._m.d.comb += xn.eq(~(Cat(*xs) ^ wword[base:base + self.simd]))
+            pc = popcount([xn[j] for j in range(self.simd)])
             return Cat(Const(0, 1), pc, Const(0, 1)).as_signed() - self.simd
         terms = []
         for x, w in zip(xs, wbits):
@@ -206,10 +211,14 @@ class MatVecUnit(wiring.Component):
                 x_stream.eq(self.i.payload), from_stream.eq(take_stream),
             ]
         xs = self._x_elements(x)
-        if self.folded:
-            dots = [self._dot_rom(xs, rrd.data, p) for p in range(PE)]
-        else:
-            dots = [self._dot_const(xs, self.weights[p]) for p in range(PE)]
+        self._m = m
+        dots = []
+        for p in range(PE):
+            self._lane = p
+            if self.folded:
+                dots.append(self._dot_rom(xs, rrd.data, p))
+            else:
+                dots.append(self._dot_const(xs, self.weights[p]))
 
         # stage 2
         v2, first2, last2 = Signal(), Signal(), Signal()
