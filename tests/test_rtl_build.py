@@ -67,6 +67,7 @@ def test_deterministic(tfc_build, tmp_path):
     g, out, report, _ = tfc_build
     again = build_accelerator(copy.deepcopy(g), tmp_path)
     assert (tmp_path / again["verilog"]).read_bytes() == (out / report["verilog"]).read_bytes()
+    assert (tmp_path / "report.json").read_bytes() == (out / "report.json").read_bytes()
     assert again["layers"] == report["layers"] and again["io"] == report["io"]
 
 

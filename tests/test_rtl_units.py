@@ -3,6 +3,7 @@ WidthConverter, StreamFIFO. Seeded random data plus edge cases (1-bit widths, si
 unsigned, Bipolar, PE = 1 and PE = all, SIMD = 1 and SIMD = all) with random valid/ready stalls."""
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
 from hwgen.rtl.fifo import StreamFIFO
@@ -104,7 +105,8 @@ def test_matvec_unit_narrow_accumulator_wraps():
     assert not np.array_equal(values, true)  # ... so the extremes come out wrong
 
 
-def _threshold_case(C, L, in_bits, out_type, out_base, pe, *, seed, p_valid=1.0, p_ready=1.0):
+def _threshold_case(C, L, in_bits, out_type, out_base, pe, *, seed, p_valid=1.0, p_ready=1.0,
+                    style="auto"):
     rng = np.random.default_rng(seed)
     amin, amax = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
     T = np.sort(rng.integers(amin - 1, amax + 2, size=(C, L)), axis=1)  # one outside the range too
@@ -116,7 +118,7 @@ def _threshold_case(C, L, in_bits, out_type, out_base, pe, *, seed, p_valid=1.0,
     level = np.where(dec, (a <= T).sum(-1), (a >= T).sum(-1))
     out = 2 * level - 1 if out_type == Bipolar else out_base + level
     dut = ThresholdUnit(thresholds=T, decreasing=dec, in_bits=in_bits, out_type=out_type,
-                        out_base=out_base, pe=pe)
+                        out_base=out_base, pe=pe, style=style)
     exp = pack_beats(out, out_type, pe)
     got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), pe), len(exp), seed=seed,
                         p_valid=p_valid, p_ready=p_ready)
@@ -138,16 +140,31 @@ THRESHOLD_CASES = [
 ]
 
 
+@pytest.mark.parametrize("style", ["compare", "lut"])
 @pytest.mark.parametrize("C,L,in_bits,out_type,out_base,pe", THRESHOLD_CASES)
-def test_threshold_unit(C, L, in_bits, out_type, out_base, pe):
-    got, exp = _threshold_case(C, L, in_bits, out_type, out_base, pe, seed=C + L + in_bits + pe)
+def test_threshold_unit(C, L, in_bits, out_type, out_base, pe, style):
+    got, exp = _threshold_case(C, L, in_bits, out_type, out_base, pe, seed=C + L + in_bits + pe,
+                               style=style)
     assert got == exp
 
 
+@pytest.mark.parametrize("style", ["compare", "lut"])
 @pytest.mark.parametrize("pe", [1, 2, 6])
-def test_threshold_unit_stalls(pe):
-    got, exp = _threshold_case(6, 3, 7, IntType(2, True), -2, pe, seed=11, p_valid=0.5, p_ready=0.5)
+def test_threshold_unit_stalls(pe, style):
+    got, exp = _threshold_case(6, 3, 7, IntType(2, True), -2, pe, seed=11, p_valid=0.5, p_ready=0.5,
+                               style=style)
     assert got == exp
+
+
+def test_threshold_style_auto():
+    T = np.tile(np.arange(-127, 128), (4, 1))  # 255 thresholds on an 8-bit accumulator
+    dec = np.zeros(4, bool)
+    many = ThresholdUnit(thresholds=T, decreasing=dec, in_bits=8, out_type=IntType(8, False), out_base=0)
+    few = ThresholdUnit(thresholds=T[:, :3], decreasing=dec, in_bits=8, out_type=IntType(2, False), out_base=0)
+    assert (many.style, few.style) == ("lut", "compare")
+    assert many.rom_bits == 4 * 256 * 8
+    for unit in (many, few):
+        Fragment.get(unit, None)  # elaborates (and marks them used)
 
 
 @pytest.mark.parametrize("bits,n_in,n_out,p", [

@@ -10,6 +10,12 @@ accumulator range (levels never reached) are exact. Thresholds are constants whe
 ROM (`Memory` with `init`, one word per channel group: PE x L thresholds and PE direction bits)
 otherwise.
 
+With many levels on a narrow accumulator (e.g. 255 thresholds on an 8-bit accumulator) the
+comparators are replaced by a lookup table per lane (style "lut"): a ROM of 2^in_bits output
+values per channel, addressed by the accumulator itself (and the channel group), read in the
+same pipeline slot as the threshold ROM. "auto" picks whichever needs fewer bits (LUT only up
+to 12-bit accumulators).
+
 Pipeline with one global enable (en = output register empty or being read):
   stage 0  accept a beat, ROM address = channel group
   stage 1  registered accumulators + ROM data -> comparisons -> level
@@ -29,7 +35,7 @@ from .util import element, pack_ints, popcount, signed_width_for
 
 class ThresholdUnit(wiring.Component):
     def __init__(self, *, thresholds: np.ndarray, decreasing: np.ndarray, in_bits: int, out_type,
-                 out_base: int, pe: int = 1):
+                 out_base: int, pe: int = 1, style: str = "auto"):
         T = np.asarray(thresholds, dtype=np.int64)
         if T.ndim != 2:
             raise ValueError("thresholds must be [channels, levels-1]")
@@ -49,6 +55,12 @@ class ThresholdUnit(wiring.Component):
         lo = min(int(T.min()) if T.size else 0, -(1 << (self.in_bits - 1)))
         hi = max(int(T.max()) if T.size else 0, (1 << (self.in_bits - 1)) - 1)
         self.cmp_bits = max(self.in_bits + 1, signed_width_for(lo, hi))
+        if style == "auto":
+            lut_bits = (1 << self.in_bits) * self.out_bits
+            style = "lut" if self.in_bits <= 12 and lut_bits <= self.L * self.cmp_bits else "compare"
+        if style not in ("lut", "compare"):
+            raise ValueError(f"style must be 'auto', 'lut' or 'compare', not {style!r}")
+        self.style = style
         super().__init__({
             "i": In(stream.Signature(self.pe * self.in_bits)),
             "o": Out(stream.Signature(self.pe * self.out_bits)),
@@ -58,12 +70,33 @@ class ThresholdUnit(wiring.Component):
     def folded(self) -> bool:
         return self.NF > 1
 
+    def levels_of(self, acc: np.ndarray, channel: int) -> np.ndarray:
+        T = self.thresholds[channel]
+        a = np.asarray(acc)[..., None]
+        return ((a <= T) if self.decreasing[channel] else (a >= T)).sum(-1)
+
+    def lut_init(self, lane: int) -> list[int]:
+        """Entry g * 2^in_bits + (acc mod 2^in_bits): output wire value of channel g*PE + lane."""
+        n = 1 << self.in_bits
+        accs = np.arange(n)
+        accs = np.where(accs >= n // 2, accs - n, accs)  # two's complement index -> value
+        words = []
+        for g in range(self.NF):
+            level = self.levels_of(accs, g * self.pe + lane)
+            if isinstance(self.out_type, BipolarType):
+                words.extend(int(v) for v in level)
+            else:
+                words.extend(int(v) & ((1 << self.out_bits) - 1) for v in self.out_base + level)
+        return words
+
     @property
     def cycles(self) -> int:
         return self.NF
 
     @property
     def rom_bits(self) -> int:
+        if self.style == "lut":
+            return self.C * (1 << self.in_bits) * self.out_bits
         return self.C * (self.L * self.cmp_bits + 1) if self.folded else 0
 
     latency = 2
@@ -101,6 +134,9 @@ class ThresholdUnit(wiring.Component):
         fire = Signal()
         m.d.comb += fire.eq(self.i.valid & en)
 
+        if self.style == "lut":
+            return self._elaborate_lut(m, en, fire, out_valid, out_data)
+
         if self.folded:
             m.submodules.rom = rom = Memory(shape=PE * (L * tb + 1), depth=self.NF, init=self.rom_init())
             rd = rom.read_port(domain="sync")
@@ -134,6 +170,29 @@ class ThresholdUnit(wiring.Component):
             outs.append(o)
 
         with m.If(en):
+            m.d.sync += out_valid.eq(v1)
+            with m.If(v1):
+                m.d.sync += out_data.eq(Cat(*outs))
+        return m
+
+    def _elaborate_lut(self, m, en, fire, out_valid, out_data):
+        PE, n = self.pe, self.in_bits
+        group = None
+        if self.folded:
+            group = Signal(range(self.NF))
+            with m.If(fire):
+                m.d.sync += group.eq(Mux(group == self.NF - 1, 0, group + 1))
+        outs = []
+        for p in range(PE):
+            lut = Memory(shape=self.out_bits, depth=self.NF << n, init=self.lut_init(p))
+            m.submodules[f"lut{p}"] = lut
+            rd = lut.read_port(domain="sync")
+            addr = self.i.payload[p * n:(p + 1) * n]
+            m.d.comb += [rd.addr.eq(Cat(addr, group) if group is not None else addr), rd.en.eq(en)]
+            outs.append(rd.data)
+        v1 = Signal()
+        with m.If(en):
+            m.d.sync += v1.eq(fire)
             m.d.sync += out_valid.eq(v1)
             with m.If(v1):
                 m.d.sync += out_data.eq(Cat(*outs))
