@@ -51,6 +51,7 @@ def layer_rows(acc: Accelerator) -> tuple[list[dict], list[dict]]:
                 "weight_bits": u.C * u.L * u.cmp_bits,
                 "memory_bits": u.rom_bits,
                 "weights_in": "rom" if u.folded else "constants",
+                "style": u.style,
             })
         else:
             row = {"name": st.name, "op": type(u).__name__, "memory_bits": getattr(u, "memory_bits", 0)}
