@@ -13,13 +13,9 @@ import hashlib
 import json
 import os
 import pickle
-import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from hwgen.golden import run_core
 from hwgen.rtl.lint import verilator_env

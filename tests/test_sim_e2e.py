@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hwgen.golden import run_core
-from hwgen.ir import MatVec, Threshold
+from hwgen.ir import Threshold
 from hwgen.ir.types import IntType
 from hwgen.passes import compile_model
 from hwgen.passes.fold import fold_graph

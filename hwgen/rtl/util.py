@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Cat, Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Value
 
-from ..ir.types import BipolarType, IntType
+from ..ir.types import BipolarType
 
 
 def balanced_sum(terms: list) -> Value:
     """Sum as a balanced tree of `+` (a left-deep chain makes emission quadratic)."""
-    terms = [t for t in terms]
+    terms = list(terms)
     if not terms:
         return Const(0, 1)
     while len(terms) > 1:
@@ -34,10 +34,6 @@ def popcount(bits: list) -> Value:
 
 def is_bipolar(t) -> bool:
     return isinstance(t, BipolarType)
-
-
-def wire_bits(t) -> int:
-    return t.wire_bits
 
 
 def element(payload: Value, index: int, bits: int, *, signed_: bool) -> Value:
@@ -77,4 +73,4 @@ def lcm(a: int, b: int) -> int:
 
 
 __all__ = ["balanced_sum", "popcount", "is_bipolar", "element", "truncate_signed", "pack_ints",
-           "signed_width_for", "divisors", "lcm", "IntType", "signed", "unsigned", "Mux"]
+           "signed_width_for", "divisors", "lcm"]
