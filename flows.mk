@@ -87,4 +87,4 @@ flow-demo:
 	$(HWGEN) verify $(DEMO_BUILD) --sim verilator
 	$(HWGEN) synth $(DEMO_BUILD) --target ice40 --device up5k --package sg48 --freq 12 --stage bitstream
 	$(HWGEN) report $(DEMO_BUILD)
-	@$(PYTHON) -m hwgen.flows summary $(DEMO_BUILD)
+	@$(HWGEN) summary $(DEMO_BUILD)

@@ -50,6 +50,11 @@ def add_subcommands(sub) -> None:
     p.add_argument("build", metavar="DIR", help="build directory")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("summary", help="a few lines on a build and its flow results",
+                       description="Print what was built, its II and latency, resources, Fmax and files.")
+    p.add_argument("build", metavar="DIR", help="build directory")
+    p.set_defaults(func=lambda a: print(summarize(a.build)) or 0)
+
 
 def cmd_synth(args) -> int:
     from .synth import summary_line, synthesize
@@ -102,20 +107,7 @@ def summarize(build_dir) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hwgen.flows",
-                                     description="hwgen open FPGA flows (same as `hwgen synth` / `hwgen report`)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    add_subcommands(sub)
-    p = sub.add_parser("summary", help="print a short summary of a build and its flow results")
-    p.add_argument("build", metavar="DIR")
-    p.set_defaults(func=lambda a: print(summarize(a.build)) or 0)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except HwgenError as exc:
-        print(f"hwgen: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hwgen: interrupted", file=sys.stderr)
-        return 130
+    """`python -m hwgen.flows ...` is the hwgen CLI (synth, report, summary live there)."""
+    from ..cli import main as hwgen_main
+
+    return hwgen_main(argv)
