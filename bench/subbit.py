@@ -63,17 +63,23 @@ def layer_ops(tau=5, c=64, size=8, seed=0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--targets", nargs="+", default=["ecp5", "ice40"])
+    ap.add_argument("--targets", nargs="+", default=["ecp5"])
+    ap.add_argument("--quick", action="store_true", help="only the fast throughput point")
     ap.add_argument("--workdir", default=os.path.join(ROOT, "build", "bench-subbit"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "subbit.json"))
     args = ap.parse_args()
     acc = json.load(open(os.path.join(ROOT, "quant_models", "onnx", "accuracy_cnn.json")))
     storage = storage_bits()
     conv, bank = layer_ops()
-    # equal throughput: bank (PE 8, SIMD 8): max(9*64/8, (64/8)*(64/8)) = 72 cycles/pixel;
-    # plain (PE 8, SIMD 64): (64/8) * (9*64/64) = 72 cycles/pixel
+    # two throughput points, each bank vs plain at equal cycles per pixel:
+    # fast: bank (PE 8, SIMD 8): max(9*64/8, (64/8)*(64/8)) = 72; plain (PE 8, SIMD 64): 8*9 = 72
+    # slow: bank (PE 64, SIMD 1): max(9*64, 1*64) = 576; plain (PE 8, SIMD 8): 8*72 = 576
     units = [("kernel_bank_tau5", lambda: KernelBankConvUnit.from_op(bank, pe=8, simd=8)),
-             ("binary_conv", lambda: ConvUnit.from_op(conv, pe=8, simd=64, window_simd=8))]
+             ("binary_conv", lambda: ConvUnit.from_op(conv, pe=8, simd=64, window_simd=8)),
+             ("kernel_bank_tau5_pe64_simd1", lambda: KernelBankConvUnit.from_op(bank, pe=64, simd=1)),
+             ("binary_conv_pe8_simd8", lambda: ConvUnit.from_op(conv, pe=8, simd=8, window_simd=8))]
+    if args.quick:
+        units = units[:2]
     hw = []
     for target in args.targets:
         for name, make in units:
