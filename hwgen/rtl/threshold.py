@@ -138,7 +138,10 @@ class ThresholdUnit(wiring.Component):
             return self._elaborate_lut(m, en, fire, out_valid, out_data)
 
         if self.folded:
-            m.submodules.rom = rom = Memory(shape=PE * (L * tb + 1), depth=self.NF, init=self.rom_init())
+            # ask for block RAM: left to itself yosys maps some widths to BRAM and others to
+            # logic, which made LUT counts jump with the accumulator width (bench/qor.py)
+            m.submodules.rom = rom = Memory(shape=PE * (L * tb + 1), depth=self.NF, init=self.rom_init(),
+                                            attrs={"rom_style": "block", "ram_style": "block"})
             rd = rom.read_port(domain="sync")
             group = Signal(range(self.NF))
             with m.If(fire):
