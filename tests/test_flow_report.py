@@ -122,8 +122,9 @@ def test_flows_cli_report_and_summary(build, capsys):
 @pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 def test_flows_mk_targets_call_the_cli(tmp_path):
     def dry(*args):
-        r = subprocess.run(["make", "-n", "-f", str(ROOT / "flows.mk"), *args], cwd=ROOT,
-                           capture_output=True, text=True, check=True)
+        # --no-print-directory: under `make test` MAKELEVEL > 0 would add "Entering directory" lines
+        r = subprocess.run(["make", "-n", "--no-print-directory", "-f", str(ROOT / "flows.mk"), *args],
+                           cwd=ROOT, capture_output=True, text=True, check=True)
         return r.stdout
 
     b = tmp_path / "b"
