@@ -93,11 +93,9 @@ class MatVecUnit(wiring.Component):
     def _dot_const(self, xs, wrow):
         """Dot product of stream elements with constant integer weights (-1/+1 for Bipolar)."""
         if self.binary:
-            # one wide XNOR with the constant row (x ^ ~w), then a popcount of its bits
-            mask = pack_ints([0 if int(w) > 0 else 1 for w in wrow], 1)
-            xn = Signal(len(wrow), name=f"xnor{self._lane}")
-            self._m.d.comb += xn.eq(Cat(*xs) ^ mask)
-            pc = popcount([xn[j] for j in range(len(wrow))])
+            # per bit (not one wide XOR with a constant: Yosys splits that into a concatenation
+            # of part-selects on both sides, which Icarus re-evaluates bit by bit, ~10x slower)
+            pc = popcount([xs[j] if int(w) > 0 else ~xs[j] for j, w in enumerate(wrow)])
             return Cat(Const(0, 1), pc, Const(0, 1)).as_signed() - len(wrow)
         terms = []
         for x, w in zip(xs, wrow):
