@@ -1,13 +1,18 @@
 """Test vectors for the RTL benches: random inputs, accumulator-extreme (adversarial) inputs,
 and their packing into stream beats as described by report.json's "io" section.
+
+Inputs are the Head's output per sample: a vector [K] for fully connected models, an NHWC
+feature map [H, W, C] for convolutional ones (flattened in raster order, channels innermost,
+onto the stream).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from hwgen.golden import run_core
-from hwgen.ir import Graph, MatVec, Threshold
+from hwgen.ir import Add, Conv, Dot, Graph, MatVec, MaxPool, ODEBlock, Threshold
 from hwgen.ir.types import BipolarType, to_wire
+from hwgen.rtl.conv import dense_weights
 
 
 def random_values(dtype, shape, rng: np.random.Generator) -> np.ndarray:
@@ -20,7 +25,15 @@ def _extremes(dtype) -> tuple[int, int]:
     return int(dtype.min), int(dtype.max)
 
 
-def extreme_channels(op: MatVec, limit: int | None = None) -> list[int]:
+def _dense(op: Dot) -> np.ndarray:
+    """[out, terms]: the weights of each output's dot product (a conv's patch in (kh, kw, c) order,
+    zeros outside a grouped conv's group)."""
+    if isinstance(op, Conv):
+        return dense_weights(op.weights, op.groups, op.in_shape[2])
+    return op.weights
+
+
+def extreme_channels(op: Dot, limit: int | None = None) -> list[int]:
     """Output channels, those with the widest exact accumulator range (most bits) first."""
     lo, hi = exact_acc_range(op)
     need = np.maximum(np.abs(lo), np.abs(hi))
@@ -42,9 +55,10 @@ def first_layer_extremes(op: MatVec, rng: np.random.Generator, channels: list[in
     return np.asarray(rows, dtype=np.int64)
 
 
-def exact_acc_range(op: MatVec) -> tuple[np.ndarray, np.ndarray]:
+def exact_acc_range(op: Dot) -> tuple[np.ndarray, np.ndarray]:
     x_min, x_max = _extremes(op.in_type)
-    pos, neg = np.where(op.weights > 0, op.weights, 0), np.where(op.weights < 0, op.weights, 0)
+    w = _dense(op)
+    pos, neg = np.where(w > 0, w, 0), np.where(w < 0, w, 0)
     hi = pos.sum(1) * x_max + neg.sum(1) * x_min
     lo = pos.sum(1) * x_min + neg.sum(1) * x_max
     return lo, hi
@@ -120,28 +134,82 @@ def later_layer_extremes(graph: Graph, rng: np.random.Generator, *, channels_per
     return np.asarray(found, dtype=np.int64), notes
 
 
+def _window_origins(size: int, kernel: int, stride: int, pad: int, out: int) -> list[int]:
+    """Input offsets of non-overlapping windows that lie wholly inside the image."""
+    picked, nxt = [], 0
+    for o in range(out):
+        r = o * stride - pad
+        if r >= nxt and r + kernel <= size:
+            picked.append(r)
+            nxt = r + kernel
+    return picked
+
+
+def conv_extremes(op: Conv, rng: np.random.Generator, channels: list[int]) -> tuple[np.ndarray, list[str]]:
+    """Feature maps that drive a first-layer conv's accumulators to their exact extremes: the
+    patch x = x_max where w > 0, x_min where w < 0 (the reverse for the minimum) placed on
+    non-overlapping window positions, one (channel, extreme) per window, the rest random; an
+    output pixel whose window is such a patch takes the exact extreme."""
+    h, w, c = op.in_shape
+    (kh, kw), (sh, sw), (pt, pl, _, _) = op.kernel, op.stride, op.pads
+    ho, wo, _ = op.out_shape
+    x_min, x_max = _extremes(op.in_type)
+    dense = _dense(op).reshape(op.out_channels, kh, kw, c)
+    slots = [(r, q) for r in _window_origins(h, kh, sh, pt, ho) for q in _window_origins(w, kw, sw, pl, wo)]
+    targets = [(ch, sign) for ch in channels for sign in (+1, -1)]
+    if not slots:
+        return np.zeros((0, h, w, c), dtype=np.int64), []
+    xs, labels = [], []
+    for k in range(0, len(targets), len(slots)):
+        x = random_values(op.in_type, (h, w, c), rng)
+        names = []
+        for (r, q), (ch, sign) in zip(slots, targets[k:k + len(slots)]):
+            wt = dense[ch]
+            hi, lo = (x_max, x_min) if sign > 0 else (x_min, x_max)
+            x[r:r + kh, q:q + kw, :] = np.where(wt > 0, hi, np.where(wt < 0, lo, x[r:r + kh, q:q + kw, :]))
+            names.append(f"{op.name}[{ch}] {'max' if sign > 0 else 'min'}")
+        xs.append(x)
+        labels.append(", ".join(names))
+    return np.asarray(xs, dtype=np.int64), labels
+
+
+def input_shape(graph: Graph) -> tuple[int, ...]:
+    """Per sample: (K,) for a vector input, (H, W, C) for a feature map."""
+    shape = tuple(graph.tensors[graph.head.outputs[0]].shape)
+    if isinstance(graph.core[0], MatVec) or len(shape) != 3:
+        return (int(np.prod(shape)),)
+    return shape
+
+
 def make_vectors(graph: Graph, n_random: int, seed: int, *, adversarial: bool = True,
                  later_layers: bool = True, adversarial_limit: int | None = None
                  ) -> tuple[np.ndarray, list[str], list[dict]]:
-    """Random plus adversarial integer input vectors [N, K] and a label per vector.
+    """Random plus adversarial integer inputs [N, *input_shape] and a label per vector.
 
     Adversarial: both accumulator extremes of every first-layer channel (or of the
-    `adversarial_limit` channels with the widest range), then best-effort extremes of later layers.
+    `adversarial_limit` channels with the widest range): one vector per extreme for a MatVec,
+    several per feature map for a conv (conv_extremes). Then, for fully connected models,
+    best-effort extremes of later layers (later_layer_extremes; not for conv models).
     """
     rng = np.random.default_rng(seed)
     first = graph.core[0]
-    k_in = graph.tensors[graph.head.outputs[0]].elements
-    xs = [random_values(first.in_type, (n_random, k_in), rng)]
+    shape = input_shape(graph)
+    xs = [random_values(input_dtype(graph), (n_random, *shape), rng)]
     labels = ["random"] * n_random
     notes: list[dict] = []
     if adversarial and isinstance(first, MatVec):
         chans = extreme_channels(first, adversarial_limit)
         xs.append(first_layer_extremes(first, rng, chans))
         labels += [f"{first.name}[{c}] {'max' if k == 0 else 'min'}" for c in chans for k in range(2)]
-        if later_layers:
+        if later_layers and all(isinstance(op, (MatVec, Threshold)) for op in graph.core):
             later, notes = later_layer_extremes(graph, rng)
             xs.append(later)
             labels += [f"{n['layer']}[{n['channel']}] {n['extreme']}" for n in notes]
+    elif adversarial and isinstance(first, Conv):
+        chans = extreme_channels(first, adversarial_limit)
+        ext, ext_labels = conv_extremes(first, rng, chans)
+        xs.append(ext)
+        labels += ext_labels
     return np.concatenate(xs).astype(np.int64), labels, notes
 
 
@@ -161,12 +229,29 @@ def pack_vector_beats(values: np.ndarray, dtype, per_beat: int) -> list[list[int
     return out
 
 
+def _type_out(op):
+    if isinstance(op, Dot):
+        return op.acc_type
+    if isinstance(op, MaxPool):
+        return op.dtype
+    if isinstance(op, ODEBlock):
+        return op.state_type or op.body[-1].out_type
+    return op.out_type  # Threshold, GlobalSumPool, Add
+
+
+def _type_in(op):
+    if isinstance(op, MaxPool):
+        return op.dtype
+    if isinstance(op, ODEBlock):
+        return op.state_type or op.body[0].in_type
+    if isinstance(op, Add):
+        return op.a_type
+    return op.in_type  # MatVec, Conv, Threshold, GlobalSumPool
+
+
 def output_dtype(graph: Graph):
-    last = graph.core[-1]
-    if isinstance(last, MatVec):
-        return last.acc_type
-    return last.out_type
+    return _type_out(graph.core[-1])
 
 
 def input_dtype(graph: Graph):
-    return graph.core[0].in_type
+    return _type_in(graph.core[0])

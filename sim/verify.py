@@ -3,7 +3,7 @@
     verify_dir(out_dir, simulator="icarus" | "verilator", vectors=N, seed=S) -> VerifyResult
 
 Rebuilds the golden model from out_dir/graph.pkl, makes N random plus adversarial integer
-input vectors, writes them (with the expected output beats from hwgen.golden.run_core) to
+input vectors (feature maps [H, W, C] for conv models, sim/vectors.py), writes them (with the expected output beats from hwgen.golden.run_core) to
 out_dir/sim_build_<sim>/bench.json, and runs the cocotb bench sim/cocotb_bench.py with
 cocotb_tools.runner; the bench reports pass/fail per vector, the measured II and latency.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwgen.golden import run_core
+from hwgen.ir import MatVec, Threshold
 from hwgen.rtl.lint import verilator_env
 
 from .vectors import input_dtype, make_vectors, output_dtype, pack_vector_beats
@@ -134,8 +135,11 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     in_beats = pack_vector_beats(xs, input_dtype(graph), io_in["elements_per_beat"])
     out_beats = pack_vector_beats(ys, output_dtype(graph), io_out["elements_per_beat"])
     hits = sum(n["hit"] for n in notes)
+    spatial = any(not isinstance(op, (MatVec, Threshold)) for op in graph.core)
     say(f"verify: {len(xs)} vectors ({vectors} random, {len(xs) - vectors} adversarial"
-        + (f"; later-layer extremes reached {hits}/{len(notes)}" if notes else "") + ")")
+        + (f"; later-layer extremes reached {hits}/{len(notes)}" if notes else "")
+        + ("; first-layer extremes only (no later-layer search for conv models)"
+           if spatial and adversarial and later_layers else "") + ")")
 
     build_dir = out / f"sim_build_{simulator}"
     build_dir.mkdir(parents=True, exist_ok=True)
