@@ -138,10 +138,10 @@ class ThresholdUnit(wiring.Component):
             return self._elaborate_lut(m, en, fire, out_valid, out_data)
 
         if self.folded:
-            # ask for block RAM: left to itself yosys maps some widths to BRAM and others to
-            # logic, which made LUT counts jump with the accumulator width (bench/qor.py)
-            m.submodules.rom = rom = Memory(shape=PE * (L * tb + 1), depth=self.NF, init=self.rom_init(),
-                                            attrs={"rom_style": "block", "ram_style": "block"})
+            # yosys decides BRAM vs logic for this ROM by itself; forcing block RAM made the
+            # iCE40 demo need 38 of 30 BRAMs, so the choice (and its jumps in LUT counts
+            # between accumulator widths, see bench/qor.py) stays with the tool
+            m.submodules.rom = rom = Memory(shape=PE * (L * tb + 1), depth=self.NF, init=self.rom_init())
             rd = rom.read_port(domain="sync")
             group = Signal(range(self.NF))
             with m.If(fire):
