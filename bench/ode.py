@@ -39,7 +39,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--targets", nargs="+", default=["ecp5"])
     ap.add_argument("--steps", nargs="+", type=int, default=[2, 4, 8])
-    ap.add_argument("--target-cycles", type=int, default=4096, help="fold target per inference")
+    ap.add_argument("--step-cycles", type=int, default=2048,
+                    help="fold target per Euler step (the inference target is N times this, so every N gets "
+                         "the same body hardware)")
     ap.add_argument("--workdir", default=os.path.join(ROOT, "build", "bench-ode"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "ode.json"))
     args = ap.parse_args()
@@ -47,7 +49,7 @@ def main():
     rows = []
     for target in args.targets:
         for n in args.steps:
-            block = block_of(n, args.target_cycles)
+            block = block_of(n, args.step_cycles * n)
             one = copy.copy(block)
             one.steps = 1
             weight_bits = sum(int(op.weights.size * op.w_type.bits) for op in block.body if isinstance(op, Conv))
