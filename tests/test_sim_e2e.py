@@ -20,12 +20,15 @@ from hwgen.rtl.build import build_accelerator
 from sim.vectors import make_vectors
 from sim.verify import verify_dir
 
-MODELS = ["TFC_1W1A", "TFC_2W2A", "unsw_nb15-mlp-w2a2"]
+MODELS = ["TFC_1W1A", "TFC_2W2A", "unsw_nb15-mlp-w2a2"] + [
+    f"digits_mlp_{k}" for k in ("w2a2", "w4a4", "w1a1", "w4a4_a2q", "w4a4_a2qplus")]
 
 
 def model_path(name: str) -> str:
-    local = Path(__file__).parent / "fixtures" / f"{name}.onnx"
-    return str(local if local.exists() else Path("/work/shared/models") / f"{name}.onnx")
+    for folder in (Path(__file__).parent / "fixtures", Path(__file__).parent.parent / "quant_models" / "onnx"):
+        if (folder / f"{name}.onnx").exists():
+            return str(folder / f"{name}.onnx")
+    return str(Path("/work/shared/models") / f"{name}.onnx")
 
 
 def build(name, spec, out, **kw):
