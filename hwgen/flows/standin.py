@@ -19,15 +19,7 @@ from amaranth.hdl import Cat, Const, Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-
-def _tree_sum(terms):
-    terms = list(terms)
-    while len(terms) > 1:
-        nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    return terms[0]
+from ..rtl.util import balanced_sum
 
 
 class _Dense(wiring.Component):
@@ -47,7 +39,7 @@ class _Dense(wiring.Component):
         for row in self.weights:
             terms = [x.as_unsigned() * Const(w, signed(8)) for x, w in zip(xs, row) if w]
             acc = Signal(signed(self.acc_bits))
-            m.d.comb += acc.eq(_tree_sum(terms) if terms else 0)
+            m.d.comb += acc.eq(balanced_sum(terms))
             accs.append(acc)
         with m.If(self.o.ready | ~self.o.valid):
             m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(Cat(*accs))]
