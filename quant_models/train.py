@@ -106,8 +106,10 @@ def write_readme(results: dict, out: Path) -> None:
         lines.append(f"| {kind} | {w_bits} | {a_bits} (input {in_bits}) | {target} "
                      f"| {results[kind]['test_accuracy']:.2%} |")
     lines += ["", "Regenerate with `python -m quant_models.train` from the repository root "
-              "(deterministic for a given `--seed` and `--epochs`).", ""]
-    (out / "README.md").write_text("\n".join(lines))
+              "(deterministic for a given `--seed` and `--epochs`)."]
+    from quant_models.zoo import update_readme_section
+
+    update_readme_section(out, "quant_models.train", lines)
 
 
 def main(argv: list[str] | None = None) -> None:
