@@ -293,12 +293,6 @@ def synth(build_dir: str, stage: str | None) -> dict:
 
 
 def hwgen_verify(out: str, vectors: int) -> dict:
-    # hwgen verify reuses a built model when DIR/sim*/build.stamp matches, but then calls the
-    # cocotb 2.1 runner's test() without build(), which fails (AttributeError _vhdl_sources):
-    # drop the stamps so that it always builds.
-    for dirpath, _, files in os.walk(out):
-        if "build.stamp" in files:
-            os.remove(os.path.join(dirpath, "build.stamp"))
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "hwgen", "verify", out, "--sim", "verilator",
                         "--vectors", str(vectors)], capture_output=True, text=True, cwd=ROOT)

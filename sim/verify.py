@@ -190,7 +190,9 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
             f"with stalls (p_valid {p_valid}, p_ready {p_ready})")
         tr = time.perf_counter()
         try:
-            runner.test(test_module="sim.cocotb_bench", hdl_toplevel=top, build_dir=build_dir,
+            # hdl_toplevel_lang is given because a reused build never told this runner its sources
+            runner.test(test_module="sim.cocotb_bench", hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                        build_dir=build_dir,
                         test_dir=build_dir, extra_env=env, waves=(waves and simulator == "verilator"),
                         timescale=("1ns", "1ps"), log_file=build_dir / "test.log",
                         results_xml=str(build_dir / "results.xml"))

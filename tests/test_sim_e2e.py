@@ -54,6 +54,12 @@ def test_icarus_tfc_1w1a_folded(tmp_path):
     assert lines[-1] == f"{r.vectors} passed, 0 failed"
     assert any("building icarus" in m for m in lines)
     assert r.latency_measured == report["latency_cycles"]
+    # a second run on the same directory reuses the compiled model and still verifies
+    lines.clear()
+    again = verify_dir(tmp_path, simulator="icarus", vectors=4, seed=1, progress=lines.append,
+                       later_layers=False)
+    check(again, report)
+    assert any("reusing icarus" in m for m in lines)
 
 
 def test_verilator_unsw_folded(tmp_path):
