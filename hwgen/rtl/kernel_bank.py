@@ -3,12 +3,13 @@
 
     i (Bipolar NHWC pixels, SIMD channels per beat)
       -> SlidingWindowUnit: taps in (kh, kw, c) order, SIMD channels per beat (INT2 when padded)
-      -> stage 1: per input channel, gather its kh*kw window (a CF-word shift register, CF = Cin/SIMD,
-         one word per channel group holding the taps seen so far); on the window's last tap compute
-         all 2^tau codeword responses of the SIMD channels at once,
+      -> window: per input channel, gather its kh*kw taps (a CF-word shift register, CF = Cin/SIMD,
+         one word per channel group holding the taps seen so far) -> one patch beat (kh*kw taps x
+         SIMD channels) per group
+      -> stage 1: all 2^tau codeword responses of the SIMD channels of the patch at once,
              r[c, k] = 2*popcount(xnor(a_c, K_k) & mask_c) - popcount(mask_c)
-         (mask = 0 on padding taps; without padding popcount(mask) = kh*kw is a constant)
-         -> one beat of SIMD x 2^tau responses (each `resp_bits` = width of [-kh*kw, kh*kw]) per group
+         (mask = 0 on padding taps; without padding popcount(mask) = kh*kw is a constant; each
+         response is `resp_bits` = width of [-kh*kw, kh*kw])
       -> stage 2 (MatVec-like, folded by PE x SIMD): every output channel gathers, for each input
          channel, the response its index names and accumulates over the Cin/SIMD groups in an
          `acc_bits` register (op.acc_type.bits, exact)
@@ -21,8 +22,10 @@ indices[nf*PE + p, sf*SIMD + j]) when stage 2 is folded, and are wiring (a plain
 multiplexer) when PE = Cout and SIMD = Cin.
 
 Stage 2's schedule is MatVecUnit's: output group nf = 0 .. NF-1 (NF = Cout/PE), inside it input
-group sf = 0 .. SF-1 (SF = Cin/SIMD); during nf = 0 the response beats come from stage 1 and are
-kept in a buffer (SF words) that nf > 0 replays. One (nf, sf) step per cycle.
+group sf = 0 .. SF-1 (SF = Cin/SIMD); during nf = 0 the patch beats come from the window and are
+kept in a buffer (SF words of kh*kw*SIMD taps) that nf > 0 replays; stage 1 sits after the replay
+multiplexer, so the buffer holds taps, not the 2^tau/kh*kw x wider responses (a 1280-bit-wide
+response buffer took 80 iCE40 block RAMs at PE = SIMD = 8). One (nf, sf) step per cycle.
 
 Cycles per output pixel = max(kh*kw*CF (window taps), NF*SF (gathers)); per image times Ho*Wo,
 plus the line-buffer fill. The equivalent ConvUnit with the same PE and a patch SIMD of kh*kw*SIMD
@@ -127,7 +130,7 @@ class KernelBankConvUnit(wiring.Component):
     @property
     def buffer_bits(self) -> int:
         window = self.CF * (self.T - 1) * self.simd * self.tap_bits
-        replay = self.SF * self.simd * self.NK * self.resp_bits if self.NF > 1 else 0
+        replay = self.SF * self.T * self.simd * self.tap_bits if self.NF > 1 else 0
         return self.swg.buffer_bits + window + replay
 
     def rom_init(self) -> list[int]:
@@ -173,13 +176,11 @@ class KernelBankConvUnit(wiring.Component):
         last_tap = tap == T - 1
         regs = [Signal((T - 1) * slot, name=f"win{k}") for k in range(CF)] if T > 1 else []
         window = Cat(regs[0], src.payload) if regs else src.payload  # taps 0..T-1, slot t at t*slot
-        resp = []
-        for j in range(S):
-            taps = [window[t * slot + j * tb:t * slot + (j + 1) * tb] for t in range(T)]
-            resp += [r[:rb] for r in self._responses(taps, j)]  # channel j, codeword k at (j*NK + k)*rb
 
-        r_valid, r_ready = Signal(name="resp_valid"), Signal(name="resp_ready")
-        r_data = Signal(S * NK * rb, name="resp_data")
+        # the patch (T taps x S channels) goes on; the responses are computed from it in stage 2, so
+        # the replay buffer holds T*S tap bits per channel group instead of S*2^tau responses
+        r_valid, r_ready = Signal(name="patch_valid"), Signal(name="patch_ready")
+        r_data = Signal(T * slot, name="patch_data")
         fire1 = Signal()
         m.d.comb += [
             src.ready.eq(~last_tap | ~r_valid | r_ready),
@@ -193,7 +194,7 @@ class KernelBankConvUnit(wiring.Component):
                 m.d.sync += [regs[k].eq(regs[k + 1]) for k in range(CF - 1)]
                 m.d.sync += regs[-1].eq(pushed)
             with m.If(last_tap):
-                m.d.sync += [r_valid.eq(1), r_data.eq(Cat(*resp))]
+                m.d.sync += [r_valid.eq(1), r_data.eq(window)]
             with m.If(cf == CF - 1):
                 m.d.sync += [cf.eq(0), tap.eq(Mux(last_tap, 0, tap + 1))]
             with m.Else():
@@ -224,7 +225,7 @@ class KernelBankConvUnit(wiring.Component):
             with m.Else():
                 m.d.sync += sf.eq(sf + 1)
 
-        width = S * NK * rb
+        width = T * slot
         x_stream, from_stream = Signal(width), Signal()
         if NF > 1:
             if SF > 1:
@@ -255,8 +256,10 @@ class KernelBankConvUnit(wiring.Component):
             m.d.sync += [v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1),
                          x_stream.eq(r_data), from_stream.eq(take_stream)]
 
-        def response(j, k):
-            return x[(j * NK + k) * rb:(j * NK + k + 1) * rb].as_signed()
+        # stage 1 proper: the 2^tau codeword responses of each of the S channels of the patch
+        resp = [[r[:rb].as_signed() for r in self._responses([x[t * slot + j * tb:t * slot + (j + 1) * tb]
+                                                              for t in range(T)], j)]
+                for j in range(S)]
 
         dots = []
         for p in range(PE):
@@ -264,10 +267,9 @@ class KernelBankConvUnit(wiring.Component):
             for j in range(S):
                 if self.folded:
                     sel = rrd.data[(p * S + j) * self.tau:(p * S + j + 1) * self.tau]
-                    chan = x[j * NK * rb:(j + 1) * NK * rb]
-                    terms.append(chan.word_select(sel, rb).as_signed())
+                    terms.append(Cat(*resp[j]).word_select(sel, rb).as_signed())
                 else:
-                    terms.append(response(j, int(self.indices[p, j])))
+                    terms.append(resp[j][int(self.indices[p, j])])
             dots.append(balanced_sum(terms))
 
         v2, first2, last2 = Signal(), Signal(), Signal()
