@@ -31,7 +31,7 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kernel-bank", default="auto", choices=["auto", "off", "force"],
                    help="Sub-bit kernel banks for binary 3x3 convs. auto (default): where a layer's "
                         "kernels are at most 2^tau codewords; stores tau/9 bits per weight, but a folded "
-                        "bank costs 3-5x the LUTs of a plain binary conv (bench/README.md); "
+                        "bank costs 2-6x the LUTs of a plain binary conv (bench/README.md); "
                         "off: plain binary convs; force: fail if a layer cannot be banked")
     g.add_argument("--no-ode-blocks", action="store_true",
                    help="keep weight-shared residual steps unrolled")
