@@ -30,7 +30,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed  # noqa: E402
 
 from hwgen.flows import devices  # noqa: E402
 from hwgen.flows.parse import classify_cells, load_stat_json  # noqa: E402
-from hwgen.flows.synth import _pick_yosys  # noqa: E402
+from hwgen.flows.synth import pick_yosys  # noqa: E402
 from hwgen.ir import Bipolar, Conv, IntType, KernelBankConv  # noqa: E402
 from hwgen.passes import CompileOptions, compile_model  # noqa: E402
 from hwgen.passes.accumulators import size_layer  # noqa: E402
@@ -71,6 +71,15 @@ def layer_ops(tau=5, c=64, size=8, seed=0):
 
 
 # -- per-lane cost: what one output lane does per input channel and cycle ---------------------
+def _mux_tree(sel, items):
+    """items[sel] as a binary tree of 2:1 multiplexers (len(items) a power of two)."""
+    level, bit = list(items), 0
+    while len(level) > 1:
+        level = [Mux(sel[bit], level[i + 1], level[i]) for i in range(0, len(level), 2)]
+        bit += 1
+    return level[0]
+
+
 def _lane_module(kind: str, tau: int = 5, taps: int = 9, cin: int = 64, seed: int = 0):
     """One lane as a combinational module: `gather` selects one of 2^tau runtime responses
     (5 bits each) by a runtime tau-bit index (the bank's stage 2); `xnor_popcount` is the plain
@@ -99,12 +108,7 @@ def _lane_module(kind: str, tau: int = 5, taps: int = 9, cin: int = 64, seed: in
         r = Signal((1 << tau) * 5, name="responses")
         sel = Signal(tau, name="index")
         y = Signal(5, name="y")
-        level = [r[k * 5:(k + 1) * 5] for k in range(1 << tau)]
-        bit = 0
-        while len(level) > 1:
-            level = [Mux(sel[bit], level[i + 1], level[i]) for i in range(0, len(level), 2)]
-            bit += 1
-        m.d.comb += y.eq(level[0])
+        m.d.comb += y.eq(_mux_tree(sel, [r[k * 5:(k + 1) * 5] for k in range(1 << tau)]))
         ports = [r, sel, y]
     else:
         a = Signal(taps, name="window")
@@ -117,12 +121,7 @@ def _lane_module(kind: str, tau: int = 5, taps: int = 9, cin: int = 64, seed: in
             sel = Signal(tau, name="index")
             w = Signal(taps, name="kernel")
             rom = [Const(int("".join(str(int(b)) for b in row[::-1]), 2), taps) for row in book]
-            level = rom
-            bit = 0
-            while len(level) > 1:
-                level = [Mux(sel[bit], level[i + 1], level[i]) for i in range(0, len(level), 2)]
-                bit += 1
-            m.d.comb += [w.eq(level[0]), y.eq(popcount([~(a[t] ^ w[t]) for t in range(taps)]))]
+            m.d.comb += [w.eq(_mux_tree(sel, rom)), y.eq(popcount([~(a[t] ^ w[t]) for t in range(taps)]))]
             ports = [a, sel, y]
         else:  # response
             m.d.comb += y.eq(popcount([a[t] if book[0, t] else ~a[t] for t in range(taps)]))
@@ -140,7 +139,7 @@ def lane_costs(targets) -> list[dict]:
             with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, "build")) as tmp:  # yowasp sees cwd only
                 with open(os.path.join(tmp, "lane.v"), "w") as f:
                     f.write(amaranth_verilog.convert(m, name="lane", ports=ports, emit_src=False))
-                subprocess.run([_pick_yosys(target), "-q", "-p",
+                subprocess.run([pick_yosys(target), "-q", "-p",
                                 f"read_verilog lane.v; {t.synth_cmd} -top lane; tee -q -o stat.json stat -json"],
                                check=True, capture_output=True, cwd=tmp)
                 with open(os.path.join(tmp, "stat.json")) as f:

