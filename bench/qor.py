@@ -19,11 +19,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from hwgen.errors import HwgenError  # noqa: E402
-from hwgen.flows import synthesize  # noqa: E402
 from hwgen.ir import Dot  # noqa: E402
 from hwgen.passes import CompileOptions, compile_model  # noqa: E402
 from hwgen.passes.fold import fold_graph  # noqa: E402
 from hwgen.rtl.build import build_accelerator  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from unit_synth import synthesize_or_synth_only  # noqa: E402
 
 MODELS = {
     "digits_w4a4": "quant_models/onnx/digits_mlp_w4a4.onnx",
@@ -44,18 +46,14 @@ def run_one(model, policy, target, target_cycles, workdir):
     row = {"model": model, "policy": policy, "target": target, "target_cycles": target_cycles,
            "ii_cycles": report["ii_cycles"], "acc_bits": acc_bits}
     t0 = time.perf_counter()
-    try:
-        res = synthesize(out, target=target, progress=lambda m: None)
+    try:  # a design that does not fit keeps its synthesis numbers (no Fmax) and says why
+        res = synthesize_or_synth_only(out, target=target, progress=lambda m: None)
         row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz")})
         row["mac_units"] = mac_resources(res, {op.name for op in dots})
-    except HwgenError as exc:  # e.g. does not fit: keep the synthesis numbers (no Fmax)
+        if res.get("pnr_error"):
+            row["error"] = res["pnr_error"]
+    except HwgenError as exc:
         row["error"] = str(exc)
-        partial = os.path.join(out, f"synth-{target}.json")
-        if os.path.isfile(partial):
-            with open(partial) as f:
-                res = json.load(f)
-            row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz")})
-            row["mac_units"] = mac_resources(res, {op.name for op in dots})
     row["seconds"] = round(time.perf_counter() - t0, 1)
     print(f"{model:16s} {policy:9s} {target:6s} acc {acc_bits}  LUT {row.get('luts')}  FF {row.get('ffs')}  "
           f"carry {row.get('carry')}  Fmax {row.get('fmax_mhz')}  ({row['seconds']} s)"

@@ -1,6 +1,6 @@
 """Synthesize one streaming unit (any wiring.Component with streams `i` and `o`) through the same
 open flow as a whole accelerator (hwgen.flows.synthesize, serial harness around the core), so
-two units can be compared at equal throughput. Shared by bench/subbit.py and bench/ode.py."""
+two units can be compared at equal throughput. Shared by bench/subbit.py, bench/ode.py and bench/qor.py."""
 from __future__ import annotations
 
 import json

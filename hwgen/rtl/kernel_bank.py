@@ -166,7 +166,7 @@ class KernelBankConvUnit(wiring.Component):
         m = Module()
         m.submodules.swg = swg = self.swg
         wiring.connect(m, wiring.flipped(self.i), swg.i)
-        S, CF, T, tb, NK, rb = self.simd, self.CF, self.T, self.tap_bits, self.NK, self.resp_bits
+        S, CF, T, tb, rb = self.simd, self.CF, self.T, self.tap_bits, self.resp_bits
         slot = S * tb
 
         # ---- stage 1 -------------------------------------------------------------------
