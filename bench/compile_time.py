@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from onnx_builders import random_mlp  # noqa: E402
 
-from hwgen.passes import compile_model  # noqa: E402
+from hwgen.compiler import compile_model  # noqa: E402
 from hwgen.passes.fold import fold_graph  # noqa: E402
 from hwgen.rtl.build import build_accelerator  # noqa: E402
 

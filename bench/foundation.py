@@ -18,7 +18,7 @@ sys.path.insert(0, ROOT)
 
 from hwgen.frontend.reference import compare_with_reference  # noqa: E402
 from hwgen.ir import MatVec  # noqa: E402
-from hwgen.passes import compile_model  # noqa: E402
+from hwgen.compiler import compile_model  # noqa: E402
 
 MODELS = [
     ("TFC_1W1A", "tests/fixtures/TFC_1W1A.onnx", (1, 28, 28), "unit"),

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from unit_synth import synthesize_or_synth_only  # noqa: E402
 
 from hwgen.flows import synthesize  # noqa: E402
-from hwgen.passes import CompileOptions, compile_model  # noqa: E402
+from hwgen.compiler import CompileOptions, compile_model  # noqa: E402
 from hwgen.passes.fold import fold_graph  # noqa: E402
 from hwgen.rtl.build import build_accelerator  # noqa: E402
 

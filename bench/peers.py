@@ -181,7 +181,7 @@ def layer_shifts(graph) -> list[int]:
 
 def check_shift_model(graph) -> None:
     """The shift form above equals hwgen's Threshold ops over every reachable accumulator value."""
-    from hwgen.golden.execute import threshold
+    from hwgen.golden import run_op
     from hwgen.ir import Threshold
 
     thr = [op for op in graph.core if isinstance(op, Threshold)]
@@ -193,7 +193,7 @@ def check_shift_model(graph) -> None:
         lo = np.where(w > 0, w * xmin, w * xmax).sum(1)
         for c in range(mv.out_channels):  # hwgen's thresholds hold inside the reachable range
             acc = np.arange(lo[c], hi[c] + 1, dtype=np.int64)
-            ref = threshold(op, np.repeat(acc[:, None], mv.out_channels, axis=1))[:, c]
+            ref = run_op(op, np.repeat(acc[:, None], mv.out_channels, axis=1))[:, c]
             mine = np.clip(np.round(acc * 2.0 ** -s), 0, 2 ** bits - 1).astype(np.int64)
             assert np.array_equal(ref, mine), f"{op.name} channel {c}"
 
@@ -310,7 +310,7 @@ def run_model(name: str, path: str, args) -> dict:
     from hwgen.frontend.reference import run_reference
     from hwgen.golden import execute
     from hwgen.golden.execute import run_core
-    from hwgen.passes import compile_model
+    from hwgen.compiler import compile_model
 
     abspath = os.path.join(ROOT, path)
     big = name == "jet_w4a6"

@@ -20,7 +20,7 @@ sys.path.insert(0, ROOT)
 
 from hwgen.errors import HwgenError  # noqa: E402
 from hwgen.ir import Dot  # noqa: E402
-from hwgen.passes import CompileOptions, compile_model  # noqa: E402
+from hwgen.compiler import CompileOptions, compile_model  # noqa: E402
 from hwgen.passes.fold import fold_graph  # noqa: E402
 from hwgen.rtl.build import build_accelerator  # noqa: E402
 

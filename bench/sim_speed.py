@@ -15,7 +15,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from hwgen.passes import compile_model  # noqa: E402
+from hwgen.compiler import compile_model  # noqa: E402
 from hwgen.passes.fold import fold_graph  # noqa: E402
 from hwgen.rtl.build import build_accelerator  # noqa: E402
 from sim.verify import verify_dir  # noqa: E402

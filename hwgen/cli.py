@@ -45,9 +45,9 @@ def _add_input_format(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input-unsigned", action="store_true", help="the input is unsigned")
 
 
-def _options(args):
+def _option_kwargs(args) -> dict:
+    """The compile options of the command line as keyword arguments of hwgen.compile."""
     from .frontend import InputFormat
-    from .passes import CompileOptions
 
     fmt = None
     if args.input_bits is not None or args.input_scale is not None:
@@ -59,15 +59,15 @@ def _options(args):
     acc = getattr(args, "acc_bits", None)
     if acc is not None and acc < 2:
         raise HwgenError("--acc-bits must be at least 2")
-    return CompileOptions(input_format=fmt, acc_bits=acc, acc_policy=args.acc_policy,
-                          kernel_bank=args.kernel_bank, ode_blocks=not args.no_ode_blocks)
+    return dict(input_format=fmt, acc_bits=acc, acc_policy=args.acc_policy, kernel_bank=args.kernel_bank,
+                ode_blocks=not args.no_ode_blocks)
 
 
 def _compile(args):
-    from .passes import compile_model
+    from .compiler import CompileOptions, compile_model
 
     t0 = time.perf_counter()
-    graph = compile_model(args.model, _options(args))
+    graph = compile_model(args.model, CompileOptions(**_option_kwargs(args)))
     return graph, time.perf_counter() - t0
 
 
@@ -123,48 +123,49 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _fold_spec(args):
-    if args.fold == "auto":
-        if args.target_cycles is None:
-            raise HwgenError("--fold auto needs --target-cycles C (cycles per inference per layer)")
-        return ("auto", args.target_cycles)
-    if args.target_cycles is not None:
-        raise HwgenError("--target-cycles goes with --fold auto")
-    return args.fold  # "full" or a JSON file path
-
-
 def cmd_compile(args) -> int:
-    from .passes.fold import fold_graph
-    from .rtl.build import build_accelerator
+    from .api import compile as compile_accelerator
     from .summary import format_table
 
-    graph, seconds = _compile(args)
-    print(f"[1/3] imported and streamlined {graph.source} in {seconds:.2f} s", flush=True)
-    fold_graph(graph, _fold_spec(args))
-    print(f"[2/3] folded: {args.fold}" + (f", target {args.target_cycles} cycles" if args.target_cycles else ""),
-          flush=True)
     t0 = time.perf_counter()
-    report = build_accelerator(graph, args.output, top=args.top)
-    print(f"[3/3] emitted {args.output}/{report['verilog']} in {time.perf_counter() - t0:.2f} s", flush=True)
+    acc = compile_accelerator(args.model, fold=args.fold, target_cycles=args.target_cycles, target=args.target,
+                              top=args.top or "hwgen_top", **_option_kwargs(args),
+                              progress=lambda name: print(f"  pass {name} done", flush=True))
+    print(f"[1/2] imported, lowered, folded ({args.fold}"
+          + (f", target {args.target_cycles} cycles" if args.target_cycles else "")
+          + f") and scheduled {acc.graph.source} in {time.perf_counter() - t0:.2f} s", flush=True)
+    t0 = time.perf_counter()
+    report = acc.write(args.output)
+    print(f"[2/2] emitted {args.output}/{report['verilog']} in {time.perf_counter() - t0:.2f} s", flush=True)
+    rows = [{**r, **{f"est_{k}": v for k, v in (r.get("estimate") or {}).items()}} for r in report["layers"]]
     cols = [("name", "layer"), ("op", "op"), ("pe", "PE"), ("simd", "SIMD"), ("cycles", "cycles"),
             ("acc_bits", "acc bits"), ("acc_bits_a2q", "A2Q"), ("acc_bits_datatype", "dtype"),
-            ("memory_bits", "memory bits")]
-    print(format_table(report["layers"], cols))
+            ("memory_bits", "memory bits"), ("est_lut", "LUT~"), ("est_ff", "FF~"), ("est_bram", "BRAM~"),
+            ("est_dsp", "DSP~")]
+    print(format_table(rows, cols))
     io = report["io"]
+    est = report.get("estimate") or {}
     print(f"II {report['ii_cycles']} cycles, latency ~{report['latency_cycles']} cycles; "
           f"input {io['input']['beats_per_inference']} beats x {io['input']['payload_bits']} bits, "
           f"output {io['output']['beats_per_inference']} beats x {io['output']['payload_bits']} bits")
+    if est:
+        print(f"estimate on {report['target']} (before synthesis; ~ columns above): {est.get('lut')} LUT, "
+              f"{est.get('ff')} FF, {est.get('carry')} carry, {est.get('bram')} BRAM, {est.get('dsp')} DSP "
+              "(plumbing included)")
+    for note in report.get("notes", []):
+        if note.startswith("fold:") and "cannot meet" in note:
+            print("note:", note)
     print(f"wrote {args.output}/report.json")
     return 0
 
 
 def cmd_verify(args) -> int:
-    import os
 
     from sim.verify import verify_dir
 
-    if not os.path.isfile(os.path.join(args.build_dir, "report.json")):
-        raise HwgenError(f"{args.build_dir}: no report.json; run `hwgen compile MODEL -o {args.build_dir}` first")
+    from .builddir import check_build
+
+    check_build(args.build_dir)
     if args.vectors < 1:
         raise HwgenError("--vectors must be at least 1")
     result = verify_dir(args.build_dir, simulator=args.sim, vectors=args.vectors, seed=args.seed,
@@ -200,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="compile to Verilog plus report.json",
                        description="Compile MODEL to a streaming accelerator: DIR/<top>.v, DIR/report.json "
-                                   "(layers, folding, II, latency, stream formats) and DIR/graph.pkl.")
+                                   "(the hardware plan: layers, folding, II, latency, stream formats, resource "
+                                   "estimates), DIR/graph.json + graph.npz (the IR for the golden model) and "
+                                   "DIR/manifest.json (file hashes: verify and synth refuse an edited build).")
     p.add_argument("model", help="QONNX model file (.onnx)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     p.add_argument("--fold", default="full", metavar="full|auto|FILE.json",
@@ -208,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "FILE.json: {layer: {pe: P, simd: S}}")
     p.add_argument("--target-cycles", type=int, metavar="C", help="with --fold auto: cycles per inference")
     p.add_argument("--top", default=None, metavar="NAME", help="Verilog top module name")
+    p.add_argument("--target", default="ecp5", choices=["ecp5", "ice40"],
+                   help="device family the resource estimates are for (default ecp5)")
     _add_compile_options(p)
     p.set_defaults(func=cmd_compile)
 

@@ -1,44 +1,17 @@
 """Per-layer facts about a compiled graph, shared by `hwgen inspect`, compile reports and benches."""
 from __future__ import annotations
 
-from .ir import Conv, Dot, Graph, KernelBankConv, ODEBlock, Threshold
+from .ir import Graph
+from .lowering import lowering_of, walk
 
 
 def layer_rows(graph: Graph) -> list[dict]:
-    """One row per compute layer (a MatVec and the activation that follows it)."""
+    """One row per compute layer (ODE blocks list their body once, run `steps` times)."""
     rows = []
-    flat = []
-    for op in graph.core:  # ODE blocks list their body once, run `steps` times
-        flat += [(inner, op) for inner in op.body] if isinstance(op, ODEBlock) else [(op, None)]
-    following = {a.inputs[0]: a for a, _ in flat if isinstance(a, Threshold)}
-    for op, block in flat:
-        if not isinstance(op, Dot):
-            continue
-        act = following.get(op.outputs[0])
-        repeats = block.steps if block else 1
-        bounds = op.acc_bounds
-        rows.append({
-            "name": op.name,
-            "op": op.kind,
-            "input_shape": list(graph.tensors[op.inputs[0]].shape),
-            "output_shape": list(graph.tensors[op.outputs[0]].shape),
-            "input_type": str(op.in_type),
-            "weight_type": str(op.w_type),
-            "output_type": str(act.out_type) if act else f"acc {op.acc_type}",
-            "activation": act.name if act else None,
-            "thresholds_per_channel": int(act.thresholds.shape[1]) if act else 0,
-            "block": f"{block.name} x{block.steps}" if block else None,
-            "macs": int(op.weights.size * (op.out_shape[0] * op.out_shape[1] if isinstance(op, Conv) else 1)
-                        * repeats),
-            "weight_bits": int(op.indices.size * op.tau + op.codebook.size if isinstance(op, KernelBankConv)
-                               else op.weights.size * op.w_type.bits),
-            "nonzero_weights": int((op.weights != 0).sum()),
-            "acc_bits_exact": bounds.get("exact"),
-            "acc_bits_a2q": bounds.get("a2q"),
-            "acc_bits_datatype": bounds.get("datatype"),
-            "pe": op.pe,
-            "simd": op.simd,
-        })
+    for op, parent in walk(graph.core):
+        row = lowering_of(op).inspect_row(op, graph, parent)
+        if row is not None:
+            rows.append(row)
     return rows
 
 

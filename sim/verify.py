@@ -2,7 +2,8 @@
 
     verify_dir(out_dir, simulator="icarus" | "verilator", vectors=N, seed=S) -> VerifyResult
 
-Rebuilds the golden model from out_dir/graph.pkl, makes N random plus adversarial integer
+Checks the build directory against its manifest (hwgen.builddir), loads the golden model
+from out_dir/graph.json + graph.npz, makes N random plus adversarial integer
 input vectors (feature maps [H, W, C] for conv models, sim/vectors.py), writes them (with the expected output beats from hwgen.golden.run_core) to
 out_dir/sim_build_<sim>/bench.json, and runs the cocotb bench sim/cocotb_bench.py with
 cocotb_tools.runner; the bench reports pass/fail per vector, the measured II and latency.
@@ -12,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwgen.builddir import load_build
 from hwgen.golden import run_core
 from hwgen.ir import MatVec, Threshold
 from hwgen.rtl.lint import verilator_env
@@ -120,9 +121,7 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; use one of {', '.join(SIMULATORS)}")
     out = Path(out_dir).resolve()
-    report = json.loads((out / "report.json").read_text())
-    with open(out / "graph.pkl", "rb") as f:
-        graph = pickle.load(f)
+    report, graph = load_build(out)
     top = report["top"]
     vpath = out / report["verilog"]
     io_in, io_out = report["io"]["input"], report["io"]["output"]

@@ -8,7 +8,7 @@ from conftest import OWN_MODELS, own_model
 from hwgen.errors import HwgenError
 from hwgen.golden import AccumulatorOverflow, run_core
 from hwgen.ir import IntType, MatVec
-from hwgen.passes import CompileOptions, compile_model
+from hwgen.compiler import CompileOptions, compile_model
 from hwgen.passes.accumulators import a2q_bits, a2q_max_l1, datatype_bits, exact_range, size_layer
 
 

@@ -4,7 +4,7 @@ import pytest
 from conftest import OWN_KINDS, own_model
 
 from hwgen.golden import run
-from hwgen.passes import compile_model
+from hwgen.compiler import compile_model
 
 torch = pytest.importorskip("torch")
 

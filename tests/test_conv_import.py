@@ -7,7 +7,7 @@ from onnx_builders import random_cnn
 from hwgen.frontend.reference import compare_with_reference, run_reference
 from hwgen.golden import run
 from hwgen.ir import Conv, GlobalSumPool, MaxPool, Threshold
-from hwgen.passes import compile_model
+from hwgen.compiler import compile_model
 
 
 @pytest.mark.parametrize("depthwise,pool,bias", [(True, "max", False), (False, "max", True), (True, "gap", False)])

@@ -9,7 +9,7 @@ from conftest import OWN_MODELS
 from hwgen.frontend.reference import compare_with_reference
 from hwgen.golden import run
 from hwgen.ir import KernelBankConv, ODEBlock
-from hwgen.passes import CompileOptions, compile_model
+from hwgen.compiler import CompileOptions, compile_model
 
 torch = pytest.importorskip("torch")
 

@@ -9,7 +9,7 @@ from conftest import OWN_KINDS, SHARED, own_model, random_inputs, shared_model
 
 from hwgen.frontend.reference import compare_with_reference, run_reference
 from hwgen.golden import run
-from hwgen.passes import compile_model
+from hwgen.compiler import compile_model
 
 N = 1000
 

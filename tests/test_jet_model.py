@@ -10,7 +10,7 @@ from qonnx.util.basic import calculate_matvec_accumulator_range
 from hwgen.frontend.reference import run_reference
 from hwgen.golden import execute
 from hwgen.ir import MatVec
-from hwgen.passes import compile_model
+from hwgen.compiler import compile_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONNX = os.path.join(ROOT, "quant_models", "onnx")

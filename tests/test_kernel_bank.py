@@ -8,7 +8,7 @@ from hwgen.errors import HwgenError
 from hwgen.frontend.reference import compare_with_reference, run_reference
 from hwgen.golden import execute, run
 from hwgen.ir import Conv, KernelBankConv
-from hwgen.passes import CompileOptions, compile_model
+from hwgen.compiler import CompileOptions, compile_model
 
 
 def _inputs(n, seed, cin=6, size=6):

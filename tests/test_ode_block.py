@@ -7,7 +7,7 @@ from onnx_builders import residual_cnn
 from hwgen.frontend.reference import compare_with_reference, run_reference
 from hwgen.golden import execute, run
 from hwgen.ir import Add, ODEBlock
-from hwgen.passes import CompileOptions, compile_model
+from hwgen.compiler import CompileOptions, compile_model
 
 
 @pytest.mark.parametrize("steps,dt", [(2, 0.5), (4, 0.25), (8, 0.125)])

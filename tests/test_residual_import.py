@@ -6,9 +6,9 @@ from onnx_builders import residual_cnn
 
 from hwgen.frontend.reference import compare_with_reference, run_reference
 from hwgen.golden import run
-from hwgen.golden.execute import rounding_shift
+from hwgen.golden.numeric import rounding_shift
 from hwgen.ir import Add
-from hwgen.passes import CompileOptions, compile_model
+from hwgen.compiler import CompileOptions, compile_model
 
 
 @pytest.mark.parametrize("shared,dt", [(True, 0.5), (False, 0.5), (True, 0.25), (True, 1.0)])

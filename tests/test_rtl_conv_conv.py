@@ -1,4 +1,4 @@
-"""ConvUnit (SlidingWindowUnit -> MatVecUnit) equals golden.execute.conv bit-exactly on random images,
+"""ConvUnit (SlidingWindowUnit -> MatVecUnit) equals the golden Conv (hwgen.lowering.conv) bit-exactly on random images,
 with seeded random valid/ready stalls: stride 2, padding 0/1, 1x1 kernels, 1 channel, depthwise and
 grouped, Bipolar (XNOR and INT2-padded), signed and unsigned inputs, folded and fully parallel."""
 import zlib
@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from hwgen.golden.execute import conv
+from hwgen.golden import run_op
 from hwgen.ir import Conv
 from hwgen.ir.types import Bipolar, IntType, from_wire
 from hwgen.passes.accumulators import size_layer
@@ -36,7 +36,7 @@ def run_conv(op, *, pe, simd, images=2, seed=0, p_valid=0.7, p_ready=0.7, x=None
     rng = np.random.default_rng(seed + 1)
     if x is None:
         x = random_values(op.in_type, (images, *op.in_shape), rng)
-    want = conv(op, x)
+    want = run_op(op, x)
     dut = ConvUnit.from_op(op, pe=pe, simd=simd)
     acc_t = IntType(op.acc_type.bits, True)
     out, cycles = run_stream(dut, pack_beats(x.reshape(len(x), -1), op.in_type, dut.window_simd), want.size // pe,

@@ -1,4 +1,4 @@
-"""KernelBankConvUnit equals golden.execute.kernel_bank_conv (and the plain binary conv) bit-exactly,
+"""KernelBankConvUnit equals the golden KernelBankConv (hwgen.lowering.kernel_bank) (and the plain binary conv) bit-exactly,
 with seeded random stalls: padding 0/1, stride 2, folded (index ROM) and fully parallel (wired
 indices), and at equal throughput with a ConvUnit."""
 import zlib
@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from hwgen.golden.execute import conv, kernel_bank_conv
+from hwgen.golden import run_op
 from hwgen.ir import Conv, KernelBankConv
 from hwgen.ir.types import Bipolar, IntType, from_wire
 from hwgen.passes.accumulators import size_layer
@@ -37,7 +37,7 @@ def make_bank(in_shape, cout, patterns, stride, pads, seed):
 
 def run_bank(op, *, pe, simd, images=2, seed=0, p_valid=0.7, p_ready=0.7):
     x = np.random.default_rng(seed + 1).choice([-1, 1], size=(images, *op.in_shape))
-    want = kernel_bank_conv(op, x)
+    want = run_op(op, x)
     dut = KernelBankConvUnit.from_op(op, pe=pe, simd=simd)
     out, cycles = run_stream(dut, pack_beats(x.reshape(images, -1), Bipolar, simd), want.size // pe, seed=seed,
                              p_valid=p_valid, p_ready=p_ready)
@@ -65,7 +65,7 @@ def test_bank_matches_golden_with_stalls(case):
     plain, op = make_bank(*geom, seed=seed)
     dut, x, got, want, _ = run_bank(op, pe=pe, simd=simd, seed=seed)
     np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(got, conv(plain, x))  # the bank is the same layer
+    np.testing.assert_array_equal(got, run_op(plain, x))  # the bank is the same layer
     assert dut.index_bits == op.out_channels * op.in_shape[2] * op.tau
     assert dut.rom_bits == (0 if not dut.folded else dut.index_bits)
 
@@ -75,7 +75,7 @@ def test_extreme_responses():
     plain, op = make_bank((4, 4, 2), 4, 4, (1, 1), (1, 1, 1, 1), seed=3)
     x = np.stack([np.ones((4, 4, 2), int), -np.ones((4, 4, 2), int)])
     dut = KernelBankConvUnit.from_op(op, pe=2, simd=1)
-    want = kernel_bank_conv(op, x)
+    want = run_op(op, x)
     out, _ = run_stream(dut, pack_beats(x.reshape(2, -1), Bipolar, 1), want.size // 2, p_valid=0.8, p_ready=0.8)
     np.testing.assert_array_equal(unpack(out, op.acc_type.bits, 2).reshape(want.shape), want)
 

@@ -1,4 +1,4 @@
-"""ODEBlockUnit equals golden.execute.ode_block bit-exactly (random stalls), and the N-step unit
+"""ODEBlockUnit equals the golden ODEBlock (hwgen.lowering.ode_block) bit-exactly (random stalls), and the N-step unit
 equals N chained runs of the single-step unit; also on the block the compiler recognises in a
 dsODENet-style model."""
 import copy
@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-from hwgen.golden.execute import ode_block
+from hwgen.golden import run_op
 from hwgen.ir import Add, Conv, ODEBlock, Threshold
 from hwgen.ir.types import IntType, from_wire
 from hwgen.passes.accumulators import size_layer
@@ -77,7 +77,7 @@ def test_block_matches_golden_with_stalls(case):
     op = make_block(shape, steps, shifts, seed=seed, folding=folding)
     x = random_values(I4, (2, *shape), np.random.default_rng(seed))
     dut, got, _ = run_block(op, x, simd=simd, seed=seed)
-    np.testing.assert_array_equal(got, ode_block(op, x))
+    np.testing.assert_array_equal(got, run_op(op, x))
 
 
 def test_n_steps_equal_n_chained_single_steps():
@@ -90,7 +90,7 @@ def test_n_steps_equal_n_chained_single_steps():
     for k in range(3):
         _, h, _ = run_block(one, h, simd=2, seed=10 + k)
     np.testing.assert_array_equal(got_n, h)
-    np.testing.assert_array_equal(got_n, ode_block(op, x))
+    np.testing.assert_array_equal(got_n, run_op(op, x))
     assert not np.array_equal(h, x)
 
 
@@ -99,7 +99,7 @@ def test_cycles_without_stalls():
     images = 3
     x = random_values(I4, (images, 5, 5, 4), np.random.default_rng(3))
     dut, got, cycles = run_block(op, x, simd=4, p_valid=1.0, p_ready=1.0)
-    np.testing.assert_array_equal(got, ode_block(op, x))
+    np.testing.assert_array_equal(got, run_op(op, x))
     total = cycles[-1] + 1
     # steady state: N steps of the slowest body stage per image (the load hides behind the output)
     assert total <= images * dut.cycles + dut.latency, (total, dut.cycles, dut.latency)
@@ -108,7 +108,7 @@ def test_cycles_without_stalls():
 def test_recognised_block_of_a_dsodenet(tmp_path):
     from onnx_builders import residual_cnn
 
-    from hwgen.passes import compile_model
+    from hwgen.compiler import compile_model
 
     graph = compile_model(residual_cnn(str(tmp_path / "m.onnx"), seed=2, steps=3, dt=0.5))
     block = next(op for op in graph.core if isinstance(op, ODEBlock))
@@ -120,7 +120,7 @@ def test_recognised_block_of_a_dsodenet(tmp_path):
     shape = dw.in_shape
     x = random_values(block.state_type, (2, *shape), np.random.default_rng(0))
     dut, got, _ = run_block(block, x, seed=4)
-    np.testing.assert_array_equal(got, ode_block(block, x))
+    np.testing.assert_array_equal(got, run_op(block, x))
 
 
 @pytest.mark.slow
@@ -143,4 +143,4 @@ def test_random_blocks():
         x = random_values(I4, (3, h, w, c), np.random.default_rng(it))
         _, got, _ = run_block(op, x, simd=simd, seed=it, p_valid=rng.choice([0.2, 0.7, 1]),
                               p_ready=rng.choice([0.2, 0.7, 1]))
-        np.testing.assert_array_equal(got, ode_block(op, x), err_msg=f"{(h, w, c)} N{steps} {shifts} {fold} {simd}")
+        np.testing.assert_array_equal(got, run_op(op, x), err_msg=f"{(h, w, c)} N{steps} {shifts} {fold} {simd}")

@@ -1,11 +1,11 @@
-"""SlidingWindowUnit: im2col patches equal golden.execute.windows on random images, with seeded
+"""SlidingWindowUnit: im2col patches equal golden.numeric.windows on random images, with seeded
 random valid/ready stalls; stride, padding, 1x1 kernels, 1 channel, Bipolar (INT2 padding taps)."""
 import zlib
 
 import numpy as np
 import pytest
 
-from hwgen.golden.execute import windows
+from hwgen.golden.numeric import windows
 from hwgen.ir.types import Bipolar, IntType, from_wire
 from hwgen.rtl.sliding_window import SlidingWindowUnit
 from sim.amaranth_streams import pack_beats, run_stream

@@ -9,18 +9,19 @@ a deliberately narrow conv accumulator, folding and report checks. The rest is m
 import copy
 import gc
 import json
-import pickle
 import warnings
 from pathlib import Path
 
 import pytest
 
+from build_helpers import swap_golden
 from hwgen.errors import HwgenError
 from hwgen.golden import run_core
 from hwgen.ir import Conv, KernelBankConv, ODEBlock
 from hwgen.ir.types import IntType
-from hwgen.passes import CompileOptions, compile_model
-from hwgen.passes.fold import fold_graph, folding_table, foldable, layer_cycles, valid_simd
+from hwgen.compiler import CompileOptions, compile_model
+from hwgen.lowering import lowering_of
+from hwgen.passes.fold import fold_graph, folding_table, foldable, layer_cycles
 from hwgen.rtl.build import build_accelerator, layer_rows
 from hwgen.rtl.conv import ConvUnit
 from hwgen.rtl.kernel_bank import KernelBankConvUnit
@@ -100,10 +101,6 @@ def test_resnet_n2_compiles_and_verifies_or_says_why(tmp_path):
     check(r, report)
 
 
-def _replace_pickle(out_dir, graph):
-    with open(Path(out_dir) / "graph.pkl", "wb") as f:
-        pickle.dump(graph, f)
-
 
 def test_narrow_conv_accumulator_is_caught(tmp_path):
     """Hardware with the first conv's accumulator one bit too narrow, golden model from the real
@@ -113,7 +110,7 @@ def test_narrow_conv_accumulator_is_caught(tmp_path):
     first = bad.core[0]
     first.acc_type = IntType(first.acc_type.bits - 1, True)
     build_accelerator(bad, tmp_path)
-    _replace_pickle(tmp_path, g)
+    swap_golden(tmp_path, g)
     r = verify_dir(tmp_path, simulator="icarus", vectors=1, seed=4, adversarial_limit=2, progress=None)
     assert r.failed > 0
     assert all(f["label"] != "random" for f in r.failed_vectors)
@@ -151,7 +148,7 @@ def test_fold_full_and_auto_convs():
             for pe in range(1, op.out_channels + 1):  # brute force: nothing smaller meets the target
                 if op.out_channels % pe:
                     continue
-                for simd in valid_simd(op):
+                for simd in lowering_of(op).valid_simd(op):
                     if steps * layer_cycles(op, pe, simd) <= target:
                         assert pe * simd >= lanes
 

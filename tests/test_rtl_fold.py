@@ -7,8 +7,9 @@ import pytest
 
 from hwgen.errors import HwgenError
 from hwgen.ir import MatVec
-from hwgen.passes import compile_model
-from hwgen.passes.fold import choose_auto, divisors, fold_graph, folding_table, layer_cycles
+from hwgen.compiler import compile_model
+from hwgen.lowering import divisors
+from hwgen.passes.fold import choose_auto, fold_graph, folding_table, layer_cycles
 
 
 def model_path(name: str) -> str:

@@ -5,16 +5,16 @@ Default suite: one Icarus run (TFC_1W1A), one Verilator run (UNSW), one delibera
 build. The full matrix (3 models x several foldings x 2 simulators, waves) is marked slow.
 """
 import copy
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
+from build_helpers import swap_golden
 
 from hwgen.golden import run_core
 from hwgen.ir import Threshold
 from hwgen.ir.types import IntType
-from hwgen.passes import compile_model
+from hwgen.compiler import compile_model
 from hwgen.passes.fold import fold_graph
 from hwgen.rtl.build import build_accelerator
 from sim.vectors import make_vectors
@@ -69,10 +69,6 @@ def test_verilator_unsw_folded(tmp_path):
     assert (tmp_path / "sim_build_verilator").is_dir()
 
 
-def _replace_pickle(out_dir, graph):
-    with open(Path(out_dir) / "graph.pkl", "wb") as f:
-        pickle.dump(graph, f)
-
 
 def test_narrow_accumulator_is_caught(tmp_path):
     """Hardware with the first accumulator one bit too narrow, golden model from the real graph."""
@@ -83,7 +79,7 @@ def test_narrow_accumulator_is_caught(tmp_path):
     first = bad.core[0]
     first.acc_type = IntType(first.acc_type.bits - 1, True)
     build_accelerator(bad, tmp_path)
-    _replace_pickle(tmp_path, g)
+    swap_golden(tmp_path, g)
     r = verify_dir(tmp_path, simulator="icarus", vectors=4, seed=3, progress=None, later_layers=False)
     assert r.failed > 0
     assert any("max" in f["label"] or "min" in f["label"] for f in r.failed_vectors)
@@ -110,7 +106,7 @@ def test_threshold_off_by_one_is_caught(tmp_path, simulator):
     else:
         pytest.skip("no accumulator lands on a threshold")
     build_accelerator(bad, tmp_path)
-    _replace_pickle(tmp_path, g)
+    swap_golden(tmp_path, g)
     r = verify_dir(tmp_path, simulator=simulator, vectors=8, seed=5, progress=None, later_layers=False)
     assert r.failed > 0
 

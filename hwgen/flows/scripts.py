@@ -6,6 +6,7 @@ scripts are checked in tests without yosys or nextpnr (the way LiteX tests its b
 """
 from __future__ import annotations
 
+import importlib.resources
 import json
 import shlex
 from dataclasses import dataclass, field
@@ -16,15 +17,27 @@ from . import devices
 
 HARNESS_MODULE = "hwgen_serial_harness"
 BOARD_MODULE = "hwgen_icebreaker_top"
+TEMPLATE_FILES = ("serial_harness.v", "icebreaker_top.v", "icebreaker.pcf")
 
 
 def templates_dir() -> Path:
-    """rtl_templates/ at the repository root (next to the hwgen package)."""
-    d = Path(__file__).resolve().parents[2] / "rtl_templates"
-    if not (d / "serial_harness.v").is_file():
-        raise HwgenError(f"rtl_templates/ not found next to the hwgen package (looked in {d}); "
-                         "run hwgen from a source checkout (pip install -e .)")
-    return d
+    """The directory holding TEMPLATE_FILES (the repository's top-level rtl_templates/).
+
+    A wheel carries them as package data, hwgen/rtl_templates/ (pyproject.toml maps the folder
+    to the sub-package hwgen.rtl_templates), found through importlib.resources. A source checkout
+    (`pip install -e .`, or the tree on sys.path) has no hwgen/rtl_templates/: setuptools'
+    editable finder cannot import a mapped sub-package without __init__.py, so there the folder
+    is rtl_templates/ next to the hwgen package.
+    """
+    pkg = importlib.resources.files("hwgen")
+    candidates = [pkg / "rtl_templates",                                  # wheel / sdist install
+                  Path(str(pkg)).resolve().parent / "rtl_templates"]      # source checkout
+    for d in candidates:
+        if isinstance(d, Path) and all((d / name).is_file() for name in TEMPLATE_FILES):
+            return d
+    raise HwgenError("rtl_templates not found: looked in "
+                     + " and ".join(str(d) for d in candidates)
+                     + "; reinstall hwgen (pip install . or pip install -e .)")
 
 
 @dataclass

@@ -19,7 +19,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import HwgenError
-from ..ir import (Add, Conv, FloatActivation, GlobalSumPool, Graph, Head, IntType, MatVec, MaxPool, Quantizer,
+from ..ir import (Add, Conv, FloatActivation, GlobalSumPool, Graph, Head, MatVec, MaxPool, Quantizer,
                   Tail, TensorInfo)
 from ..ir.float_segment import make_segment
 from ..ir.types import Bipolar, smallest_type

@@ -37,35 +37,24 @@ def compare_with_reference(graph, path: str, x: np.ndarray) -> dict[str, float]:
     the comparison is exact; the graph output is compared as is.
     """
     from ..golden import execute
-    from ..ir import Add, Dot, FloatActivation, GlobalSumPool, Head, MaxPool, ODEBlock, Tail, Threshold
+    from ..lowering import lowering_of
 
     ref = run_reference(path, x, full_context=True)
     gold = execute(graph, x)
     result, scale = {}, {}
     for op in graph.ops:
         name = op.outputs[0]
-        if isinstance(op, (Head, FloatActivation)):
-            scale[name] = np.float32(op.quantizer.scale)
-        elif isinstance(op, (Threshold, Add)):
-            scale[name] = np.float32(op.out_scale)
-        elif isinstance(op, Dot):
-            scale[name] = op.float_scale
-        elif isinstance(op, ODEBlock):
-            scale[name] = np.float32(op.body[-1].out_scale)
-        elif isinstance(op, MaxPool):
-            scale[name] = scale[op.inputs[0]]
-        elif isinstance(op, GlobalSumPool):
-            h, w, _ = op.in_shape
-            scale[name] = np.float32(scale[op.inputs[0]] / np.float32(h * w))
+        low = lowering_of(op)
+        s = low.reference_scale(op, scale)
+        if s is not None:
+            scale[name] = s
         ref_name = name[: -len("__int")] if name.endswith("__int") else name
         if ref_name not in ref:
             continue
         g = gold[name]
-        if not isinstance(op, Tail):
-            if isinstance(op, GlobalSumPool):  # the reference holds the mean: sum * s / (H*W)
-                g = (g.astype(np.float32) * np.float32(scale[op.inputs[0]])) / np.float32(np.prod(op.in_shape[:2]))
-            else:
-                g = g.astype(np.float32) * scale[name]
+        if s is not None:  # integers: compare as the reference carries them (q * scale, NCHW)
+            value = getattr(low, "reference_value", None)
+            g = value(op, g, scale) if value else g.astype(np.float32) * s
             if g.ndim == 4:
                 g = g.transpose(0, 3, 1, 2)
         r = np.asarray(ref[ref_name]).reshape(len(x), -1)

@@ -1,4 +1,4 @@
 """NumPy golden model of the IR."""
-from .execute import AccumulatorOverflow, execute, run, run_core, run_op
+from .execute import AccumulatorOverflow, execute, run, run_core, run_op, run_ops
 
-__all__ = ["AccumulatorOverflow", "execute", "run", "run_core", "run_op"]
+__all__ = ["AccumulatorOverflow", "execute", "run", "run_core", "run_op", "run_ops"]

@@ -1,4 +1,1 @@
-"""Compiler passes over the IR; pipeline.py lists their order."""
-from .pipeline import CompileOptions, compile_model, lower
-
-__all__ = ["CompileOptions", "compile_model", "lower"]
+"""Compiler passes over the IR, one per file; hwgen.compiler runs them in order."""

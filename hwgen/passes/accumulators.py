@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import HwgenError
 from ..ir import Dot, Graph, IntType
+from ..ir.graph import TensorInfo
 from ..ir.types import signed_bits_for
 
 
@@ -94,6 +95,8 @@ def size_accumulators(graph: Graph, acc_bits_limit: int | None = None, policy: s
         if not isinstance(op, Dot):
             continue
         size_layer(op, policy)
+        out = op.outputs[0]  # the accumulator tensor now has its real type
+        graph.tensors[out] = TensorInfo(graph.tensors[out].shape, op.acc_type)
         if acc_bits_limit is not None and op.acc_bounds["exact"] > acc_bits_limit:
             lo, hi = exact_range(op)
             need = np.array([exact_bits(a, b) for a, b in zip(lo, hi)])

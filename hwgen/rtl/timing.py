@@ -1,7 +1,8 @@
 """Cycle-level timing model of an accelerator: the handshakes of every unit, without data.
 
-Each unit's control (counters, valid registers, ready logic) is transcribed from its elaborate()
-into a small token model; a chain of models is stepped cycle by cycle with the bench's driving
+Each building block's control (counters, valid registers, ready logic) is transcribed from its
+elaborate() into a small token model here; each op's lowering (hwgen.lowering) composes the
+models of its unit; a chain of models is stepped cycle by cycle with the bench's driving
 (input beats offered back to back, output always ready). This gives the report's latency (one
 inference alone) and II (back-to-back inferences, steady state) including the effects the
 per-stage cycle counts miss: line-buffer fill, the window writer waiting for the reader, replay
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-class _MatVec:
+class MatVecModel:
     """MatVecUnit's schedule (and KernelBankConvUnit's stage 2): NF output groups x SF steps,
     stream beats taken while nf == 0; stages v1 -> v2 -> output register."""
 
@@ -49,7 +50,7 @@ class _MatVec:
                 self.sf += 1
 
 
-class _Threshold:
+class ThresholdModel:
     def __init__(self):
         self.v1 = self.ov = False
 
@@ -65,7 +66,7 @@ class _Threshold:
             self.ov, self.v1 = self.v1, iv
 
 
-class _WidthConverter:
+class WidthConverterModel:
     def __init__(self, n_in: int, n_out: int, mid: int):
         self.kg, self.ks = mid // n_in, mid // n_out
         self.cnt = 0
@@ -113,7 +114,7 @@ class _WidthConverter:
             self.full, self.idx = full, idx
 
 
-class _Fifo:
+class FifoModel:
     """amaranth.lib.fifo.SyncFIFOBuffered (depth >= 2): an inner FIFO of depth-1 plus the output register."""
 
     def __init__(self, depth: int):
@@ -138,7 +139,7 @@ class _Fifo:
             self.rr = False
 
 
-class _Window:
+class WindowModel:
     """SlidingWindowUnit: the writer (line buffer ring) and the reader (patch generator)."""
 
     def __init__(self, swg):
@@ -207,7 +208,7 @@ class _Window:
                 self.wpos += 1
 
 
-class _Reduce:
+class ReduceModel:
     """The tap / pixel counting reducers: MaxPoolUnit's running max, KernelBankConvUnit's stage 1
     (`groups` beats per step, `steps` steps, an output on the last step), GlobalSumPoolUnit."""
 
@@ -236,7 +237,7 @@ class _Reduce:
                 self.cf += 1
 
 
-class _Chain:
+class ChainModel:
     def __init__(self, models: list):
         self.models = models
 
@@ -262,13 +263,13 @@ class _Chain:
             ms[k].tick(iv if k == 0 else valids[k - 1], o_r if k == n - 1 else rs[k + 1])
 
 
-class _ODE:
+class ODEModel:
     """ODEBlockUnit: state buffer with writer W, readers R1 (into f / out) and R2 (into the Add)."""
 
-    def __init__(self, unit):
+    def __init__(self, unit, inner: list):
         self.N, self.P = unit.steps, unit.P
         self.M = 2 * (self.N + 1)
-        self.chain = _Chain([m for _, u in unit.stages for m in models_of(u)])
+        self.chain = ChainModel(inner)
         self.aov = False
         self.wpos = self.wver = self.r1pos = self.r1ver = self.r2pos = self.r2ver = 0
         self.v1 = self.to_out = self.v2 = False
@@ -338,12 +339,12 @@ class _ODE:
                 self.r2pos += 1
 
 
-class _Residual:
-    """top.ResidualBlock: fork into a skip FIFO and the body chain, joined by a ResidualAddUnit."""
+class ResidualModel:
+    """ResidualBlock: fork into a skip FIFO and the body chain, joined by a ResidualAddUnit."""
 
-    def __init__(self, unit):
-        self.skip = _Fifo(unit.skip.depth)
-        self.body = _Chain([m for st in unit.stages for m in models_of(st.unit)])
+    def __init__(self, skip_depth: int, body: list):
+        self.skip = FifoModel(skip_depth)
+        self.body = ChainModel(body)
         self.aov = False
 
     def _go(self, o_r):
@@ -367,44 +368,20 @@ class _Residual:
             self.aov = True
 
 
+def window_models(swg) -> list:
+    """A sliding window unit's model ([] when it is the identity: 1x1, stride 1, no padding)."""
+    return [] if swg.identity else [WindowModel(swg)]
+
+
 def models_of(unit) -> list:
-    """The token models of one unit (a composite unit gives its inner chain; wires give none)."""
-    from .conv import ConvUnit
-    from .fifo import StreamFIFO
-    from .kernel_bank import KernelBankConvUnit
-    from .matvec import MatVecUnit
-    from .maxpool import MaxPoolUnit
-    from .ode_block import ODEBlockUnit
-    from .sumpool import GlobalSumPoolUnit
-    from .threshold import ThresholdUnit
-    from .top import ResidualBlock
-    from .width_converter import WidthConverter
+    """The token models of one unit (a composite unit gives its inner chain; wires give none):
+    each unit's lowering (hwgen.lowering) owns its model."""
+    from ..lowering import lowering_of_unit
 
-    def window(swg):
-        return [] if swg.identity else [_Window(swg)]
+    return lowering_of_unit(unit).timing_models(unit)
 
-    if isinstance(unit, MatVecUnit):
-        return [_MatVec(unit.NF, unit.SF)]
-    if isinstance(unit, ThresholdUnit):
-        return [_Threshold()]
-    if isinstance(unit, WidthConverter):
-        return [] if unit.n_in == unit.n_out else [_WidthConverter(unit.n_in, unit.n_out, unit.mid)]
-    if isinstance(unit, StreamFIFO):
-        return [_Fifo(unit.depth)]
-    if isinstance(unit, ConvUnit):
-        gather = models_of(unit.gather) if unit.gather is not None else []
-        return window(unit.swg) + gather + [_MatVec(unit.mv.NF, unit.mv.SF)]
-    if isinstance(unit, MaxPoolUnit):
-        return window(unit.swg) + [_Reduce(unit.taps, unit.CF)]
-    if isinstance(unit, KernelBankConvUnit):
-        return window(unit.swg) + [_Reduce(unit.T, unit.CF), _MatVec(unit.NF, unit.SF)]
-    if isinstance(unit, GlobalSumPoolUnit):
-        return [_Reduce(unit.H * unit.W, unit.CF)]
-    if isinstance(unit, ODEBlockUnit):
-        return [_ODE(unit)]
-    if isinstance(unit, ResidualBlock):
-        return [_Residual(unit)]
-    raise TypeError(f"no timing model for {type(unit).__name__}")
+
+_Chain = ChainModel  # the name the lockstep tests and older benches use
 
 
 @dataclass
@@ -422,7 +399,7 @@ class Run:
 
 def run(stages, in_beats: int, out_beats: int, inferences: int, *, max_cycles: int) -> Run:
     """Offer `inferences` x `in_beats` input beats back to back, take every output beat at once."""
-    chain = _Chain([m for st in stages for m in models_of(st.unit)])
+    chain = ChainModel([m for st in stages for m in models_of(st.unit)])
     total_in, total_out = in_beats * inferences, out_beats * inferences
     sent = got = 0
     first_in = None

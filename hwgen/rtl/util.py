@@ -5,7 +5,6 @@ Streams carry flat unsigned payloads; element i of a beat occupies payload bits
 """
 from __future__ import annotations
 
-import math
 
 from amaranth.hdl import Cat, Const, Value
 
@@ -68,9 +67,5 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def lcm(a: int, b: int) -> int:
-    return a * b // math.gcd(a, b)
-
-
 __all__ = ["balanced_sum", "popcount", "is_bipolar", "element", "truncate_signed", "pack_ints",
-           "signed_width_for", "divisors", "lcm"]
+           "signed_width_for", "divisors"]

@@ -7,17 +7,18 @@ side, registered valid (valid never depends on ready).
 """
 from __future__ import annotations
 
+import math
+
 from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .util import lcm
 
 
 class WidthConverter(wiring.Component):
     def __init__(self, *, element_bits: int, in_elems: int, out_elems: int):
         self.b, self.n_in, self.n_out = int(element_bits), int(in_elems), int(out_elems)
-        self.mid = lcm(self.n_in, self.n_out)
+        self.mid = math.lcm(self.n_in, self.n_out)
         super().__init__({
             "i": In(stream.Signature(self.n_in * self.b)),
             "o": Out(stream.Signature(self.n_out * self.b)),

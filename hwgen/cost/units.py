@@ -1,0 +1,332 @@
+"""Resource estimates of hwgen's RTL units, before synthesis.
+
+One function per unit class, each taking the constructed (not elaborated) unit and the target
+("ice40" | "ecp5") and reading only the unit's public attributes; each returns Resources. The sum
+follows the unit's structure (its docstring in hwgen/rtl/ names the registers, memories and
+arithmetic), priced with hwgen.cost.primitives. Composite units add up their parts' functions;
+the inner stages of residual and ODE blocks are priced through the lowering that owns their class
+(hwgen.lowering), so nothing here dispatches on a unit's class.
+"""
+from __future__ import annotations
+
+from . import primitives as P
+from .resources import Resources
+
+
+def _is_bipolar(t) -> bool:
+    return type(t).__name__ == "BipolarType"
+
+
+def _signed(t) -> bool:
+    return bool(getattr(t, "signed", False)) and not _is_bipolar(t)
+
+
+# -- MatVec ---------------------------------------------------------------------------------------
+def _dot_width(unit, term_bits: int) -> int:
+    """Width of a lane's dot product as yosys keeps it: the balanced sum grows a bit per level,
+    the dot register (acc_bits) keeps at most acc_bits (wreduce)."""
+    return min(term_bits + P.bits_for(unit.simd), unit.acc_bits)
+
+
+def _lanes(unit, target: str) -> Resources:
+    """The PE lanes' dot products of SIMD elements (up to the dot registers)."""
+    PE, S = unit.pe, unit.simd
+    ib, wb = unit.in_bits, unit.w_bits
+    folded = unit.folded
+    if unit.binary:  # XNOR-popcount, then 2 * pc - SIMD
+        return (P.popcount(S, target) + P.adder(P.bits_for(S + 1) + 2, target)) * PE
+    x_bip, w_bip = _is_bipolar(unit.in_type), _is_bipolar(unit.w_type)
+    if not folded:  # constant weights
+        W = unit.weights
+        if x_bip:  # Mux(x, w, -w): a term of w_bits + 1 bits per nonzero weight
+            r = Resources()
+            for p in range(PE):
+                nz = sum(1 for w in W[p] if int(w) != 0)
+                width = _dot_width(unit, wb + 1)
+                r += P.sum_of_terms(nz * width, width, target, terms=nz)
+            return r
+        xb = ib + (0 if _signed(unit.in_type) else 1)
+        dsp, pp, plain = P.constant_product_terms(xb, [W[:, j] for j in range(W.shape[1])], target)
+        terms = sum(1 for w in W.reshape(-1) if int(w) != 0)
+        width = _dot_width(unit, xb + wb)
+        r = Resources(dsp=dsp) + P.lut(target, "pp", pp)
+        nz_lanes = sum(1 for p in range(PE) if any(int(w) != 0 for w in W[p]))
+        r += P.lut(target, "csa", terms * width)
+        return r + P.adder(width, target) * nz_lanes
+    if w_bip or x_bip:  # Mux(w, x, -x) / Mux(x, w, -w): a negation and a mux per element
+        bits = (ib if w_bip else wb) + 1
+        width = _dot_width(unit, bits)
+        per = P.adder(bits, target) * S + P.mux(2, bits * S, target) + P.sum_of_terms(S * width, width, target, terms=S)
+        return per * PE
+    a, b = P.mul_shape(ib, _signed(unit.in_type), wb, _signed(unit.w_type))
+    width = _dot_width(unit, a + b)
+    nd = P.dsp_blocks(a, b, target)
+    if nd:  # DSP products, then a sum of their outputs
+        per = Resources(dsp=nd * S) + P.sum_of_terms(S * width, width, target, terms=S)
+    else:  # soft products in one $macc
+        per = P.soft_products(S * a * b, width, target)
+    return per * PE
+
+
+def matvec(unit, target: str) -> Resources:
+    """MatVecUnit: schedule counters, input register (+ replay buffer and mux when NF > 1), weight
+    ROM (folded) or constant weights, PE lane dot products, dot registers, accumulators (a gated
+    feedback add when SF > 1) and the output register."""
+    P.check_target(target)
+    PE, S, NF, SF = unit.pe, unit.simd, unit.NF, unit.SF
+    ib, acc = unit.in_bits, unit.acc_bits
+    r = P.control(target) + P.register(6)
+    r += P.counter(max(NF, 2), target) + P.counter(max(SF, 2), target)
+    r += P.register(S * ib)  # x_stream
+    if NF > 1:
+        r += P.ram(S * ib, SF, target) if SF > 1 else P.register(S * ib)
+        r += P.mux(2, S * ib, target)
+    if unit.folded:
+        r += P.counter(NF * SF, target)
+        r += P.rom(PE * S * unit.w_bits, NF * SF, target, words=unit.rom_init())
+    r += _lanes(unit, target)
+    r += P.register(PE * acc)  # dot2
+    if SF > 1:
+        r += (P.register(acc) + P.adder(acc, target) + P.mux(2, acc, target)) * PE
+    r += P.register(PE * acc)  # out_data
+    return r
+
+
+# -- Threshold ------------------------------------------------------------------------------------
+def threshold(unit, target: str) -> Resources:
+    """ThresholdUnit: input register, per lane L comparisons (against constants, or against ROM
+    thresholds, with a direction mux when a lane's channels differ in direction), a popcount of the
+    L flags plus the output base, the output register; or (style "lut") one ROM per lane addressed
+    by the accumulator and the channel group."""
+    P.check_target(target)
+    PE, L, tb, NF = unit.pe, unit.L, unit.cmp_bits, unit.NF
+    ob = unit.out_bits
+    r = P.control(target) + P.register(2 + PE * ob)
+    if unit.style == "lut":
+        if unit.folded:
+            r += P.counter(NF, target)
+        for p in range(PE):
+            r += P.rom(ob, NF << unit.in_bits, target, words=unit.lut_init(p))
+        return r
+    r += P.register(PE * unit.in_bits)  # x1
+    if unit.folded:
+        r += P.counter(NF, target)
+        r += P.rom(PE * (L * tb + 1), NF, target, words=unit.rom_init())
+        for p in range(PE):
+            decs = {bool(unit.decreasing[g * PE + p]) for g in range(NF)}
+            r += P.comparator(tb, target) * (L * len(decs))
+            if len(decs) > 1:
+                r += P.mux(2, L, target)
+            r += _level(L, ob, target)
+        return r
+    lo, hi = -(1 << (unit.in_bits - 1)), (1 << (unit.in_bits - 1)) - 1
+    for p in range(PE):
+        dec = bool(unit.decreasing[p])
+        live = 0
+        for t in unit.thresholds[p]:
+            t = int(t)
+            always = (t >= hi) if dec else (t <= lo)
+            never = (t < lo) if dec else (t > hi)
+            live += not (always or never)
+        r += P.comparator(unit.in_bits, target, const=True) * live
+        r += _level(live, ob, target)
+    return r
+
+
+def _level(n: int, out_bits: int, target: str) -> Resources:
+    """popcount of n comparison flags plus the output base (mod 2^out_bits)."""
+    if n <= 0:
+        return Resources()
+    r = P.popcount(n, target)
+    return r + (P.adder(out_bits, target) if n > 1 else Resources())
+
+
+# -- plumbing -------------------------------------------------------------------------------------
+def fifo(unit, target: str) -> Resources:
+    """StreamFIFO: SyncFIFOBuffered(width, depth) (primitives.fifo) and its stream handshake."""
+    return P.control(target) + P.fifo(unit.width, unit.depth, target)
+
+
+def width_converter(unit, target: str) -> Resources:
+    """WidthConverter: gather (k-1 part registers, each written when the beat counter names it,
+    then the gathered beat's register) and / or split (a word register, an index counter and the
+    word select)."""
+    P.check_target(target)
+    b, n_in, n_out, mid = unit.b, unit.n_in, unit.n_out, unit.mid
+    if n_in == n_out:
+        return Resources()
+    r = P.control(target) + P.register(1)
+    kg, ks = mid // n_in, mid // n_out
+    w_in = n_in * b
+    if kg > 1:
+        r += P.register((kg - 1) * w_in) + P.register(kg * w_in) + P.counter(kg, target)
+        r += P.lut(target, "wen", kg * P.bits_for(kg))  # part write enables
+    elif ks > 1:
+        r += P.register(w_in)
+    if ks > 1:
+        r += P.register(mid * b + 1) + P.counter(ks, target) + P.mux(ks, n_out * b, target)
+    return r
+
+
+# -- windows and convolutions ---------------------------------------------------------------------
+def sliding_window(unit, target: str) -> Resources:
+    """SlidingWindowUnit: line buffer RAM (R rows x W*CF words), writer and reader position
+    counters, the tap address arithmetic (row / column sums, bounds tests, tap word = r*W*CF + column,
+    free-space tests, read address = slot*W*CF + column), the padding mux. A 1x1 stride-1 unpadded
+    window is a wire."""
+    P.check_target(target)
+    if unit.identity:
+        return Resources()
+    H, W, CF, R = unit.H, unit.W, unit.CF, unit.R
+    WCF, HWCF = W * CF, H * W * CF
+    D = R * WCF
+    r = P.control(target) + P.register(2)
+    r += P.ram(unit.simd * unit.in_bits, D, target)
+    for n in (HWCF, WCF, R, unit.Ho, unit.Wo, unit.kh, unit.kw * CF, R, R, R, 4, 4):
+        r += P.counter(n, target)
+    rb = P.bits_for(H + unit.kh) + 1         # signed row
+    cb = P.bits_for((W + unit.kw) * CF) + 1  # signed column word
+    wb = P.bits_for(HWCF + D + 1)            # word positions
+    r += P.adder(rb, target) + P.adder(cb, target)                      # r, caddr
+    r += P.comparator(rb, target, const=True) * 2 + P.comparator(cb, target, const=True) * 2  # real
+    mults = max(bin(WCF).count("1"), 1)  # r * WCF, slot * WCF: shift-and-add of the constant
+    r += P.adder(wb, target) * (2 * mults + 2)                           # tapword, free, rd/wr address
+    r += P.comparator(wb, target) * 3                                    # can_write (2), can_read
+    r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding
+    return r
+
+
+def conv(unit, target: str) -> Resources:
+    """ConvUnit: its sliding window, [width converter,] MatVec."""
+    r = sliding_window(unit.swg, target) + matvec(unit.mv, target)
+    if unit.gather is not None:
+        r += width_converter(unit.gather, target)
+    return r
+
+
+def maxpool(unit, target: str) -> Resources:
+    """MaxPoolUnit: sliding window, CF running-max registers, per element a comparator and a mux
+    (Bipolar: an OR), the first-tap mux, the output register, tap / channel-group counters."""
+    P.check_target(target)
+    S, b = unit.simd, unit.bits
+    r = P.control(target) + sliding_window(unit.swg, target) + P.register(1)
+    r += P.counter(unit.CF, target) + P.counter(unit.taps, target)
+    r += P.register(S * b)  # out_data
+    if unit.taps > 1:
+        r += P.register(unit.CF * S * b)
+        if _is_bipolar(unit.dtype):
+            r += P.mux(2, S, target)
+        else:
+            r += (P.comparator(b, target) + P.mux(2, b, target)) * S
+        r += P.mux(2, S * b, target)
+    return r
+
+
+def sumpool(unit, target: str) -> Resources:
+    """GlobalSumPoolUnit: CF accumulator words of SIMD sums (out_bits), per element an adder and a
+    first-pixel gate, output register, pixel / group counters."""
+    P.check_target(target)
+    S, ob = unit.simd, unit.out_bits
+    r = P.control(target) + P.register(1)
+    r += P.counter(unit.CF, target) + P.counter(unit.H * unit.W, target)
+    r += P.register(unit.CF * S * ob) + P.register(S * ob)
+    r += (P.adder(ob, target) + P.mux(2, ob, target)) * S
+    return r
+
+
+def residual_add(unit, target: str) -> Resources:
+    """ResidualAddUnit: per element the shifted sum, the rounding (a remainder compare and an
+    increment), the clamp (two comparisons with constants and a mux), then the output register."""
+    P.check_target(target)
+    E, sb, s = unit.elems, unit.sum_bits, unit.out_shift
+    ob = unit.out_type.wire_bits
+    r = P.control(target) + P.register(1 + E * ob)
+    per = P.adder(sb, target)
+    qb = sb
+    if s:
+        qb = max(sb - s, 1) + 1
+        if unit.mode != "FLOOR":
+            per += P.comparator(s, target, const=True) + P.adder(qb, target)
+    lo, hi = unit.out_type.min, unit.out_type.max
+    # the clamp only costs where q can leave [lo, hi]
+    q_lo, q_hi = -(1 << (qb - 1)), (1 << (qb - 1)) - 1
+    n_cmp = (q_lo < lo) + (q_hi > hi)
+    per += P.comparator(qb, target, const=True) * n_cmp + P.mux(2, ob * n_cmp, target)
+    return r + per * E
+
+
+# -- kernel banks ---------------------------------------------------------------------------------
+def kernel_bank(unit, target: str) -> Resources:
+    """KernelBankConvUnit: sliding window, per channel-group tap shift registers, the patch register,
+    replay buffer (NF > 1), index ROM (folded), 2^tau codeword responses per input channel
+    (popcounts of kh*kw XNORs, masked with padding), per PE lane an SIMD-way response gather
+    (a 2^tau : 1 word select of resp_bits, or wiring when the indices are constants) and sum,
+    accumulators and output register (MatVecUnit's stage 2)."""
+    P.check_target(target)
+    S, CF, T, tb, rb = unit.simd, unit.CF, unit.T, unit.tap_bits, unit.resp_bits
+    PE, NF, SF, acc = unit.pe, unit.NF, unit.SF, unit.acc_bits
+    slot = S * tb
+    width = T * slot
+    r = P.control(target, 2) + sliding_window(unit.swg, target) + P.register(6)
+    if T > 1:
+        r += P.register(CF * (T - 1) * slot)
+    r += P.register(width) * 2  # patch register, x_stream
+    r += P.counter(CF, target) + P.counter(T, target) + P.counter(max(NF, 2), target) + P.counter(max(SF, 2), target)
+    if NF > 1:
+        r += P.ram(width, SF, target) if SF > 1 else P.register(width)
+        r += P.mux(2, width, target)
+    resp = P.popcount(T, target) + P.adder(rb, target)
+    r += resp * (S * unit.NK)
+    if tb == 2:  # padding taps: each channel's mask popcount, subtracted from every response
+        r += P.popcount(T, target) * S
+    if unit.folded:
+        r += P.counter(NF * SF, target)
+        r += P.rom(PE * S * unit.tau, NF * SF, target, words=unit.rom_init())
+        r += P.mux(unit.NK, rb, target) * (PE * S)
+    dw = min(rb + P.bits_for(S), acc)
+    r += P.sum_of_terms(S * dw, dw, target, terms=S) * PE
+    r += P.register(PE * acc) * 2
+    if SF > 1:
+        r += (P.register(acc) + P.adder(acc, target) + P.mux(2, acc, target)) * PE
+    return r
+
+
+# -- composites -----------------------------------------------------------------------------------
+def _inner(u, target: str) -> Resources:
+    """An inner unit of a composite, through the lowering that owns its class (hwgen.lowering)."""
+    from ..lowering import lowering_of_unit
+
+    return lowering_of_unit(u).estimate(u, target)
+
+
+def ode_block(unit, target: str) -> Resources:
+    """ODEBlockUnit: its body's units and the residual add, plus the state buffer (one write port,
+    two read ports: block RAM duplicated per read port, or LUT RAM / registers), the write / R1 / R2
+    position and version counters, the version differences and their tests, the write data mux."""
+    P.check_target(target)
+    r = P.control(target, 2) + P.register(4)
+    for _, u in unit.stages:
+        r += _inner(u, target)
+    r += residual_add(unit.add, target)
+    word = unit.simd * unit.sbits
+    r += P.ram(word, unit.P, target, read_ports=2)
+    M = 2 * (unit.steps + 1)
+    vb = P.bits_for(M)
+    for _ in range(3):
+        r += P.counter(unit.P, target) + P.counter(M, target)
+    r += (P.adder(vb + 1, target) * 2 + P.comparator(P.bits_for(unit.P), target) * 2) * 2
+    r += P.mux(2, word, target)
+    return r
+
+
+def residual_block(unit, target: str) -> Resources:
+    """ResidualBlock: the skip FIFO (a whole feature map), the body's units, the residual add and
+    the fork's handshake."""
+    r = fifo(unit.skip, target) + residual_add(unit.add, target)
+    for st in unit.stages:
+        r += _inner(st.unit, target)
+    return r
+
+
+__all__ = ["matvec", "conv", "kernel_bank", "threshold", "maxpool", "sumpool", "sliding_window",
+           "residual_add", "fifo", "width_converter", "ode_block", "residual_block"]

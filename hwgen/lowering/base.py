@@ -1,0 +1,163 @@
+"""What one IR op kind means and how it becomes hardware, in one object.
+
+A `Lowering` owns, for its op kind:
+  golden         the bit-exact NumPy semantics (hwgen.golden runs it)
+  folding        which (PE, SIMD) are legal and what they cost in cycles (passes/fold searches it)
+  plan           which streaming unit(s) implement it and in which stream format (the schedule
+                 asks it while walking the graph)
+  timing         the handshake token model of its unit (hwgen.rtl.timing steps it)
+  report         the facts a report row shows about its unit
+  reference      what one output integer stood for in the float reference graph
+
+Plumbing (width converters, FIFOs) and composite units (residual blocks) have lowerings too,
+keyed by their unit class only. Modules elsewhere never dispatch on op kinds: they look up the
+lowering (`lowering_of(op)` / `lowering_of_unit(unit)`) and ask it. Adding an op kind means one
+IR dataclass (hwgen/ir/ops.py), one lowering module here (registered with `@register`), its unit
+(hwgen/rtl/) and a test.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+
+from ..errors import HwgenError
+from ..rtl.util import divisors  # noqa: F401  (re-exported: the legal foldings' building block)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..ir import Op
+
+
+class Lowering:
+    """Defaults describe an op with no hardware of its own (host-side ops)."""
+
+    op_type: ClassVar[type | None] = None  # the IR dataclass (None for plumbing)
+    unit_types: ClassVar[tuple[type, ...]] = ()  # the Amaranth component classes it builds
+
+    # -- semantics --------------------------------------------------------------------------
+    def golden(self, op, *inputs):
+        raise HwgenError(f"the golden model has no reference for {op.kind}", node=op.name, op=op.kind)
+
+    def reference_scale(self, op, scales: dict):
+        """Float value of one output integer in the reference graph (None: not comparable)."""
+        return None
+
+    def children(self, op) -> list:
+        """Ops nested inside this one (an ODE block's body)."""
+        return []
+
+    # -- folding ----------------------------------------------------------------------------
+    foldable: ClassVar[bool] = False
+    fold_hint: ClassVar[str] = "has no folding"
+
+    def valid_pe(self, op) -> list[int]:
+        return [1]
+
+    def valid_simd(self, op) -> list[int]:
+        return [1]
+
+    def cycles(self, op, pe: int, simd: int) -> int:
+        """Cycles per inference of one pass through the op at this folding (no stalls)."""
+        return 1
+
+    def full_folding(self, op) -> tuple[int, int]:
+        return 1, 1
+
+    def default_folding(self, op) -> tuple[int, int]:
+        return 1, self.valid_simd(op)[0]
+
+    def simd_rule(self, op) -> str:
+        return f"divide {op.name}'s inputs"
+
+    # -- planning ---------------------------------------------------------------------------
+    def bound(self, op, planner) -> int:
+        """Cycles per inference this op's unit needs (sets the design's II bound)."""
+        return 1
+
+    def plan(self, op, planner) -> None:
+        """Append this op's stage(s) to `planner` (hwgen.rtl.top.Planner)."""
+        raise HwgenError(f"no RTL for {op.kind} yet", node=op.name, op=op.kind)
+
+    # -- the unit ---------------------------------------------------------------------------
+    def timing_models(self, unit) -> list:
+        """Token models of the unit's handshakes (hwgen.rtl.timing); [] for pure wiring."""
+        raise TypeError(f"no timing model for {type(unit).__name__}")
+
+    def report_rows(self, stage, rows: list, plumbing: list, target: str) -> None:
+        """Append the report rows of one planned stage (layers to `rows`, plumbing to `plumbing`),
+        each with its resource estimate on `target`."""
+        plumbing.append({**plumbing_row(stage.name, stage.unit), "estimate": self.cost(stage.unit, target)})
+
+    def estimate(self, unit, target: str):
+        """Resources (hwgen.cost.Resources) of the unit on `target` ("ice40" | "ecp5")."""
+        from ..cost import Resources
+
+        return Resources.zero()
+
+    def cost(self, unit, target: str) -> dict | None:
+        """The estimate as a report dict (None while no cost model is installed)."""
+        try:
+            return self.estimate(unit, target).as_dict()
+        except ImportError:
+            return None
+
+    def own_cost(self, unit, inner_units, target: str) -> dict | None:
+        """A composite unit's estimate less its inner units' (those have report rows of their own)."""
+        try:
+            total = self.estimate(unit, target)
+            for u in inner_units:
+                total = total - lowering_of_unit(u).estimate(u, target)
+            return total.as_dict()
+        except ImportError:
+            return None
+
+    def inspect_row(self, op, graph, block=None) -> dict | None:
+        """`hwgen inspect`'s row for this op (None: not a compute layer)."""
+        return None
+
+
+def plumbing_row(name: str, u) -> dict:
+    row = {"name": name, "op": type(u).__name__, "memory_bits": getattr(u, "memory_bits", 0)}
+    if hasattr(u, "n_in"):
+        row.update(element_bits=u.b, in_elements=u.n_in, out_elements=u.n_out)
+    if hasattr(u, "depth"):
+        row.update(width=u.width, depth=u.depth)
+    return row
+
+
+_BY_OP: dict[type, Lowering] = {}
+_BY_UNIT: dict[type, Lowering] = {}
+
+
+def register(cls: type[Lowering]) -> type[Lowering]:
+    """Class decorator: make one instance the lowering of its op type and unit types."""
+    inst = cls()
+    if cls.op_type is not None:
+        if cls.op_type in _BY_OP:
+            raise RuntimeError(f"two lowerings for {cls.op_type.__name__}")
+        _BY_OP[cls.op_type] = inst
+    for t in cls.unit_types:
+        _BY_UNIT[t] = inst
+    return cls
+
+
+def lowering_of(op: "Op") -> Lowering:
+    """The lowering of an IR op: its own class's, else its nearest base class's."""
+    for t in type(op).__mro__:
+        found = _BY_OP.get(t)
+        if found is not None:
+            return found
+    raise HwgenError(f"hwgen has no lowering for {type(op).__name__}", node=getattr(op, "name", None),
+                     op=type(op).__name__)
+
+
+def lowering_of_unit(unit: Any) -> Lowering:
+    found = _BY_UNIT.get(type(unit))
+    if found is None:
+        raise TypeError(f"no lowering owns the unit {type(unit).__name__}")
+    return found
+
+
+def walk(ops: Iterable, parent=None):
+    """(op, enclosing op or None) for every op, nested ones (ODE bodies) after their parent."""
+    for op in ops:
+        yield op, parent
+        yield from walk(lowering_of(op).children(op), op)

@@ -1,0 +1,68 @@
+"""What MatVec, Conv and KernelBankConv share: an integer dot product per output with fixed
+weights, an accumulator sized by hwgen.passes.accumulators, and a (PE, SIMD) folding."""
+from __future__ import annotations
+
+from ..ir import Conv
+from .base import Lowering
+
+
+class DotLowering(Lowering):
+    foldable = True
+    fold_hint = "folds by PE and SIMD"
+
+    def valid_pe(self, op) -> list[int]:
+        from .base import divisors
+
+        return divisors(op.out_channels)
+
+    def reference_scale(self, op, scales):
+        return op.float_scale
+
+    def inspect_row(self, op, graph, block=None) -> dict:
+        act = next((a for a in graph.consumers(op.outputs[0]) if hasattr(a, "thresholds")), None)
+        if act is None and block is not None:
+            act = next((a for a in block.body if op.outputs[0] in a.inputs and hasattr(a, "thresholds")), None)
+        repeats = block.steps if block else 1
+        bounds = op.acc_bounds
+        tensors = graph.tensors
+        return {
+            "name": op.name,
+            "op": op.kind,
+            "input_shape": list(tensors[op.inputs[0]].shape) if op.inputs[0] in tensors else list(op.in_shape),
+            "output_shape": list(tensors[op.outputs[0]].shape) if op.outputs[0] in tensors else list(op.out_shape),
+            "input_type": str(op.in_type),
+            "weight_type": str(op.w_type),
+            "output_type": str(act.out_type) if act else f"acc {op.acc_type}",
+            "activation": act.name if act else None,
+            "thresholds_per_channel": int(act.thresholds.shape[1]) if act else 0,
+            "block": f"{block.name} x{block.steps}" if block else None,
+            "macs": int(op.weights.size * (op.out_shape[0] * op.out_shape[1] if isinstance(op, Conv) else 1)
+                        * repeats),
+            "weight_bits": self.weight_bits(op),
+            "nonzero_weights": int((op.weights != 0).sum()),
+            "acc_bits_exact": bounds.get("exact"),
+            "acc_bits_a2q": bounds.get("a2q"),
+            "acc_bits_datatype": bounds.get("datatype"),
+            "pe": op.pe,
+            "simd": op.simd,
+        }
+
+    def weight_bits(self, op) -> int:
+        return int(op.weights.size * op.w_type.bits)
+
+
+def dot_row(op, *, kind: str, pe: int, simd: int, cycles: int, acc_bits: int, memory_bits: int,
+            weights_in: str, **extra) -> dict:
+    """The report row every dot-product layer has."""
+    return {
+        "name": op.name, "op": kind, "pe": pe, "simd": simd, "cycles": cycles,
+        "acc_bits": acc_bits,
+        "acc_bits_exact": op.acc_bounds.get("exact"),
+        "acc_bits_a2q": op.acc_bounds.get("a2q"),
+        "acc_bits_datatype": op.acc_bounds.get("datatype"),
+        "weight_bits": int(op.weights.size * op.w_type.wire_bits),
+        "weights_nonzero": int((op.weights != 0).sum()),
+        "memory_bits": memory_bits,
+        "weights_in": weights_in,
+        **extra,
+    }

@@ -1,0 +1,173 @@
+"""Schedule: the folded graph -> a HardwarePlan (hwgen.plan).
+
+Walks the core in stream order and asks each op's lowering to plan its stage(s); inserts the
+plumbing between them (a WidthConverter wherever consecutive beat widths differ; a FIFO holding a
+whole input vector in front of a MatVec that replays it, and one holding a whole feature map in
+front of an ODE block, so the producer can run ahead). Then the timing models give II and latency
+and the lowerings give each stage's report row and resource estimate for the target.
+
+Only chains are supported, plus residual steps h + f(h) (an op that joins two branches: its
+lowering plans the step).
+"""
+from __future__ import annotations
+
+from ..errors import HwgenError
+from ..ir import Graph
+from ..lowering import lowering_of, lowering_of_unit
+from ..plan import HardwarePlan, Stage, StreamFormat
+from ..rtl.fifo import StreamFIFO
+from ..rtl.width_converter import WidthConverter
+
+DEFAULT_TARGET = "ecp5"
+
+
+class Planner:
+    """The stream so far (`fmt`, what the last stage emits) and the stages planned; lowerings
+    append their stages with `feed` (make the stream fit) and `push`."""
+
+    def __init__(self, graph: Graph, *, fifo_slack: int, bound: int, fmt: StreamFormat | None = None,
+                 units: dict | None = None):
+        self.graph, self.fifo_slack, self.bound = graph, fifo_slack, bound
+        self.units = units if units is not None else {}  # units built while bounding, reused
+        self.stages: list[Stage] = []
+        self.fmt = fmt
+        self.in_fmt = fmt
+
+    # -- formats ------------------------------------------------------------------------------
+    format_of = staticmethod(StreamFormat.of)
+    stream_format = StreamFormat
+
+    @staticmethod
+    def acc_format(op, elements: int, pe: int) -> StreamFormat:
+        return StreamFormat(op.acc_type.bits, True, False, elements, pe)
+
+    # -- building the chain -------------------------------------------------------------------
+    def push(self, name: str, unit, op=None, cycles: int = 1) -> None:
+        _planned(unit)
+        self.stages.append(Stage(name, unit, op, cycles))
+
+    def sub(self) -> "Planner":
+        """A planner for a branch that starts from the current stream."""
+        return Planner(self.graph, fifo_slack=self.fifo_slack, bound=self.bound, fmt=self.fmt, units=self.units)
+
+    def add(self, op) -> None:
+        lowering_of(op).plan(op, self)
+
+    def feed(self, name: str, need: StreamFormat, *, matvec_nf: int | None = None,
+             whole: bool = False) -> None:
+        """Make the stream so far fit `need` (a converter when beat widths differ); a FIFO in front
+        of a MatVec (matvec_nf = its output groups), one of a whole input with `whole`."""
+        fmt = self.fmt
+        if fmt is None:  # the first layer takes the top's input
+            self.in_fmt = self.fmt = need
+            return
+        if fmt.element_bits != need.element_bits or fmt.elements != need.elements:
+            raise HwgenError(f"input stream of {fmt.elements} x {fmt.element_bits} bit does not match "
+                             f"{need.elements} x {need.element_bits} bit", node=name)
+        if fmt.per_beat != need.per_beat:
+            conv = WidthConverter(element_bits=need.element_bits, in_elems=fmt.per_beat, out_elems=need.per_beat)
+            self.push(f"{name}_conv", conv, None, max(fmt.beats, need.beats))
+        if matvec_nf is not None:
+            # a whole vector when it is replayed (NF > 1); >= 4 keeps a full-rate stream
+            # (SyncFIFOBuffered of depth 2 takes a beat only every other cycle)
+            depth = need.beats + self.fifo_slack if matvec_nf > 1 else 0
+            self.push(f"{name}_fifo", StreamFIFO(width=need.payload_bits, depth=max(4, depth)), None, need.beats)
+        elif whole:
+            self.push(f"{name}_fifo", StreamFIFO(width=need.payload_bits, depth=max(4, need.beats + self.fifo_slack)),
+                      None, need.beats)
+        self.fmt = need
+
+    def pool_simd(self, channels: int, cycles_of) -> int:
+        """The incoming beat width if it keeps a pool off the critical path, else the fewest channels
+        per beat that do (all channels when none does)."""
+        p = self.fmt.per_beat if self.fmt is not None else 1
+        if channels % p == 0 and cycles_of(p) <= self.bound:
+            return p
+        for s in range(1, channels + 1):
+            if channels % s == 0 and cycles_of(s) <= self.bound:
+                return s
+        return channels
+
+
+def _planned(unit, seen=None) -> None:
+    """Mark a planned unit and its sub-units as meant to exist unelaborated: a plan made only for
+    its estimates (hwgen.compile without write) never turns them into Verilog, and Amaranth would
+    warn about each at garbage collection."""
+    from amaranth.hdl import Elaboratable
+
+    seen = set() if seen is None else seen
+    if id(unit) in seen:
+        return
+    seen.add(id(unit))
+    unit._MustUse__silence = True
+    for v in vars(unit).values():
+        for x in (v if isinstance(v, (list, tuple)) else (v,)):
+            for y in (x if isinstance(x, tuple) else (x,)):
+                if isinstance(y, Elaboratable):
+                    _planned(y, seen)
+                elif hasattr(y, "unit") and isinstance(getattr(y, "unit"), Elaboratable):
+                    _planned(y.unit, seen)
+
+
+def plan_stages(graph: Graph, *, fifo_slack: int = 2) -> tuple[list[Stage], StreamFormat, StreamFormat]:
+    """Units in stream order, plus the formats of the top's input and output."""
+    core = graph.core
+    if not core:
+        raise HwgenError("the graph has no hardware layers")
+    units: dict = {}
+    probe = Planner(graph, fifo_slack=fifo_slack, bound=1, units=units)
+    bound = max(lowering_of(op).bound(op, probe) for op in core)
+    steps = {}  # first op of a residual body -> (join op, skip tensor, body)
+    for op in core:
+        if len(op.inputs) > 1:
+            skip, body = lowering_of(op).branches(op, core)
+            steps[body[0].name] = (op, skip, body)
+    planner = Planner(graph, fifo_slack=fifo_slack, bound=bound, units=units)
+    current = graph.head.outputs[0]
+    i = 0
+    while i < len(core):
+        op = core[i]
+        if op.inputs[0] != current:
+            raise HwgenError("this layer does not take the output of the layer before it: only chains (and "
+                             "residual h + f(h) steps) are supported in hardware", node=op.name, op=op.kind)
+        if op.name in steps:
+            join, skip, body = steps[op.name]
+            if skip != current:
+                raise HwgenError("the skip path must start where the residual branch starts; only h + f(h) "
+                                 "steps (unrolled, or folded into an ODE block) are supported in hardware",
+                                 node=join.name, op=join.kind)
+            lowering_of(join).plan_step(join, skip, body, planner)
+            members = {o.name for o in body} | {join.name}
+            while i < len(core) and core[i].name in members:
+                i += 1
+            current = join.outputs[0]
+            continue
+        planner.add(op)
+        current = op.outputs[0]
+        i += 1
+    return planner.stages, planner.in_fmt, planner.fmt
+
+
+def stage_rows(stages: list[Stage], target: str) -> tuple[list[dict], list[dict]]:
+    """One report row per IR layer (ODE body and residual branch layers included) and one per
+    plumbing unit, each with its resource estimate on `target`."""
+    rows: list[dict] = []
+    plumbing: list[dict] = []
+    for st in stages:
+        lowering_of_unit(st.unit).report_rows(st, rows, plumbing, target)
+    return rows, plumbing
+
+
+def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, fifo_slack: int = 2) -> HardwarePlan:
+    """The folded graph's HardwarePlan for `target`."""
+    from ..rtl.timing import simulate_ii, simulate_latency
+
+    stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack)
+    bound = max(st.cycles for st in stages)
+    ii = simulate_ii(stages, in_fmt.beats, out_fmt.beats, bound)
+    ii = bound if ii is None else (int(ii) if float(ii).is_integer() else round(ii, 2))
+    latency = simulate_latency(stages, in_fmt.beats, out_fmt.beats, bound)
+    rows, plumbing = stage_rows(stages, target)
+    return HardwarePlan(model=graph.name, source=graph.source, target=target, stages=stages, in_fmt=in_fmt,
+                        out_fmt=out_fmt, ii_cycles=ii, ii_bound=bound, latency_cycles=latency, layers=rows,
+                        plumbing=plumbing, notes=list(graph.notes))
