@@ -12,6 +12,7 @@ import numpy as np
 from hwgen.golden import run_core
 from hwgen.ir import Add, Conv, Dot, Graph, MatVec, MaxPool, ODEBlock, Threshold
 from hwgen.ir.types import BipolarType, to_wire
+from hwgen.passes.accumulators import exact_range
 from hwgen.rtl.conv import dense_weights
 
 
@@ -56,12 +57,8 @@ def first_layer_extremes(op: MatVec, rng: np.random.Generator, channels: list[in
 
 
 def exact_acc_range(op: Dot) -> tuple[np.ndarray, np.ndarray]:
-    x_min, x_max = _extremes(op.in_type)
-    w = _dense(op)
-    pos, neg = np.where(w > 0, w, 0), np.where(w < 0, w, 0)
-    hi = pos.sum(1) * x_max + neg.sum(1) * x_min
-    lo = pos.sum(1) * x_min + neg.sum(1) * x_max
-    return lo, hi
+    """Per-channel [lo, hi] of the accumulator (hwgen.passes.accumulators.exact_range)."""
+    return exact_range(op)
 
 
 def _input_candidates(dtype) -> np.ndarray:

@@ -134,7 +134,6 @@ print("board plan ok")
 """
 
 
-@pytest.mark.slow
 def test_wheel_install_compiles_verifies_and_synthesizes(built, tmp_path):
     wheel = built[0]
     venv = tmp_path / "venv"

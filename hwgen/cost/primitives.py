@@ -63,16 +63,18 @@ def _n(x: float):
 #   wen       per (word x counter bit) of a register file written through a decoded counter
 #   csa       per term bit of a multi-operand sum (yosys alumacc $macc -> maccmap full adders)
 #   pp        per partial-product bit of a soft multiplier inside such a sum (AND + compression)
-#   pop       per input bit of a popcount (1-bit terms; XNOR with a weight bit included)
+#   pop       per input bit of a popcount (1-bit terms)
+#   xnor      per input bit of a popcount whose bits are XNORs with variable (ROM) weight bits
 #   rom_leaf  per distinct non-trivial 16-word piece of a logic ROM lane (one LUT4 function)
 #   rom_node  per distinct 2:1 node above the pieces (iCE40: a LUT4; ECP5: mostly free PFUMX/L6MUX)
 #   ram       per data bit x word-group of LUT RAM / FF RAM read muxes and write decode
 #   ctl       per unit: the valid / ready / enable handshake logic every unit has
 K = {
     "ice40": {"add": 1.0, "add_soft": 1.0, "cnt": 1.0, "cmp": 1.0, "mux": 1.0, "wsel": 0.5, "wen": 0.5,
-              "csa": 1.5, "pp": 1.5, "pop": 1.0, "rom_leaf": 1.0, "rom_node": 1.0, "ram": 1.0, "ctl": 8.0},
-    "ecp5": {"add": 0.0, "add_soft": 1.0, "cnt": 1.0, "cmp": 1.0, "mux": 1.0, "wsel": 0.5, "wen": 0.5,
-             "csa": 1.5, "pp": 1.5, "pop": 1.0, "rom_leaf": 1.0, "rom_node": 0.3, "ram": 1.0, "ctl": 8.0},
+              "csa": 1.5, "pp": 1.5, "pop": 1.0, "xnor": 1.0, "rom_leaf": 1.0, "rom_node": 1.0, "ram": 1.0, "ctl": 8.0},
+    "ecp5": {"add": 0.378, "add_soft": 1.23, "cnt": 1.119, "cmp": 0.0, "mux": 0.393, "wsel": 0.895, "wen": 0.613,
+             "csa": 2.028, "pp": 2.0, "pop": 1.647, "xnor": 1.868, "rom_leaf": 1.098, "rom_node": 0.464, "ram": 1.033,
+             "ctl": 3.233},
 }
 # widest $alu that stays soft logic (yosys techmap _TECHMAP_FAIL_: ice40/arith_map.v Y_WIDTH <= 2,
 # lattice/arith_map_ccu2c.v Y_WIDTH <= 4)
@@ -194,14 +196,16 @@ def dsp_blocks(a_bits: int, b_bits: int, target: str) -> int:
 
 
 def sum_of_terms(term_bits: float, result_bits: int, target: str, *, terms: int = 3) -> Resources:
-    """A sum of `terms` values into `result_bits` (balanced_sum): two terms are one adder; three or
-    more become one $macc (alumacc), compressed by maccmap's full adders (`csa` per term bit, the
-    terms sign-extended to the result width) into a final adder. A 1-term sum costs nothing."""
+    """A sum of `terms` values (balanced_sum) of `term_bits` bits in all (a signed term counts as
+    sign-extended to the result width, an unsigned one by its own bits) into `result_bits`: two
+    terms are one adder; three or more become one $macc (yosys alumacc), compressed by maccmap's
+    full adders (about terms - 2 of them per bit column: `csa` per term bit, times (terms-2)/terms)
+    into a final adder. A 1-term sum costs nothing."""
     if terms <= 1:
         return Resources()
     if terms == 2:
         return adder(result_bits, target)
-    return lut(target, "csa", term_bits) + adder(result_bits, target)
+    return lut(target, "csa", term_bits * (terms - 2) / terms) + adder(result_bits, target)
 
 
 def adder_tree(terms: int, bits: int, target: str, *, result_bits: int | None = None) -> Resources:
@@ -212,7 +216,7 @@ def adder_tree(terms: int, bits: int, target: str, *, result_bits: int | None = 
     w = bits + bits_for(terms)
     if result_bits is not None:
         w = min(w, result_bits)
-    return sum_of_terms(terms * w, w, target, terms=terms)
+    return sum_of_terms(terms * w, w, target, terms=terms)  # signed terms: full width each
 
 
 def popcount(n: int, target: str) -> Resources:
@@ -231,34 +235,38 @@ def soft_products(pp_bits: float, result_bits: int, target: str) -> Resources:
     return lut(target, "pp", pp_bits) + adder(result_bits, target)
 
 
-def constant_product_terms(x_bits: int, columns, target: str) -> tuple[int, int, int]:
-    """(DSP blocks, soft partial-product bits, plain term bits) of sum_j x_j * w_j over every lane's
-    constant weights (columns[j] = the weights input j meets, over all lanes).
+def constant_product_terms(x_bits: int, x_signed: bool, columns, width: int, target: str) -> tuple[int, int, int]:
+    """(DSP blocks, soft partial-product bits, plain term bits) of the lanes' sums of x_j * w for
+    constant weights (columns[j] = the weights input j meets, over all lanes; width = a lane's sum).
 
     The RTL drops w = 0 and passes +-1 as x / -x; yosys opt_expr turns x * 2^k into a shift (a plain
-    term); every other constant stays a $mul (Amaranth writes negative constants as wide unsigned
-    ones), which opt_merge shares between lanes with the same input and weight. On ECP5 each such
-    $mul is a MULT18X18D (mul2dsp maps constant operands too, both >= 2 bits wide); on iCE40 the
+    term of x's bits, or the full width when x is signed); every other constant stays a $mul
+    (Amaranth writes negative constants as wide unsigned ones), which opt_merge shares between lanes
+    with the same input and weight. On ECP5 each such $mul is a MULT18X18D (mul2dsp maps constant
+    operands too, both >= 2 bits wide) whose output joins the sum at full width; on iCE40 the
     results are under 11 bits, so they stay soft: |w|'s set bits are the partial products."""
     dsp = pp = plain = 0
-    for j, col in enumerate(columns):
+    xw = width if x_signed else x_bits
+    for col in columns:
         seen = set()
         for w in col:
             w = int(w)
             if w == 0:
                 continue
             if w in (1, -1) or (w > 0 and (w & (w - 1)) == 0):
-                plain += x_bits
+                plain += xw + (w.bit_length() - 1 if w > 0 else 0)
                 continue
-            if w in seen:
-                continue
-            seen.add(w)
             wb = w.bit_length() if w > 0 else (-w).bit_length() + 1
             nd = dsp_blocks(x_bits, wb, target)
             if nd:
-                dsp += nd
-            else:
+                if w not in seen:
+                    dsp += nd
+                plain += width
+            elif w not in seen:
                 pp += x_bits * bin(abs(w)).count("1")
+            else:
+                plain += width
+            seen.add(w)
     return dsp, pp, plain
 
 

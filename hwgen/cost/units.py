@@ -34,25 +34,31 @@ def _lanes(unit, target: str) -> Resources:
     ib, wb = unit.in_bits, unit.w_bits
     folded = unit.folded
     if unit.binary:  # XNOR-popcount, then 2 * pc - SIMD
-        return (P.popcount(S, target) + P.adder(P.bits_for(S + 1) + 2, target)) * PE
+        lane = P.popcount(S, target) + P.adder(P.bits_for(S + 1) + 2, target)
+        if folded:
+            lane += P.lut(target, "xnor", S)
+        return lane * PE
     x_bip, w_bip = _is_bipolar(unit.in_type), _is_bipolar(unit.w_type)
     if not folded:  # constant weights
         W = unit.weights
-        if x_bip:  # Mux(x, w, -w): a term of w_bits + 1 bits per nonzero weight
+        if x_bip:  # Mux(x, w, -w): a signed term of w_bits + 1 bits per nonzero weight
             r = Resources()
+            width = _dot_width(unit, wb + 1)
             for p in range(PE):
                 nz = sum(1 for w in W[p] if int(w) != 0)
-                width = _dot_width(unit, wb + 1)
                 r += P.sum_of_terms(nz * width, width, target, terms=nz)
             return r
-        xb = ib + (0 if _signed(unit.in_type) else 1)
-        dsp, pp, plain = P.constant_product_terms(xb, [W[:, j] for j in range(W.shape[1])], target)
-        terms = sum(1 for w in W.reshape(-1) if int(w) != 0)
+        xs = _signed(unit.in_type)
+        xb = ib + (0 if xs else 1)
         width = _dot_width(unit, xb + wb)
-        r = Resources(dsp=dsp) + P.lut(target, "pp", pp)
-        nz_lanes = sum(1 for p in range(PE) if any(int(w) != 0 for w in W[p]))
-        r += P.lut(target, "csa", terms * width)
-        return r + P.adder(width, target) * nz_lanes
+        r = Resources()
+        dsp_total = 0
+        for p in range(PE):  # lane by lane (a product shared by two lanes is built once: DSPs per column)
+            nz = [int(w) for w in W[p] if int(w) != 0]
+            dsp, pp, plain = P.constant_product_terms(ib, xs, [[w] for w in nz], width, target)
+            r += P.lut(target, "pp", pp) + P.sum_of_terms(plain + pp, width, target, terms=len(nz))
+        dsp_total, _, _ = P.constant_product_terms(ib, xs, [W[:, j] for j in range(W.shape[1])], width, target)
+        return r + Resources(dsp=dsp_total)
     if w_bip or x_bip:  # Mux(w, x, -x) / Mux(x, w, -w): a negation and a mux per element
         bits = (ib if w_bip else wb) + 1
         width = _dot_width(unit, bits)

@@ -5,10 +5,9 @@ Streams carry flat unsigned payloads; element i of a beat occupies payload bits
 """
 from __future__ import annotations
 
-
 from amaranth.hdl import Cat, Const, Value
 
-from ..ir.types import BipolarType
+from ..ir.types import BipolarType, signed_bits_for
 
 
 def balanced_sum(terms: list) -> Value:
@@ -57,10 +56,7 @@ def pack_ints(values, bits: int) -> int:
     return word
 
 
-def signed_width_for(lo: int, hi: int) -> int:
-    """Bits of a signed value holding [lo, hi]."""
-    lo, hi = int(min(lo, -1)), int(max(hi, 0))
-    return max((-lo - 1).bit_length(), hi.bit_length()) + 1
+signed_width_for = signed_bits_for  # bits of a signed value holding [lo, hi] (one definition, in ir.types)
 
 
 def divisors(n: int) -> list[int]:
