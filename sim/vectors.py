@@ -14,6 +14,7 @@ from hwgen.ir import Add, Conv, Dot, Graph, MatVec, MaxPool, ODEBlock, Threshold
 from hwgen.ir.types import BipolarType, to_wire
 from hwgen.passes.accumulators import exact_range
 from hwgen.rtl.conv import dense_weights
+from hwgen.rtl.util import pack_ints
 
 
 def random_values(dtype, shape, rng: np.random.Generator) -> np.ndarray:
@@ -213,17 +214,8 @@ def make_vectors(graph: Graph, n_random: int, seed: int, *, adversarial: bool = 
 def pack_vector_beats(values: np.ndarray, dtype, per_beat: int) -> list[list[int]]:
     """[N, E] values -> per vector, a list of payload integers (element 0 in the low bits)."""
     wire = to_wire(np.asarray(values), dtype).reshape(len(values), -1)
-    bits = dtype.wire_bits
-    out = []
-    for row in wire:
-        beats = []
-        for b in range(0, len(row), per_beat):
-            word = 0
-            for i, v in enumerate(row[b:b + per_beat]):
-                word |= int(v) << (i * bits)
-            beats.append(word)
-        out.append(beats)
-    return out
+    return [[pack_ints(row[b:b + per_beat], dtype.wire_bits) for b in range(0, len(row), per_beat)]
+            for row in wire]
 
 
 def _type_out(op):

@@ -22,7 +22,7 @@ from hwgen.ir.types import IntType
 from hwgen.compiler import CompileOptions, compile_model
 from hwgen.lowering import lowering_of
 from hwgen.passes.fold import fold_graph, folding_table, foldable, layer_cycles
-from hwgen.rtl.build import build_accelerator, layer_rows
+from hwgen.rtl.build import build_accelerator
 from hwgen.rtl.conv import ConvUnit
 from hwgen.rtl.kernel_bank import KernelBankConvUnit
 from hwgen.rtl.top import Accelerator, estimate_ii
@@ -201,7 +201,7 @@ def test_fold_json_with_ode_body_and_errors(tmp_path):
 def test_report_rows_for_conv_units(unelaborated):
     g = fold_graph(compiled("subbit_tau5"), ("auto", 8192))
     acc = Accelerator(g)
-    rows, plumbing = layer_rows(acc)
+    rows = acc.plan.layers
     banks = [r for r in rows if r["op"] == "KernelBankConv"]
     assert len(banks) == 2
     for r, st in zip(banks, [st for st in acc.stages if isinstance(st.op, KernelBankConv)]):
@@ -215,7 +215,7 @@ def test_report_rows_for_conv_units(unelaborated):
 
     g = fold_graph(compiled("odenet_n2"), FOLD)
     acc = Accelerator(g)
-    rows, _ = layer_rows(acc)
+    rows = acc.plan.layers
     names = [r["name"] for r in rows]
     assert names.index("ODE_Add_0") < names.index("Conv_1") < names.index("Conv_2")
     ode = rows[names.index("ODE_Add_0")]

@@ -8,6 +8,7 @@ element e of a beat sits at payload bits [e*element_bits, (e+1)*element_bits).
 from __future__ import annotations
 
 from ..errors import HwgenError
+from ..rtl.util import pack_ints
 
 
 def beat_bytes(fmt: dict) -> int:
@@ -39,9 +40,7 @@ def pack_elements(elems: list[int], fmt: dict) -> list[int]:
     bits, per = int(fmt["element_bits"]), int(fmt["elements_per_beat"])
     if len(elems) % per:
         raise HwgenError(f"{len(elems)} elements is not a whole number of {per}-element beats")
-    mask = (1 << bits) - 1
-    return [sum((int(e) & mask) << (k * bits) for k, e in enumerate(elems[j:j + per]))
-            for j in range(0, len(elems), per)]
+    return [pack_ints(elems[j:j + per], bits) for j in range(0, len(elems), per)]
 
 
 def unpack_elements(beats: list[int], fmt: dict) -> list[int]:

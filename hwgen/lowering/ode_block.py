@@ -65,7 +65,7 @@ class ODEBlockLowering(Lowering):
             if iop is None:  # a width converter between body layers
                 lowering_of_unit(inner).report_rows(Stage(f"{op.name}.{name}", inner), body_rows, plumbing, target)
                 continue
-            lowering_of_unit(inner).report_rows(Stage(name, inner, iop, u._stage_cycles(inner)), body_rows, plumbing, target)
+            lowering_of_unit(inner).report_rows(Stage(name, inner, iop, u.stage_cycles[name]), body_rows, plumbing, target)
         state_bits = u.P * u.simd * u.sbits
         rows.append({"name": op.name, "op": "ODEBlock", "pe": None, "simd": u.simd, "cycles": stage.cycles,
                      "steps": u.steps, "dt_shift": op.dt_shift, "step_cycles": u.step_cycles,

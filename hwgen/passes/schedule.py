@@ -109,6 +109,15 @@ def _planned(unit, seen=None) -> None:
                     _planned(y.unit, seen)
 
 
+def plan_chain(ops: list, fmt: StreamFormat, *, fifo_slack: int = 2) -> Planner:
+    """The planner after planning `ops` as a chain fed by a stream of format `fmt` (an ODE block's
+    body: the block builds its units from the planned stages)."""
+    planner = Planner(None, fifo_slack=fifo_slack, bound=1, fmt=fmt)
+    for op in ops:
+        planner.add(op)
+    return planner
+
+
 def plan_stages(graph: Graph, *, fifo_slack: int = 2) -> tuple[list[Stage], StreamFormat, StreamFormat]:
     """Units in stream order, plus the formats of the top's input and output."""
     core = graph.core

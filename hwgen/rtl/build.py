@@ -26,12 +26,6 @@ def check_top(name: str) -> str:
     return name
 
 
-def layer_rows(acc: Accelerator) -> tuple[list[dict], list[dict]]:
-    """One row per IR layer (ODE body and residual branch layers included), and one per plumbing
-    component (width converter, FIFO), as planned."""
-    return acc.plan.layers, acc.plan.plumbing
-
-
 def generate_verilog(graph_or_plan: Graph | HardwarePlan, *, top: str = DEFAULT_TOP) -> tuple[str, Accelerator]:
     acc = Accelerator(graph_or_plan)
     text = verilog.convert(acc, name=check_top(top), emit_src=False,

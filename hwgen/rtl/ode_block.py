@@ -34,12 +34,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..ir import Add, Conv, KernelBankConv, Threshold
-from .conv import ConvUnit
-from .kernel_bank import KernelBankConvUnit
+from ..ir import Add, Conv
 from .residual_add import ResidualAddUnit
-from .threshold import ThresholdUnit
-from .width_converter import WidthConverter
 
 
 class ODEBlockUnit(wiring.Component):
@@ -67,41 +63,22 @@ class ODEBlockUnit(wiring.Component):
         if self.simd < 1 or self.C % self.simd:
             raise ValueError(f"SIMD {simd} does not divide {self.C} channels")
 
-        # the body chain, with width converters where beat sizes differ
-        self.stages: list[tuple[str, wiring.Component]] = []
-        elems, bits = self.simd, self.sbits
+        # the body chain, planned like a top-level chain (hwgen.passes.schedule: each op's lowering,
+        # width converters where beat sizes differ)
+        from ..passes.schedule import plan_chain
+        from ..plan import StreamFormat
 
-        def convert(name, need):
-            nonlocal elems
-            if elems != need:
-                self.stages.append((f"{name}_conv", WidthConverter(element_bits=bits, in_elems=elems, out_elems=need)))
-                elems = need
-
-        for inner in chain_ops:
-            if isinstance(inner, Conv):
-                if isinstance(inner, KernelBankConv):
-                    unit = KernelBankConvUnit.from_op(inner)
-                    need = unit.simd
-                else:
-                    unit = ConvUnit.from_op(inner)
-                    need = unit.window_simd
-                if unit.out_shape != (self.H, self.W, unit.out_shape[2]) or tuple(inner.in_shape)[:2] != (self.H, self.W):
-                    raise ValueError(f"{inner.name}: the ODE body must keep the {self.H}x{self.W} feature map")
-                convert(inner.name, need)
-                self.stages.append((inner.name, unit))
-                elems, bits = unit.pe, unit.acc_bits
-            elif isinstance(inner, Threshold):
-                if inner.channels % elems:
-                    convert(inner.name, 1)
-                unit = ThresholdUnit(thresholds=inner.thresholds, decreasing=inner.decreasing, in_bits=bits,
-                                     out_type=inner.out_type, out_base=inner.out_base, pe=elems)
-                self.stages.append((inner.name, unit))
-                bits = inner.out_type.wire_bits
-            else:
-                raise NotImplementedError(f"{inner.name}: no RTL for {inner.kind} inside an ODE block")
-        if bits != add_op.b_type.wire_bits:
-            raise ValueError(f"{op.name}: f(h) is {bits} bits wide, the Add takes {add_op.b_type}")
-        convert(add_op.name, self.simd)
+        chain = plan_chain(chain_ops, StreamFormat.of(state, self.H * self.W * self.C, self.simd))
+        for st in chain.stages:
+            shape = getattr(st.unit, "out_shape", None)
+            if st.op is not None and shape is not None and tuple(shape[:2]) != (self.H, self.W):
+                raise ValueError(f"{st.op.name}: the ODE body must keep the {self.H}x{self.W} feature map")
+        if chain.fmt.element_bits != add_op.b_type.wire_bits:
+            raise ValueError(f"{op.name}: f(h) is {chain.fmt.element_bits} bits wide, the Add takes {add_op.b_type}")
+        fmt = chain.fmt
+        chain.feed(add_op.name, StreamFormat(fmt.element_bits, fmt.signed, fmt.bipolar, fmt.elements, self.simd))
+        self.stages: list[tuple[str, wiring.Component]] = [(st.name, st.unit) for st in chain.stages]
+        self.stage_cycles = {st.name: st.cycles for st in chain.stages}
         self.add = ResidualAddUnit.from_op(add_op, elems=self.simd)
         if add_op.out_type.wire_bits != self.sbits:
             raise ValueError(f"{op.name}: the Add's output {add_op.out_type} is not the state {state}")
@@ -120,16 +97,9 @@ class ODEBlockUnit(wiring.Component):
     def pixels(self) -> int:
         return self.H * self.W
 
-    def _stage_cycles(self, unit) -> int:
-        if isinstance(unit, ThresholdUnit):
-            return self.pixels * unit.cycles
-        if isinstance(unit, WidthConverter):
-            return self.pixels * self.C // min(unit.n_in, unit.n_out)
-        return unit.cycles
-
     @property
     def step_cycles(self) -> int:
-        return max([self.P] + [self._stage_cycles(u) for _, u in self.stages])
+        return max([self.P] + list(self.stage_cycles.values()))
 
     @property
     def cycles(self) -> int:
