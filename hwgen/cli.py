@@ -140,8 +140,8 @@ def cmd_compile(args) -> int:
     rows = [{**r, **{f"est_{k}": v for k, v in (r.get("estimate") or {}).items()}} for r in report["layers"]]
     cols = [("name", "layer"), ("op", "op"), ("pe", "PE"), ("simd", "SIMD"), ("cycles", "cycles"),
             ("acc_bits", "acc bits"), ("acc_bits_a2q", "A2Q"), ("acc_bits_datatype", "dtype"),
-            ("memory_bits", "memory bits"), ("est_lut", "LUT~"), ("est_ff", "FF~"), ("est_bram", "BRAM~"),
-            ("est_dsp", "DSP~")]
+            ("memory_bits", "memory bits"), ("memory_style", "memory"), ("arithmetic", "arith"),
+            ("est_lut", "LUT~"), ("est_ff", "FF~"), ("est_bram", "BRAM~"), ("est_dsp", "DSP~")]
     print(format_table(rows, cols))
     io = report["io"]
     est = report.get("estimate") or {}

@@ -14,10 +14,13 @@ report.json schema (version 2):
   ii_cycles_bound         the busiest stage's cycles per inference
   latency_cycles          first input beat to last output beat of one inference alone
   layers[]                one row per IR layer (ODE-body and residual-branch layers included):
-                          name, op, pe, simd, cycles, acc_bits (+ exact/a2q/datatype bounds),
-                          memory_bits, weights_in, ..., estimate {lut, ff, carry, bram, dsp}
+                          name, op, unit, pe, simd, cycles, acc_bits (+ exact/a2q/datatype bounds),
+                          memory_bits, weights_in, stream_in/stream_out {element_bits,
+                          elements_per_beat, beats} (top-level stages), pipeline_latency,
+                          ..., estimate {lut, ff, carry, bram, dsp, lutram}, memory_style
+                          (bram | lutram | logic | none) and arithmetic (dsp | lut) as estimated
   plumbing[]              width converters / FIFOs: name, op, memory_bits, ..., estimate
-  estimate                total {lut, ff, carry, bram, dsp} (sum of the rows)
+  estimate                total {lut, ff, carry, bram, dsp, lutram} (sum of the rows)
   memory_bits_total       ROM + buffer bits of every row
   io                      clock, reset, input/output stream formats (StreamFormat.as_dict)
   notes[]                 what the passes decided (e.g. a folding target that was not met)
@@ -78,6 +81,15 @@ class Stage:
     unit: Any  # an amaranth wiring.Component with streams i and o
     op: Any = None
     cycles: int = 1  # busy cycles per inference (no stalls)
+    in_fmt: StreamFormat | None = None  # the stream it takes
+    out_fmt: StreamFormat | None = None  # the stream it gives
+
+    def facts(self) -> dict:
+        """What every stage's report row says about the stage itself (unit, beats, pipeline)."""
+        fmt = lambda f: None if f is None else {"element_bits": f.element_bits, "elements_per_beat": f.per_beat,
+                                                "beats": f.beats}
+        return {"unit": type(self.unit).__name__, "stream_in": fmt(self.in_fmt), "stream_out": fmt(self.out_fmt),
+                "pipeline_latency": getattr(self.unit, "latency", None)}
 
 
 @dataclass

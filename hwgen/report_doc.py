@@ -270,6 +270,20 @@ def _sections(rep: dict, synths: list[dict], build: Path) -> list[tuple]:
                 r.get("acc_bits_datatype"), 32 if r.get("acc_bits_exact") is not None else None,
                 r.get("weight_bits"), r.get("memory_bits")], mark=is_slow)
     doc += [("h2", "Layers"), ("table", lt)]
+    est_rows = [r for r in layers + rep.get("plumbing", []) if r.get("estimate")]
+    if est_rows:
+        et = _Table(["stage", "unit", "memory", "arithmetic", "LUT", "FF", "carry", "BRAM", "DSP"])
+        for r in est_rows:
+            e = r["estimate"]
+            et.add([r["name"], r.get("unit") or r.get("op"), r.get("memory_style"), r.get("arithmetic"),
+                    e.get("lut"), e.get("ff"), e.get("carry"), e.get("bram"), e.get("dsp")])
+        total = rep.get("estimate") or {}
+        et.add(["total", "", "", "", total.get("lut"), total.get("ff"), total.get("carry"), total.get("bram"),
+                total.get("dsp")])
+        doc += [("h2", f"Plan estimates ({rep.get('target', '?')}, before synthesis)"),
+                ("p", "The hardware plan's resource estimate per stage (hwgen's cost model of what yosys "
+                      "infers); measured numbers, where a synthesis ran, are in the tables below."),
+                ("table", et)]
     if plot_acc_widths(layers, build / "report_acc_widths.png"):
         doc += [("p", "Accumulator width per layer: the exact range of the integer weights and inputs, "
                       "the A2Q bound from the weights' L1 norm, the data-type bound from the bit widths "
@@ -285,11 +299,15 @@ def _sections(rep: dict, synths: list[dict], build: Path) -> list[tuple]:
         tag = s["_file"].removesuffix(".json")
         title = f"Resources per layer: {s.get('target')} {s.get('device')}" + (
             " (iCEBreaker board top)" if s.get("stage") == "bitstream" else "")
-        t = _Table(["layer / block", "module", "LUT", "FF", "carry", "BRAM", "DSP", "LUT share"])
+        t = _Table(["layer / block", "module", "LUT", "LUT est.", "FF", "carry", "BRAM", "BRAM est.", "DSP",
+                    "LUT share"])
         total = max(1, s.get("luts") or 0)
+        est = {r["name"]: r["estimate"] for r in layers + rep.get("plumbing", []) if r.get("estimate")}
+        same_target = s.get("target") == rep.get("target")
         for r in rows:
-            t.add([r["name"], r["module"], r["luts"], r["ffs"], r["carry"], r["brams"], r["dsps"],
-                   f"{100 * r['luts'] / total:.1f}%"], mark=r["name"] in slow)
+            e = est.get(r["name"], {}) if same_target else {}
+            t.add([r["name"], r["module"], r["luts"], e.get("lut"), r["ffs"], r["carry"], r["brams"], e.get("bram"),
+                   r["dsps"], f"{100 * r['luts'] / total:.1f}%"], mark=r["name"] in slow)
         doc += [("h2", title), ("table", t)]
         png = f"report_resources_{tag}.png"
         if plot_resources(rows, build / png, title):

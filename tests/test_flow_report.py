@@ -28,7 +28,8 @@ LAYERS = [
      "weight_bits": 0, "memory_bits": 512},
     {"name": "Gemm_1", "op": "MatVec", "pe": 2, "simd": 8, "cycles": 256, "acc_bits": 11,
      "acc_bits_exact": 11, "acc_bits_a2q": 12, "acc_bits_datatype": 14, "weight_bits": 16384,
-     "memory_bits": 16384},
+     "memory_bits": 16384, "unit": "MatVecUnit", "memory_style": "bram", "arithmetic": "lut",
+     "estimate": {"lut": 330, "ff": 150, "carry": 3, "bram": 4, "dsp": 0}},
 ]
 
 
@@ -39,7 +40,8 @@ def _module(name, depth, layer, luts, ffs, brams=0, dsps=0):
 
 @pytest.fixture
 def build(tmp_path):
-    rep = {"top": "hwgen_top", "verilog": "hwgen_top.v", "model": "digits|mlp", "ii_cycles": 256,
+    rep = {"top": "hwgen_top", "verilog": "hwgen_top.v", "model": "digits|mlp", "ii_cycles": 256, "target": "ice40",
+           "estimate": {"lut": 330, "ff": 150, "carry": 3, "bram": 4, "dsp": 0},
            "latency_cycles": 400, "layers": LAYERS, "memory_bits_total": 33280,
            "io": {"input": {"element_bits": 4, "signed": False, "elements": 64, "elements_per_beat": 16,
                             "beats_per_inference": 4, "payload_bits": 64},
@@ -83,8 +85,11 @@ def test_report_files_tables_and_plots(build):
     # accumulator columns: exact, A2Q, data-type, 32-bit
     assert "| 12 | 12 | 13 | 15 | 32 |" in text
     # resources per layer from the per-module numbers, the nested FIFO rolled into its parent
-    assert "| **Gemm_1** | **hwgen_top.s3_Gemm_1** | **350** | **160** |" in text
-    assert "| Gemm_1_fifo | hwgen_top.s2_Gemm_1_fifo | 30 | 40 |" in text
+    # measured beside the plan's estimate (same target)
+    assert "| **Gemm_1** | **hwgen_top.s3_Gemm_1** | **350** | **330** | **160** |" in text
+    assert "## Plan estimates (ice40, before synthesis)" in text
+    assert "| Gemm_1 | MatVecUnit | bram | lut | 330 | 150 | 3 | 4 | 0 |" in text
+    assert "| Gemm_1_fifo | hwgen_top.s2_Gemm_1_fifo | 30 | - | 40 |" in text
     assert "wrapper (hwgen_serial_harness)" in text
     assert "123,047" in text                                   # 31.5 MHz / 256 cycles
     assert "digits\\|mlp" in text and "digits|mlp" in html     # escaped in markdown tables

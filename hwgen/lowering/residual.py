@@ -75,6 +75,7 @@ class AddLowering(Lowering):
                              f"skip path {fmt.elements} elements of {body_type}", node=add.name)
         sub.feed(add.name, planner.stream_format(sub.fmt.element_bits, sub.fmt.signed, sub.fmt.bipolar,
                                                  fmt.elements, fmt.per_beat))
+        sub.close()
         out_fmt = planner.format_of(add.out_type, fmt.elements, fmt.per_beat)
         unit = ResidualBlock(add=add, skip_port=skip_port, stages=sub.stages, in_fmt=fmt, out_fmt=out_fmt,
                              fifo_slack=planner.fifo_slack)

@@ -44,7 +44,15 @@ class Planner:
     # -- building the chain -------------------------------------------------------------------
     def push(self, name: str, unit, op=None, cycles: int = 1) -> None:
         _planned(unit)
-        self.stages.append(Stage(name, unit, op, cycles))
+        if self.stages and self.stages[-1].out_fmt is None:
+            self.stages[-1].out_fmt = self.fmt
+        self.stages.append(Stage(name, unit, op, cycles, in_fmt=self.fmt))
+
+    def close(self) -> "Planner":
+        """Record the last stage's output format; returns self."""
+        if self.stages and self.stages[-1].out_fmt is None:
+            self.stages[-1].out_fmt = self.fmt
+        return self
 
     def sub(self) -> "Planner":
         """A planner for a branch that starts from the current stream."""
@@ -67,6 +75,7 @@ class Planner:
         if fmt.per_beat != need.per_beat:
             conv = WidthConverter(element_bits=need.element_bits, in_elems=fmt.per_beat, out_elems=need.per_beat)
             self.push(f"{name}_conv", conv, None, max(fmt.beats, need.beats))
+            self.fmt = need
         if matvec_nf is not None:
             # a whole vector when it is replayed (NF > 1); >= 4 keeps a full-rate stream
             # (SyncFIFOBuffered of depth 2 takes a beat only every other cycle)
@@ -154,6 +163,7 @@ def plan_stages(graph: Graph, *, fifo_slack: int = 2) -> tuple[list[Stage], Stre
         planner.add(op)
         current = op.outputs[0]
         i += 1
+    planner.close()
     return planner.stages, planner.in_fmt, planner.fmt
 
 
@@ -163,8 +173,29 @@ def stage_rows(stages: list[Stage], target: str) -> tuple[list[dict], list[dict]
     rows: list[dict] = []
     plumbing: list[dict] = []
     for st in stages:
+        start_rows, start_plumbing = len(rows), len(plumbing)
         lowering_of_unit(st.unit).report_rows(st, rows, plumbing, target)
+        for r in rows[start_rows:] + plumbing[start_plumbing:]:
+            if r["name"] == st.name:
+                r.update(st.facts())
+            r.update(_styles(r.get("estimate"), r.get("memory_bits")))
     return rows, plumbing
+
+
+def _styles(est: dict | None, memory_bits) -> dict:
+    """Where the estimate puts a row's memories and products: what yosys infers for the unit as
+    emitted today (choosing them is the plan's next job)."""
+    if not est:
+        return {}
+    if est.get("bram"):
+        memory = "bram"
+    elif est.get("lutram"):
+        memory = "lutram"
+    elif memory_bits:
+        memory = "logic"  # ROMs as LUT logic, buffers as registers
+    else:
+        memory = "none"
+    return {"memory_style": memory, "arithmetic": "dsp" if est.get("dsp") else "lut"}
 
 
 def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, fifo_slack: int = 2) -> HardwarePlan:

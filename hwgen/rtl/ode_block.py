@@ -77,6 +77,7 @@ class ODEBlockUnit(wiring.Component):
             raise ValueError(f"{op.name}: f(h) is {chain.fmt.element_bits} bits wide, the Add takes {add_op.b_type}")
         fmt = chain.fmt
         chain.feed(add_op.name, StreamFormat(fmt.element_bits, fmt.signed, fmt.bipolar, fmt.elements, self.simd))
+        chain.close()
         self.stages: list[tuple[str, wiring.Component]] = [(st.name, st.unit) for st in chain.stages]
         self.stage_cycles = {st.name: st.cycles for st in chain.stages}
         self.add = ResidualAddUnit.from_op(add_op, elems=self.simd)
