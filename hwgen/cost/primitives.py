@@ -50,19 +50,25 @@ def _n(x: float):
 
 
 # -- soft-logic constants ------------------------------------------------------------------------
-# LUT4s per unit of the named structure; each is a least-squares fit (bench/calibrate_estimates.py
-# --fit, over every unit instance of the sweep) of a count the structure fixes:
+# LUT4s per unit of the named structure. Unless noted, each is a non-negative least-squares fit
+# (relative error) over every unit instance of bench/calibrate_estimates.py's sweep on that target
+# (`--fit` prints them; `add` and `rom_leaf` are held at their structural values):
 #   add       per bit of an adder on the carry chain (iCE40: the SB_LUT4 beside each SB_CARRY;
 #             ECP5: 0, the LUTs are inside CCU2C)
 #   add_soft  per bit of an adder too narrow for the carry chain ($alu of <= 2 bits on iCE40 (ice40
 #             arith_map), <= 4 bits on ECP5 (lattice arith_map_ccu2c)): plain LUT logic
 #   cnt       per bit of a counter (+1 with wrap to 0: the wrap test and the load mux)
-#   cmp       per comparator (the flag logic around the carry chain)
+#   cmp       per bit of a comparison of two variables (iCE40: the inverted operand's LUT4)
 #   mux       per bit of a 2:1 multiplexer
 #   wsel      per input bit of an n:1 word select (Amaranth word_select / Switch -> $shiftx/$pmux)
 #   wen       per (word x counter bit) of a register file written through a decoded counter
-#   csa       per term bit of a multi-operand sum (yosys alumacc $macc -> maccmap full adders)
-#   pp        per partial-product bit of a soft multiplier inside such a sum (AND + compression)
+#   csa       per term bit of a multi-operand sum (yosys alumacc $macc -> maccmap full adders; about
+#             two LUT4 per full adder, as the ECP5 fit says)
+#   pp        per partial-product bit of a soft `*` inside such a sum (AND + compression); ECP5 maps
+#             every such product to a DSP, so it has no data and takes iCE40's value
+#   row       per bit of a shift-and-add row (MatVec arith "lut", hwgen.rtl.util.lut_product), set
+#             from the two iCE40 designs synthesized with that RTL (bench/estimate_vs_synth.py
+#             mlp-1024, tfc-1024: 1.4 gives +9 % / -4 % on their MatVecs); no ECP5 data, same value
 #   pop       per input bit of a popcount (1-bit terms)
 #   xnor      per input bit of a popcount whose bits are XNORs with variable (ROM) weight bits
 #   rom_leaf  per distinct non-trivial 16-word piece of a logic ROM lane (one LUT4 function)
@@ -70,11 +76,12 @@ def _n(x: float):
 #   ram       per data bit x word-group of LUT RAM / FF RAM read muxes and write decode
 #   ctl       per unit: the valid / ready / enable handshake logic every unit has
 K = {
-    "ice40": {"add": 1.0, "add_soft": 1.0, "cnt": 1.0, "cmp": 1.0, "mux": 1.0, "wsel": 0.5, "wen": 0.5,
-              "csa": 1.5, "pp": 1.5, "pop": 1.0, "xnor": 1.0, "rom_leaf": 1.0, "rom_node": 1.0, "ram": 1.0, "ctl": 8.0},
-    "ecp5": {"add": 0.378, "add_soft": 1.23, "cnt": 1.119, "cmp": 0.0, "mux": 0.393, "wsel": 0.895, "wen": 0.613,
-             "csa": 2.028, "pp": 2.0, "pop": 1.647, "xnor": 1.868, "rom_leaf": 1.098, "rom_node": 0.464, "ram": 1.033,
-             "ctl": 3.233},
+    "ice40": {"add": 1.0, "add_soft": 1.14, "cnt": 0.37, "cmp": 0.91, "mux": 0.83, "wsel": 0.77, "wen": 0.31,
+              "csa": 0.70, "pp": 2.36, "row": 1.4, "pop": 3.18, "xnor": 0.0, "rom_leaf": 1.0, "rom_node": 1.47,
+              "ram": 0.0, "ctl": 2.22},
+    "ecp5": {"add": 0.0, "add_soft": 1.32, "cnt": 1.87, "cmp": 0.22, "mux": 0.54, "wsel": 0.97, "wen": 0.62,
+             "csa": 2.04, "pp": 2.36, "row": 1.4, "pop": 1.18, "xnor": 3.33, "rom_leaf": 1.0, "rom_node": 0.56,
+             "ram": 1.12, "ctl": 1.88},
 }
 # widest $alu that stays soft logic (yosys techmap _TECHMAP_FAIL_: ice40/arith_map.v Y_WIDTH <= 2,
 # lattice/arith_map_ccu2c.v Y_WIDTH <= 4)
@@ -117,16 +124,19 @@ def adder(bits: int, target: str) -> Resources:
 
 def comparator(bits: int, target: str, *, const: bool = False) -> Resources:
     """a >= b (<=, <, >) of `bits`-bit operands: alumacc makes a subtraction of bits + 1 result bits
-    whose carry-out is the flag; only the carry chain stays (its sum LUTs are unused). Against a
-    constant of <= 4 bits, cmp2lut makes it one LUT4 instead."""
+    whose carry-out is the flag; only the carry chain stays (its sum LUTs are unused). With two
+    variable operands one of them enters the chain inverted: on iCE40 a LUT4 per bit in front of
+    SB_CARRY (`cmp` per bit; ECP5's CCU2C inverts inside). Against a constant of <= 6 bits yosys
+    folds it into a few LUT4s (cmp2lut / opt on the constant-folded chain)."""
     if bits <= 0:
         return Resources()
-    if const and bits <= 4:
-        return Resources(lut=1)
+    if const and bits <= 6:
+        return Resources(lut=_ceil(bits / 3))
     y = bits + 1
     if y <= SOFT_ALU[check_target(target)]:
         return lut(target, "add_soft", y)
-    return Resources(carry=carry_cells(y, target)) + lut(target, "cmp", 1)
+    r = Resources(carry=carry_cells(y, target))
+    return r if const else r + lut(target, "cmp", bits)
 
 
 def equality(bits: int, target: str) -> Resources:
@@ -227,6 +237,16 @@ def popcount(n: int, target: str) -> Resources:
     if n <= 3:
         return Resources(lut=bits_for(n + 1))
     return lut(target, "pop", n) + adder(bits_for(n + 1), target)
+
+
+def shift_add_rows(row_bits: float, result_bits: int, target: str, *, terms: int) -> Resources:
+    """Products written as shift-and-add rows (hwgen.rtl.util.lut_product: one Mux(w_i, +-(x << i), 0)
+    per bit of the narrower operand), all summed with the lane's other rows in one $macc: `row` per
+    row bit (a signed row counts sign-extended to the result width), times (terms-2)/terms like
+    sum_of_terms, then the final adder."""
+    if terms <= 2:
+        return adder(result_bits, target) if terms == 2 else Resources()
+    return lut(target, "row", row_bits * (terms - 2) / terms) + adder(result_bits, target)
 
 
 def soft_products(pp_bits: float, result_bits: int, target: str) -> Resources:
@@ -484,13 +504,13 @@ def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports
 
 def fifo(width: int, depth: int, target: str) -> Resources:
     """amaranth.lib.fifo.SyncFIFOBuffered(width, depth): a RAM of depth-1 words (sync read), write
-    and read pointers (counters with wrap), the inner level (+1 / -1: two adders and a mux), the
-    level output (an adder), full / empty tests, the output valid flag."""
+    and read pointers (counters with wrap), the inner level (+1 / -1: yosys shares one adder behind
+    a mux), full / empty tests, the output valid flag."""
     if depth <= 1:
         return register(width + 1) + Resources(lut=2)
     inner = depth - 1
     lb = bits_for(inner + 1)
     r = ram(width, inner, target)
-    r = r + counter(inner, target) * 2 + register(lb) + adder(lb, target) * 3 + mux(2, lb, target)
+    r = r + counter(inner, target) * 2 + register(lb) + adder(lb, target) + mux(2, lb, target)
     r = r + equality(lb, target) * 2 + register(1)
     return r

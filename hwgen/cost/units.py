@@ -28,11 +28,30 @@ def _dot_width(unit, term_bits: int) -> int:
     return min(term_bits + P.bits_for(unit.simd), unit.acc_bits)
 
 
+def _csd(c: int) -> list[tuple[int, int]]:
+    """Canonical signed digits of c, [(shift, +1 | -1)] (what the RTL's shift-and-add writes)."""
+    digits, k, c = [], 0, int(c)
+    while c:
+        if c & 1:
+            d = 2 - (c & 3)
+            digits.append((k, d))
+            c -= d
+        c >>= 1
+        k += 1
+    return digits
+
+
 def _lanes(unit, target: str) -> Resources:
-    """The PE lanes' dot products of SIMD elements (up to the dot registers)."""
+    """The PE lanes' dot products of SIMD elements (up to the dot registers).
+
+    unit.arith (default "dsp"): "dsp" writes `*`, which yosys maps to DSP blocks where mul2dsp's rule
+    allows (primitives.dsp_blocks) and to soft partial products otherwise; "lut" writes
+    shift-and-add (canonical signed digits of constant weights; a partial product per bit of a ROM
+    weight), which never uses a DSP block."""
     PE, S = unit.pe, unit.simd
     ib, wb = unit.in_bits, unit.w_bits
     folded = unit.folded
+    arith = getattr(unit, "arith", "dsp")
     if unit.binary:  # XNOR-popcount, then 2 * pc - SIMD
         lane = P.popcount(S, target) + P.adder(P.bits_for(S + 1) + 2, target)
         if folded:
@@ -52,10 +71,18 @@ def _lanes(unit, target: str) -> Resources:
         xb = ib + (0 if xs else 1)
         width = _dot_width(unit, xb + wb)
         r = Resources()
-        dsp_total = 0
+        if arith == "lut":  # every nonzero CSD digit is a term +-(x << k)
+            for p in range(PE):
+                bits = terms = 0
+                for w in W[p]:
+                    for k, d in _csd(int(w)):
+                        terms += 1
+                        bits += (ib + k) if (d > 0 and not xs) else width
+                r += P.sum_of_terms(bits, width, target, terms=terms)
+            return r
         for p in range(PE):  # lane by lane (a product shared by two lanes is built once: DSPs per column)
             nz = [int(w) for w in W[p] if int(w) != 0]
-            dsp, pp, plain = P.constant_product_terms(ib, xs, [[w] for w in nz], width, target)
+            _, pp, plain = P.constant_product_terms(ib, xs, [[w] for w in nz], width, target)
             r += P.lut(target, "pp", pp) + P.sum_of_terms(plain + pp, width, target, terms=len(nz))
         dsp_total, _, _ = P.constant_product_terms(ib, xs, [W[:, j] for j in range(W.shape[1])], width, target)
         return r + Resources(dsp=dsp_total)
@@ -64,6 +91,12 @@ def _lanes(unit, target: str) -> Resources:
         width = _dot_width(unit, bits)
         per = P.adder(bits, target) * S + P.mux(2, bits * S, target) + P.sum_of_terms(S * width, width, target, terms=S)
         return per * PE
+    if arith == "lut":  # a row (Mux(w_i, +-(x << i), 0)) per bit of the narrower operand, all in the lane's sum
+        xs, ws = _signed(unit.in_type), _signed(unit.w_type)
+        (xb, x_signed), (nb, n_signed) = sorted(((ib, xs), (wb, ws)), reverse=True)
+        width = _dot_width(unit, ib + wb)
+        row_bits = sum(width if (x_signed or (n_signed and i == nb - 1)) else xb + i for i in range(nb))
+        return P.shift_add_rows(S * row_bits, width, target, terms=S * nb) * PE
     a, b = P.mul_shape(ib, _signed(unit.in_type), wb, _signed(unit.w_type))
     width = _dot_width(unit, a + b)
     nd = P.dsp_blocks(a, b, target)
@@ -74,10 +107,44 @@ def _lanes(unit, target: str) -> Resources:
     return per * PE
 
 
+def _pipeline(unit) -> Resources:
+    """Registers of unit.pipeline (hwgen.rtl.matvec.Pipeline), when the plan asked for them: the
+    ROM / replay read data (operands), every product, the partial sums after every `tree_every`
+    adder levels (bits above the accumulator width are never used, so yosys drops them), the lanes'
+    catch-up registers and the valid / first / last flags travelling with the data."""
+    p = getattr(unit, "pipeline", None)
+    if p is None:
+        return Resources()
+    PE, S, acc = unit.pe, unit.simd, unit.acc_bits
+    ff = 0
+    if p.operands:
+        ff += S * unit.in_bits + (PE * S * unit.w_bits if unit.folded else 0)
+    if unit.binary:
+        pw = 1
+    elif _is_bipolar(unit.in_type) or _is_bipolar(unit.w_type):
+        pw = (unit.in_bits if _is_bipolar(unit.w_type) else unit.w_bits) + 1
+    else:
+        pw = unit.in_bits + unit.w_bits + 1
+    n = S if unit.folded or unit.binary or _is_bipolar(unit.in_type) else max(
+        int((unit.weights[q] != 0).sum()) for q in range(PE))
+    if p.products and not unit.binary:
+        ff += PE * n * min(pw, acc)
+    every = getattr(p, "tree_every", 0)
+    if every and n > 1:
+        level, terms = 0, n
+        while terms > 1:
+            terms = (terms + 1) // 2
+            level += 1
+            if level % every == 0 and terms > 1:
+                ff += PE * terms * min(pw + level, acc)
+    stages = getattr(unit, "extra_stages", 0)
+    return Resources(ff=ff + 3 * stages)
+
+
 def matvec(unit, target: str) -> Resources:
     """MatVecUnit: schedule counters, input register (+ replay buffer and mux when NF > 1), weight
-    ROM (folded) or constant weights, PE lane dot products, dot registers, accumulators (a gated
-    feedback add when SF > 1) and the output register."""
+    ROM (folded) or constant weights, PE lane dot products (and the plan's pipeline registers), dot
+    registers, accumulators (a gated feedback add when SF > 1) and the output register."""
     P.check_target(target)
     PE, S, NF, SF = unit.pe, unit.simd, unit.NF, unit.SF
     ib, acc = unit.in_bits, unit.acc_bits
@@ -90,7 +157,7 @@ def matvec(unit, target: str) -> Resources:
     if unit.folded:
         r += P.counter(NF * SF, target)
         r += P.rom(PE * S * unit.w_bits, NF * SF, target, words=unit.rom_init())
-    r += _lanes(unit, target)
+    r += _lanes(unit, target) + _pipeline(unit)
     r += P.register(PE * acc)  # dot2
     if SF > 1:
         r += (P.register(acc) + P.adder(acc, target) + P.mux(2, acc, target)) * PE
@@ -167,8 +234,6 @@ def width_converter(unit, target: str) -> Resources:
     if kg > 1:
         r += P.register((kg - 1) * w_in) + P.register(kg * w_in) + P.counter(kg, target)
         r += P.lut(target, "wen", kg * P.bits_for(kg))  # part write enables
-    elif ks > 1:
-        r += P.register(w_in)
     if ks > 1:
         r += P.register(mid * b + 1) + P.counter(ks, target) + P.mux(ks, n_out * b, target)
     return r
@@ -241,22 +306,23 @@ def sumpool(unit, target: str) -> Resources:
 
 
 def residual_add(unit, target: str) -> Resources:
-    """ResidualAddUnit: per element the shifted sum, the rounding (a remainder compare and an
-    increment), the clamp (two comparisons with constants and a mux), then the output register."""
+    """ResidualAddUnit: per element the shifted sum (shifts are wiring), the rounding (a remainder
+    compare and an increment; none for FLOOR), the clamp (a comparison with a constant and a mux per
+    side the rounded value can actually cross), then the output register."""
     P.check_target(target)
     E, sb, s = unit.elems, unit.sum_bits, unit.out_shift
     ob = unit.out_type.wire_bits
     r = P.control(target) + P.register(1 + E * ob)
     per = P.adder(sb, target)
-    qb = sb
-    if s:
-        qb = max(sb - s, 1) + 1
-        if unit.mode != "FLOOR":
-            per += P.comparator(s, target, const=True) + P.adder(qb, target)
-    lo, hi = unit.out_type.min, unit.out_type.max
-    # the clamp only costs where q can leave [lo, hi]
-    q_lo, q_hi = -(1 << (qb - 1)), (1 << (qb - 1)) - 1
-    n_cmp = (q_lo < lo) + (q_hi > hi)
+    t_lo = (unit.a_type.min << unit.a_shift) + (unit.b_type.min << unit.b_shift)
+    t_hi = (unit.a_type.max << unit.a_shift) + (unit.b_type.max << unit.b_shift)
+    q_lo, q_hi = t_lo >> s, t_hi >> s
+    qb = max(sb - s, 1)
+    if s and unit.mode != "FLOOR":
+        q_hi += 1
+        qb += 1
+        per += P.comparator(s, target, const=True) + P.adder(qb, target)
+    n_cmp = (q_lo < unit.out_type.min) + (q_hi > unit.out_type.max)
     per += P.comparator(qb, target, const=True) * n_cmp + P.mux(2, ob * n_cmp, target)
     return r + per * E
 
