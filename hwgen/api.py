@@ -26,6 +26,36 @@ from .plan import HardwarePlan
 TARGETS = ("ecp5", "ice40")
 
 
+def check_inputs(x, shape, where: str = "input") -> np.ndarray:
+    """x as a float32 array [batch, *shape] (a single input of `shape` gets a batch axis), or a
+    HwgenError naming what is wrong: not numeric, wrong shape, an empty batch, NaN or inf (also
+    values beyond float32's range, which become inf)."""
+    shape = tuple(int(d) for d in shape)
+    want = f"[batch, {', '.join(map(str, shape))}]"
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, ...
+        raise HwgenError(f"{where}: not an array of numbers ({str(exc).splitlines()[0][:100]})") from None
+    if arr.dtype.kind not in "fiub":
+        raise HwgenError(f"{where}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.shape == shape:
+        arr = arr[None]
+    if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != shape:
+        raise HwgenError(f"{where}: input shape {list(arr.shape)} does not match the model input {want}")
+    if arr.shape[0] == 0:
+        raise HwgenError(f"{where}: empty batch (shape {list(arr.shape)}); give at least one input {want}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        v = arr[first]
+        what = "NaN" if np.isnan(v) else ("inf" if np.isinf(v) else f"{float(v):g}, beyond float32's range,")
+        raise HwgenError(f"{where}: {int(bad.sum())} non-finite value(s): {what} at index {list(first)}; "
+                         "the model takes finite float inputs")
+    return out
+
+
 class Accelerator:
     """A compiled model: the IR graph (golden model) and its hardware plan."""
 
@@ -39,14 +69,7 @@ class Accelerator:
         integer core computed exactly as the hardware does."""
         from .golden import run
 
-        x = np.asarray(x, dtype=np.float32)
-        shape = tuple(self.graph.head.input_shape)
-        if x.shape == shape:
-            x = x[None]
-        if x.shape[1:] != shape:
-            raise HwgenError(f"input shape {list(x.shape)} does not match the model input [batch, "
-                             f"{', '.join(map(str, shape))}]")
-        return run(self.graph, x)
+        return run(self.graph, check_inputs(x, self.graph.head.input_shape))
 
     def predict_int(self, ints) -> np.ndarray:
         """Integer stream values into the core (the input quantizer's output) -> the core's integer
@@ -108,7 +131,7 @@ def fold_spec(fold: Any, target_cycles: int | None) -> Any:
 
 
 def compile(model, *, fold: Any = "full", target_cycles: int | None = None, target: str = "ecp5",
-            top: str = "hwgen_top", acc_bits: int | None = None, acc_policy: str = "exact",
+            clock_mhz: float | str | None = "auto", arith: str = "auto", top: str = "hwgen_top", acc_bits: int | None = None, acc_policy: str = "exact",
             kernel_bank: str = "auto", ode_blocks: bool = True, input_format: InputFormat | None = None,
             progress: Callable[[str], None] | None = None) -> Accelerator:
     """Compile a QONNX model (a path, an onnx.ModelProto or a qonnx ModelWrapper) to an Accelerator.
@@ -116,6 +139,11 @@ def compile(model, *, fold: Any = "full", target_cycles: int | None = None, targ
     fold: "full" (every layer parallel), "auto" with target_cycles (the fewest lanes meeting it),
     a {layer: {"pe": P, "simd": S}} dict or the path of such a JSON file.
     target: the device family the plan's resource estimates are for ("ecp5" or "ice40").
+    clock_mhz: the clock the plan pipelines for (registered ROM outputs, products, adder trees cut
+    every few levels; more latency, same II); "auto" (default): 100 MHz on ECP5, 40 MHz on iCE40;
+    None: no pipelining beyond each unit's base pipeline.
+    arith: where products go: "auto" (shift-and-add in LUTs for constant weights and operands of 4
+    bits or fewer, `*` that synthesis may put in DSPs otherwise), "lut" or "dsp" for every layer.
     """
     from .passes.schedule import schedule
     from .rtl.build import check_top
@@ -126,5 +154,35 @@ def compile(model, *, fold: Any = "full", target_cycles: int | None = None, targ
     options = CompileOptions(input_format=input_format, acc_bits=acc_bits, acc_policy=acc_policy,
                              kernel_bank=kernel_bank, ode_blocks=ode_blocks, fold=fold_spec(fold, target_cycles))
     graph = compile_model(model, options, progress=progress)
-    plan = schedule(graph, target=target)
+    if clock_mhz != "auto" and clock_mhz is not None and not (isinstance(clock_mhz, (int, float)) and 0 < clock_mhz <= 1000):
+        raise HwgenError(f"clock_mhz must be 'auto', None or a number in (0, 1000], got {clock_mhz!r}")
+    if arith not in ("auto", "lut", "dsp"):
+        raise HwgenError(f"arith must be 'auto', 'lut' or 'dsp', got {arith!r}")
+    plan = schedule(graph, target=target, clock_mhz=clock_mhz, arith=arith)
+    if fold == "auto":
+        note = target_note(plan, target_cycles)
+        if note:
+            plan.notes.append(note)
     return Accelerator(graph, plan, top=top)
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def target_note(plan: HardwarePlan, target_cycles: int) -> str | None:
+    """A note when the scheduled design's II misses the folding target: the stages slower than
+    the target or, when every stage meets it, that the stream plumbing sets the II."""
+    ii = plan.ii_cycles
+    if ii is None or ii <= target_cycles:
+        return None
+    head = (f"schedule: II {_num(ii)} cycles misses the target of {target_cycles} cycles per inference "
+            f"by {_num(round(ii - target_cycles, 2))}")
+    slow = [st for st in plan.stages if (st.cycles or 0) > target_cycles]
+    if slow:
+        names = ", ".join(f"{st.name} ({st.cycles})" for st in slow[:6])
+        more = f" and {len(slow) - 6} more" if len(slow) > 6 else ""
+        return f"{head}: stage(s) slower than the target, in cycles per inference: {names}{more}"
+    slowest = max(plan.stages, key=lambda st: st.cycles or 0)
+    return (f"{head} although every stage meets it (slowest: {slowest.name}, {slowest.cycles} cycles): "
+            "the stream plumbing between the stages (width converters, FIFO depths, handshakes) sets the II")

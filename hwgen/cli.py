@@ -1,17 +1,25 @@
 """hwgen command line: inspect, run, compile, verify.
 
-Every user error (bad file, unsupported op, bad option) is one line on stderr and exit code 2.
+Every user error (bad file, unsupported op, bad option, bad input array, unwritable destination,
+edited build directory) is one line on stderr and exit code 2; a failed `verify` exits 1; anything
+else is a bug, reported as one "internal error" line with exit code 3 (`hwgen --debug ...` prints
+the traceback).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
+import traceback
+from pathlib import Path
 
 import numpy as np
 
 from .errors import HwgenError
+from .flows.cli import _integer, _number
 
 EPILOG = """examples:
   hwgen inspect model.onnx                       per-layer types, MACs, accumulator widths
@@ -20,19 +28,47 @@ EPILOG = """examples:
   hwgen verify build/ --sim verilator --vectors 200
   hwgen synth build/ --target ice40              Yosys + nextpnr: LUTs, FFs, BRAM, Fmax
   hwgen report build/                            report.md / report.html with plots
+
+exit codes: 0 done, 1 verify found a mismatch, 2 user error (one line on stderr),
+3 internal error (a bug: rerun with --debug for the traceback), 130 interrupted
 """
+
+# Verilog-2005 and common SystemVerilog keywords: not usable as a top module name
+VERILOG_KEYWORDS = frozenset("""
+always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default
+defparam design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive
+endspecify endtable endtask event for force forever fork function generate genvar highz0 highz1 if
+ifnone incdir include initial inout input instance integer join large liblist library localparam
+macromodule medium module nand negedge nmos nor noshowcancelled not notif0 notif1 or output parameter
+pmos posedge primitive pull0 pull1 pulldown pullup pulsestyle_onevent pulsestyle_ondetect rcmos real
+realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled signed small
+specify specparam strong0 strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1
+triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor
+bit byte logic int shortint longint shortreal string struct union enum typedef class interface package
+endpackage endinterface endclass program endprogram import export return break continue void const
+static virtual extends alias assert assume cover property sequence bind chandle unique priority
+""".split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line and exit code 2, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _add_compile_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("compilation")
-    g.add_argument("--acc-bits", type=int, metavar="P", help="fail if a layer needs a wider accumulator")
+    g.add_argument("--acc-bits", type=_integer(2, 64), metavar="P",
+                   help="fail if a layer needs a wider accumulator (2..64)")
     g.add_argument("--acc-policy", default="exact", choices=["exact", "a2q", "datatype", "fixed32"],
                    help="accumulator width the hardware uses (default: exact)")
     g.add_argument("--kernel-bank", default="auto", choices=["auto", "off", "force"],
                    help="Sub-bit kernel banks for binary 3x3 convs. auto (default): where a layer's "
                         "kernels are at most 2^tau codewords; stores tau/9 bits per weight, but a folded "
                         "bank costs 2-6x the LUTs of a plain binary conv (bench/README.md); "
-                        "off: plain binary convs; force: fail if a layer cannot be banked")
+                        "off: plain binary convs; force: fail if a layer cannot be banked or the "
+                        "model has no binary 3x3 conv to bank")
     g.add_argument("--no-ode-blocks", action="store_true",
                    help="keep weight-shared residual steps unrolled")
     _add_input_format(p)
@@ -40,8 +76,9 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
 
 def _add_input_format(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input format (only for models without an input quantizer)")
-    g.add_argument("--input-bits", type=int, metavar="N", help="bits of the quantized input")
-    g.add_argument("--input-scale", type=float, metavar="S", help="float value of one input step")
+    g.add_argument("--input-bits", type=_integer(1, 32), metavar="N", help="bits of the quantized input (1..32)")
+    g.add_argument("--input-scale", type=_number(0, None), metavar="S",
+                   help="float value of one input step (finite, > 0)")
     g.add_argument("--input-unsigned", action="store_true", help="the input is unsigned")
 
 
@@ -68,12 +105,92 @@ def _compile(args):
 
     t0 = time.perf_counter()
     graph = compile_model(args.model, CompileOptions(**_option_kwargs(args)))
+    _check_kernel_bank(args, graph)
     return graph, time.perf_counter() - t0
+
+
+def _check_kernel_bank(args, graph) -> None:
+    """--kernel-bank force on a model with nothing to bank is an error, as its help says."""
+    from .ir import KernelBankConv
+    from .lowering import walk
+
+    if args.kernel_bank == "force" and not any(isinstance(op, KernelBankConv) for op, _ in walk(graph.core)):
+        raise HwgenError("--kernel-bank force: this model has no layer to bank (kernel banks are for binary "
+                         "3x3 convs: bipolar inputs and weights, one group); use --kernel-bank auto or off")
+
+
+def _probe_writable(directory: Path, what: str) -> None:
+    """Create and remove a file in `directory` (os.access cannot tell for root, /proc, read-only mounts)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".hwgen-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise HwgenError(f"{what}: cannot write in {directory} ({exc.strerror or type(exc).__name__})") from None
+
+
+def check_output_file(path: str, option: str) -> Path:
+    """A file the command will write: a name, in an existing writable directory, not a directory."""
+    if not path or not path.strip():
+        raise HwgenError(f"{option}: give a file name")
+    p = Path(path)
+    if p.is_dir():
+        raise HwgenError(f"{path}: is a directory; {option} takes the name of a file to write")
+    parent = p.parent
+    if not parent.exists():
+        raise HwgenError(f"{path}: directory {parent} does not exist (create it first)")
+    if not parent.is_dir():
+        raise HwgenError(f"{path}: {parent} is not a directory")
+    _probe_writable(parent, path)
+    return p
+
+
+def check_output_dir(path: str) -> Path:
+    """A build directory compile will create or fill: a name, not a file, creatable and writable."""
+    if not path or not path.strip():
+        raise HwgenError("-o/--output: give a directory name (use -o . for the current directory)")
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise HwgenError(f"{path}: exists and is not a directory; give a directory for the build")
+    probe = p
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise HwgenError(f"{path}: cannot create the build directory: {probe} is not a directory")
+    _probe_writable(probe, path)
+    return p
+
+
+def check_top(name: str) -> str:
+    """--top: a Verilog identifier that is not a keyword."""
+    from .rtl.build import check_top as check_identifier
+
+    check_identifier(name)
+    if name in VERILOG_KEYWORDS:
+        raise HwgenError(f"top module name {name!r} is a Verilog keyword; choose another --top")
+    return name
+
+
+def check_fold_file(spec: str) -> None:
+    """--fold FILE.json: a readable file (fold.py reads and checks its content)."""
+    if spec in ("full", "auto"):
+        return
+    hint = "use full, auto or a FILE.json of {layer: {pe: P, simd: S}}"
+    if os.path.isdir(spec):
+        raise HwgenError(f"--fold {spec}: is a directory; {hint}")
+    if not os.path.exists(spec):
+        raise HwgenError(f"--fold {spec}: no such file; {hint}")
+    try:
+        Path(spec).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HwgenError(f"--fold {spec}: cannot read it as text ({type(exc).__name__}); {hint}") from None
 
 
 def cmd_inspect(args) -> int:
     from .summary import INSPECT_COLUMNS, format_table, layer_rows
 
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     graph, seconds = _compile(args)
     rows = layer_rows(graph)
     head, tail = graph.head, graph.tail
@@ -86,39 +203,62 @@ def cmd_inspect(args) -> int:
               f"({', '.join(tail.segment.op_types) if tail.segment else 'scale only'})")
     for note in graph.notes:
         print("note:", note)
-    if args.json:
+    if args.json is not None:
         doc = {"model": graph.source, "input": graph.input, "output": graph.output,
                "input_quantizer": head.quantizer.describe(), "import_seconds": round(seconds, 3),
                "layers": rows}
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=2)
+        _write_file(args.json, (json.dumps(doc, indent=2) + "\n").encode())
         print(f"wrote {args.json}")
     return 0
 
 
-def load_input(path: str, shape: tuple[int, ...]) -> np.ndarray:
+def _write_file(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise HwgenError(f"{path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
+
+
+def read_input(path: str) -> np.ndarray:
+    """The array in a .npy file (no pickles), or a one-line HwgenError."""
+    if os.path.isdir(path):
+        raise HwgenError(f"{path}: is a directory; --input takes a .npy file")
     try:
         x = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise HwgenError(f"{path}: cannot read a .npy array ({type(exc).__name__})") from None
-    if x.dtype.kind not in "fiub":
-        raise HwgenError(f"{path}: expected a numeric array, got dtype {x.dtype}")
-    if tuple(x.shape) == tuple(shape):
-        x = x[None]
-    if tuple(x.shape[1:]) != tuple(shape):
-        raise HwgenError(
-            f"{path}: input shape {list(x.shape)} does not match the model input "
-            f"[batch, {', '.join(map(str, shape))}]")
-    return x.astype(np.float32)
+        why = {"FileNotFoundError": "no such file", "PermissionError": "permission denied"}.get(type(exc).__name__)
+        if "allow_pickle" in str(exc):
+            why = "it holds Python objects, which hwgen does not unpickle; save a numeric array"
+        raise HwgenError(f"{path}: cannot read a .npy array ({why or type(exc).__name__})") from None
+    if not isinstance(x, np.ndarray):  # np.load gives an NpzFile for .npz archives
+        if hasattr(x, "close"):
+            x.close()
+        raise HwgenError(f"{path}: an .npz archive, not a .npy array; save the input with np.save(path, x)")
+    return x
+
+
+def load_input(path: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The float32 inputs [batch, *shape] in a .npy file: numeric, finite, a non-empty batch."""
+    from .api import check_inputs
+
+    return check_inputs(read_input(path), shape, where=path)
 
 
 def cmd_run(args) -> int:
+    from .api import check_inputs
     from .golden import run
 
+    check_output_file(args.output, "--output")
+    raw = read_input(args.input)  # before compiling: a bad file fails fast
     graph, _ = _compile(args)
-    x = load_input(args.input, graph.head.input_shape)
+    x = check_inputs(raw, graph.head.input_shape, where=args.input)
     y = run(graph, x)
-    np.save(args.output, y)
+    try:
+        with open(args.output, "wb") as f:  # exactly this name (np.save(name) would append .npy)
+            np.save(f, y)
+    except OSError as exc:
+        raise HwgenError(f"{args.output}: cannot write it ({exc.strerror or type(exc).__name__})") from None
     print(f"ran {len(x)} inputs through {graph.name}: output {list(y.shape)} -> {args.output}")
     return 0
 
@@ -127,10 +267,17 @@ def cmd_compile(args) -> int:
     from .api import compile as compile_accelerator
     from .summary import format_table
 
+    check_output_dir(args.output)
+    top = check_top(args.top) if args.top is not None else "hwgen_top"
+    check_fold_file(args.fold)
+    options = _option_kwargs(args)
     t0 = time.perf_counter()
     acc = compile_accelerator(args.model, fold=args.fold, target_cycles=args.target_cycles, target=args.target,
-                              top=args.top or "hwgen_top", **_option_kwargs(args),
+                              clock_mhz=None if args.no_pipeline else (args.clock_mhz or "auto"),
+                              arith=args.arith, top=top,
+                              **options,
                               progress=lambda name: print(f"  pass {name} done", flush=True))
+    _check_kernel_bank(args, acc.graph)
     print(f"[1/2] imported, lowered, folded ({args.fold}"
           + (f", target {args.target_cycles} cycles" if args.target_cycles else "")
           + f") and scheduled {acc.graph.source} in {time.perf_counter() - t0:.2f} s", flush=True)
@@ -152,8 +299,8 @@ def cmd_compile(args) -> int:
         print(f"estimate on {report['target']} (before synthesis; ~ columns above): {est.get('lut')} LUT, "
               f"{est.get('ff')} FF, {est.get('carry')} carry, {est.get('bram')} BRAM, {est.get('dsp')} DSP "
               "(plumbing included)")
-    for note in report.get("notes", []):
-        if note.startswith("fold:") and "cannot meet" in note:
+    for note in report.get("notes", []):  # folding targets not met, by a layer or by the whole design
+        if (note.startswith("fold:") and "cannot meet" in note) or note.startswith("schedule:"):
             print("note:", note)
     print(f"wrote {args.output}/report.json")
     return 0
@@ -166,15 +313,15 @@ def cmd_verify(args) -> int:
     from .builddir import check_build
 
     check_build(args.build_dir)
-    if args.vectors < 1:
-        raise HwgenError("--vectors must be at least 1")
     result = verify_dir(args.build_dir, simulator=args.sim, vectors=args.vectors, seed=args.seed,
                         waves=args.waves, progress=lambda m: print(m, flush=True))
+    if not result.ok:
+        print(f"hwgen: verify failed: {result.summary()}", file=sys.stderr)
     return 0 if result.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hwgen",
         description="Quantized neural networks (Brevitas -> QONNX) to verified FPGA accelerators, "
                     "open tools only.",
@@ -207,12 +354,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="QONNX model file (.onnx)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     p.add_argument("--fold", default="full", metavar="full|auto|FILE.json",
-                   help="full: every layer parallel (II = 1); auto: least hardware meeting --target-cycles; "
+                   help="full: every layer fully parallel; II = 1 for an MLP, but a conv's sliding window still "
+                        "emits one window beat (Cin channels of one kernel position) per cycle, so a conv "
+                        "takes output pixels x kh*kw cycles and the slowest conv sets the II (576 for 8x8 "
+                        "outputs of 3x3 kernels); auto: least hardware meeting --target-cycles; "
                         "FILE.json: {layer: {pe: P, simd: S}}")
-    p.add_argument("--target-cycles", type=int, metavar="C", help="with --fold auto: cycles per inference")
+    p.add_argument("--target-cycles", type=_integer(1), metavar="C", help="with --fold auto: cycles per inference")
     p.add_argument("--top", default=None, metavar="NAME", help="Verilog top module name")
     p.add_argument("--target", default="ecp5", choices=["ecp5", "ice40"],
                    help="device family the resource estimates are for (default ecp5)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--clock-mhz", type=float, metavar="F",
+                   help="pipeline for this clock: registered weight-ROM outputs, registered products, adder "
+                        "trees cut every few levels (more latency, same II); default 100 on ecp5, 40 on ice40")
+    g.add_argument("--no-pipeline", action="store_true",
+                   help="no pipelining beyond each unit's base pipeline (shortest latency, lowest Fmax)")
+    p.add_argument("--arith", default="auto", choices=["auto", "lut", "dsp"],
+                   help="where products go: auto (default): shift-and-add in LUTs for constant weights and "
+                        "operands of 4 bits or fewer, DSP-mappable multiplies otherwise; lut or dsp: every layer")
     _add_compile_options(p)
     p.set_defaults(func=cmd_compile)
 
@@ -221,28 +380,65 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the compiled design and compare every output bit-exactly.")
     p.add_argument("build_dir", metavar="DIR", help="a directory written by `hwgen compile`")
     p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"], help="simulator")
-    p.add_argument("--vectors", type=int, default=100, metavar="N", help="random vectors (default 100)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for vectors and stalls")
+    p.add_argument("--vectors", type=_integer(1), default=100, metavar="N", help="random vectors (default 100)")
+    p.add_argument("--seed", type=_integer(0), default=0, metavar="S", help="seed for vectors and stalls (>= 0)")
     p.add_argument("--waves", action="store_true", help="leave a VCD in DIR for GTKWave")
     p.set_defaults(func=cmd_verify)
 
     from .flows.cli import add_subcommands  # hwgen synth, hwgen report
 
     add_subcommands(sub)
+    debug = "print the Python traceback of an error (for bug reports)"
+    parser.add_argument("--debug", action="store_true", help=debug)
+    for p in sub.choices.values():  # `hwgen COMMAND ... --debug` works too
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     return parser
 
 
+def _one_line(text: str) -> str:
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code. Errors are one line on stderr: 2 for the user's
+    (HwgenError, bad options, unreadable or unwritable files), 3 for a bug (any other exception:
+    the traceback only with --debug)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    debug = bool(getattr(args, "debug", False))
     try:
         return args.func(args)
     except HwgenError as exc:
-        print(f"hwgen: error: {exc}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"hwgen: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hwgen: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hwgen ... | head`: the reader went away; nothing more to say
+        try:  # and no second BrokenPipeError when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 1
+    except OSError as exc:  # the file system said no: permissions, full disk, ...
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"hwgen: error: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        msg = _one_line(exc)[:300] or "(no message)"
+        print(f"hwgen: internal error: {type(exc).__name__}: {msg}"
+              + ("" if debug else "; this is a bug in hwgen: rerun with --debug for the traceback and report it"),
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

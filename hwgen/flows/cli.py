@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-from ..errors import HwgenError
 
 
 def add_subcommands(sub) -> None:
@@ -33,14 +33,15 @@ def add_subcommands(sub) -> None:
                         "bitstream (ice40)")
     p.add_argument("--device", help=f"device (default up5k / 85k / xc7z020); {devs}")
     p.add_argument("--package", help="package (default sg48 for up5k, CABGA381 for ECP5)")
-    p.add_argument("--freq", type=float, metavar="MHZ",
-                   help="target clock for place and route (default 12 for ice40, 100 for ecp5)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--freq", type=_number(0, 1000, "MHz"), metavar="MHZ",
+                   help="target clock for place and route, in (0, 1000] (default 12 for ice40, 100 for ecp5)")
+    p.add_argument("--seed", type=_integer(0, 2**31 - 1), default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--no-per-module", action="store_true",
                    help="synthesize flat (no per-layer numbers; a little smaller)")
     p.add_argument("--no-dsp", action="store_true",
                    help="keep multipliers in LUTs (no SB_MAC16 / MULT18X18D / DSP48)")
-    p.add_argument("--timeout", type=float, metavar="S", help="give up on a tool after S seconds")
+    p.add_argument("--timeout", type=_number(0, None, "seconds"), metavar="S",
+                   help="give up on a tool after S seconds (> 0)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("report", help="write report.md and report.html (tables + plots) for a build",
@@ -54,6 +55,36 @@ def add_subcommands(sub) -> None:
                        description="Print what was built, its II and latency, resources, Fmax and files.")
     p.add_argument("build", metavar="DIR", help="build directory")
     p.set_defaults(func=lambda a: print(summarize(a.build)) or 0)
+
+
+def _number(lo: float, hi: float | None, unit: str = ""):
+    """argparse type: a finite float in (lo, hi] (hi None: no upper bound)."""
+    unit = f" {unit}" if unit else ""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number{unit}, got {text!r}") from None
+        if not (math.isfinite(v) and v > lo and (hi is None or v <= hi)):
+            rng = f"in ({lo:g}, {hi:g}]" if hi is not None else f"> {lo:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {rng}{unit}, got {text!r}")
+        return v
+    return parse
+
+
+def _integer(lo: int, hi: int | None = None):
+    """argparse type: an integer in [lo, hi]."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"must be an integer in [{lo}, {hi}], got {text!r}" if hi is not None
+                                             else f"must be an integer >= {lo}, got {text!r}")
+        return v
+    return parse
 
 
 def cmd_synth(args) -> int:
@@ -76,34 +107,42 @@ def cmd_report(args) -> int:
 
 def summarize(build_dir) -> str:
     """A few lines for a terminal: what was built, how fast, how big, where the bitstream is."""
+    from .scripts import load_report  # checks the manifest, report.json's keys and its Verilog
+
     build = Path(build_dir)
-    path = build / "report.json"
-    if not path.is_file():
-        raise HwgenError(f"{path} not found: run `hwgen compile` first")
-    rep = json.loads(path.read_text())
-    fin, fout = rep.get("io", {}).get("input", {}), rep.get("io", {}).get("output", {})
+    rep = load_report(build)
+    fin, fout = rep["io"]["input"], rep["io"]["output"]
     lines = [f"{rep.get('model') or rep.get('top')}: {len(rep.get('layers', []))} blocks, "
              f"II {rep.get('ii_cycles')} cycles, latency {rep.get('latency_cycles')} cycles; "
              f"in {fin.get('payload_bits')}-bit x {fin.get('beats_per_inference')} beats, "
              f"out {fout.get('payload_bits')}-bit x {fout.get('beats_per_inference')} beats"]
     for p in sorted(build.glob("synth-*.json")) + sorted(build.glob("bitstream-*.json")):
-        s = json.loads(p.read_text())
-        what = "board top" if s.get("stage") == "bitstream" else "core + serial harness"
-        line = (f"  {s['target']} {s['device']} ({what}): {s['luts']} LUT, {s['ffs']} FF, "
-                f"{s['brams']} BRAM, {s['dsps']} DSP")
-        if s.get("fmax_mhz"):
-            ii = rep.get("ii_cycles") or 0
-            line += f", Fmax {s['fmax_mhz']:.1f} MHz"
-            if ii and s.get("stage") != "bitstream":
-                line += f" -> {s['fmax_mhz'] * 1e6 / ii:,.0f} inferences/s"
-        line += f" [{s.get('tool_seconds', 0):.0f} s]"
-        lines.append(line)
-        if s.get("bitstream"):
-            lines.append(f"  bitstream: {build / s['bitstream']}  (iceprog it; UART 115200 8N1)")
+        try:
+            lines += _synth_lines(build, rep, json.loads(p.read_text()))
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            why = "not valid JSON" if isinstance(exc, json.JSONDecodeError) else f"{type(exc).__name__} {exc}"
+            lines.append(f"  {p.name}: unreadable ({why}), skipped; run `hwgen synth` again")
     for name in ("report.md", "report.html"):
         if (build / name).is_file():
             lines.append(f"  {name}: {build / name}")
     return "\n".join(lines)
+
+
+def _synth_lines(build: Path, rep: dict, s: dict) -> list[str]:
+    """The summary lines of one synth-*.json / bitstream-*.json."""
+    what = "board top" if s.get("stage") == "bitstream" else "core + serial harness"
+    line = (f"  {s['target']} {s['device']} ({what}): {s['luts']} LUT, {s['ffs']} FF, "
+            f"{s['brams']} BRAM, {s['dsps']} DSP")
+    if s.get("fmax_mhz"):
+        ii = rep.get("ii_cycles") or 0
+        line += f", Fmax {float(s['fmax_mhz']):.1f} MHz"
+        if ii and s.get("stage") != "bitstream":
+            line += f" -> {float(s['fmax_mhz']) * 1e6 / ii:,.0f} inferences/s"
+    line += f" [{float(s.get('tool_seconds') or 0):.0f} s]"
+    out = [line]
+    if s.get("bitstream"):
+        out.append(f"  bitstream: {build / s['bitstream']}  (iceprog it; UART 115200 8N1)")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,19 +74,56 @@ class FlowPlan:
 
 
 def load_report(build_dir) -> dict:
-    path = Path(build_dir) / "report.json"
+    """report.json of a build directory, checked: a directory with a manifest.json (what `hwgen
+    compile` writes) must match it (hwgen.builddir.check_build); one without (bench/unit_synth.py's
+    single-unit directories) needs a report.json naming a top module and its Verilog file."""
+    from ..builddir import MANIFEST, check_build
+
+    build = Path(build_dir)
+    if not build.is_dir():
+        what = "is not a directory" if build.exists() else "no such build directory"
+        raise HwgenError(f"{build}: {what}; run `hwgen compile MODEL -o {build}` first")
+    if (build / MANIFEST).is_file():
+        check_build(build)
+    path = build / "report.json"
     if not path.is_file():
         raise HwgenError(f"{path} not found: run `hwgen compile MODEL -o {build_dir}` first")
     try:
         rep = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise HwgenError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HwgenError(f"{path}: cannot read it ({type(exc).__name__})") from None
+    if not isinstance(rep, dict):
+        raise HwgenError(f"{path}: not a JSON object (was it written by hwgen compile?)")
     for key in ("top", "verilog", "io"):
         if key not in rep:
             raise HwgenError(f"{path}: missing key {key!r} (was it written by hwgen compile?)")
-    vpath = Path(build_dir) / rep["verilog"]
+    top, vname, io = rep["top"], rep["verilog"], rep["io"]
+    if not (isinstance(top, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top)):
+        raise HwgenError(f"{path}: 'top' is {top!r}, not a Verilog module name")
+    if not (isinstance(vname, str) and vname.strip()):
+        raise HwgenError(f"{path}: 'verilog' is {vname!r}, not a file name")
+    if not (isinstance(io, dict) and all(isinstance(io.get(k), dict) for k in ("input", "output"))):
+        raise HwgenError(f"{path}: 'io' must hold the input and output stream formats")
+    for key, kind in (("layers", list), ("plumbing", list), ("notes", list), ("estimate", dict)):
+        if key in rep and not isinstance(rep[key], kind):
+            raise HwgenError(f"{path}: {key!r} must be a JSON {'array' if kind is list else 'object'}")
+    if not all(isinstance(r, dict) for r in rep.get("layers", []) + rep.get("plumbing", [])):
+        raise HwgenError(f"{path}: every row of 'layers' / 'plumbing' must be a JSON object")
+    for key in ("ii_cycles", "latency_cycles"):
+        v = rep.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0):
+            raise HwgenError(f"{path}: {key} is {v!r}, not a cycle count")
+    vpath = build / vname
     if not vpath.is_file():
         raise HwgenError(f"{vpath} not found (named by {path}): run `hwgen compile` again")
+    try:
+        text = vpath.read_text(errors="replace")
+    except OSError as exc:
+        raise HwgenError(f"{vpath}: cannot read it ({exc.strerror})") from None
+    if not re.search(rf"^\s*module\s+{re.escape(top)}\b", text, re.M):
+        raise HwgenError(f"{path}: top module {top!r} is not in {vname}: run `hwgen compile` again")
     return rep
 
 

@@ -17,8 +17,14 @@ QONNX_DOMAINS = {"onnx.brevitas", "qonnx.custom_op.general", "finn.custom_op.gen
 def load_qonnx(path: str):
     """Load `path`, run qonnx's clean-up (constant folding of Shape/Gather chains, shape
     inference, readable names) and return a qonnx ModelWrapper."""
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        inside = sorted(n for n in os.listdir(path) if n.endswith(".onnx"))[:3] if os.access(path, os.R_OK) else []
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        raise HwgenError(f"{path}: is a directory, not an ONNX model file{hint}")
+    if not os.path.exists(path):
         raise HwgenError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise HwgenError(f"{path}: not a regular file (give the .onnx model file)")
     try:
         model = onnx.load(path)
     except Exception as exc:  # protobuf raises DecodeError, RuntimeWarning, ...
