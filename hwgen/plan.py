@@ -10,6 +10,7 @@ report.json schema (version 2):
   top, verilog            top module name, Verilog file name
   model, source           model name, ONNX path it came from
   target                  device family the estimates are for ("ecp5" | "ice40")
+  clock_mhz               the clock target pipeline depths were chosen for (null: none)
   ii_cycles               cycles between inferences, back to back (timing model steady state)
   ii_cycles_bound         the busiest stage's cycles per inference
   latency_cycles          first input beat to last output beat of one inference alone
@@ -73,6 +74,19 @@ class StreamFormat:
         return cls(dtype.wire_bits, bool(dtype.signed) and not bip, bip, elements, per_beat)
 
 
+DEFAULT_CLOCK_MHZ = {"ecp5": 100.0, "ice40": 40.0}
+
+
+@dataclass(frozen=True)
+class ClockTarget:
+    """The device family and clock a plan is made for; lowerings pick pipeline depths and where
+    products go from it. mhz None: no pipelining beyond each unit's base pipeline."""
+
+    target: str = "ecp5"
+    mhz: float | None = None
+    arith: str = "auto"  # products: "auto" (the lowering's rule), "lut" or "dsp" for every layer
+
+
 @dataclass
 class Stage:
     """One unit in the chain, and the IR op it implements (None for plumbing)."""
@@ -108,6 +122,7 @@ class HardwarePlan:
     layers: list[dict] = field(default_factory=list)
     plumbing: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    clock_mhz: float | None = None
 
     @property
     def estimate(self) -> dict[str, int]:
@@ -125,6 +140,7 @@ class HardwarePlan:
             "model": self.model,
             "source": self.source,
             "target": self.target,
+            "clock_mhz": self.clock_mhz,
             "ii_cycles": self.ii_cycles,
             "ii_cycles_bound": self.ii_bound,
             "latency_cycles": self.latency_cycles,

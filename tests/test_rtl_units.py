@@ -19,7 +19,7 @@ def _weights(w_type, shape, rng):
 
 
 def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=1.0, nvec=4,
-                 acc_bits=None, zero_frac=0.0):
+                 acc_bits=None, zero_frac=0.0, arith="dsp"):
     rng = np.random.default_rng(seed)
     W = _weights(w_type, (C, K), rng)
     if zero_frac and w_type != Bipolar:
@@ -33,7 +33,7 @@ def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=
     # accumulator extremes of every channel
     X = np.concatenate([X, np.where(W > 0, x_max, x_min), np.where(W > 0, x_min, x_max)])
     acc = X @ W.T
-    dut = MatVecUnit(weights=W, in_type=in_type, w_type=w_type, acc_bits=bits, pe=pe, simd=simd)
+    dut = MatVecUnit(weights=W, in_type=in_type, w_type=w_type, acc_bits=bits, pe=pe, simd=simd, arith=arith)
     exp = pack_beats(acc, IntType(bits, True), pe)
     got, cycles = run_stream(dut, pack_beats(X, in_type, simd), len(exp), seed=seed,
                              p_valid=p_valid, p_ready=p_ready)
@@ -62,10 +62,21 @@ MATVEC_CASES = [
 ]
 
 
+@pytest.mark.parametrize("arith", ["dsp", "lut"])
 @pytest.mark.parametrize("C,K,in_type,w_type,pe,simd", MATVEC_CASES)
-def test_matvec_unit(C, K, in_type, w_type, pe, simd):
-    got, exp, _, _ = _matvec_case(C, K, in_type, w_type, pe, simd, seed=C * 31 + K + pe + simd)
+def test_matvec_unit(C, K, in_type, w_type, pe, simd, arith):
+    """Both product styles: `*` (synthesis may use DSPs) and shift-and-add (LUTs only)."""
+    got, exp, _, _ = _matvec_case(C, K, in_type, w_type, pe, simd, seed=C * 31 + K + pe + simd, arith=arith)
     assert got == exp
+
+
+@pytest.mark.parametrize("pe,simd", [(1, 2), (4, 4)])
+def test_matvec_unit_lut_products_wide_operands(pe, simd):
+    """Shift-and-add products of 8-bit signed x 5-bit signed and 7-bit unsigned x 8-bit signed
+    operands (constant weights at PE = C, SIMD = K; ROM weights folded), accumulator extremes."""
+    for in_type, w_type, seed in ((IntType(8, True), IntType(5, True), 1), (IntType(7, False), IntType(8, True), 2)):
+        got, exp, _, _ = _matvec_case(4, 4, in_type, w_type, pe, simd, seed=seed, arith="lut", zero_frac=0.2)
+        assert got == exp
 
 
 @pytest.mark.parametrize("pe,simd", [(1, 1), (2, 4), (8, 1), (1, 16), (8, 16)])

@@ -23,7 +23,7 @@ from hwgen.passes.accumulators import size_layer
 from hwgen.rtl.conv import ConvUnit
 from hwgen.rtl.fifo import StreamFIFO
 from hwgen.rtl.kernel_bank import KernelBankConvUnit
-from hwgen.rtl.matvec import MatVecUnit
+from hwgen.rtl.matvec import MatVecUnit, Pipeline
 from hwgen.rtl.maxpool import MaxPoolUnit
 from hwgen.rtl.ode_block import ODEBlockUnit
 from hwgen.rtl.sumpool import GlobalSumPoolUnit
@@ -109,10 +109,11 @@ def _rng(tag: str):
     return np.random.default_rng(zlib.crc32(tag.encode()))
 
 
-def matvec(C, K, pe, simd):
+def matvec(C, K, pe, simd, pipeline=None, arith="dsp"):
     def make():
         W = _rng(f"mv{C}{K}").integers(-2, 2, size=(C, K))
-        return MatVecUnit(weights=W, in_type=I3, w_type=I2, acc_bits=10, pe=pe, simd=simd)
+        return MatVecUnit(weights=W, in_type=I3, w_type=I2, acc_bits=10, pe=pe, simd=simd, pipeline=pipeline,
+                          arith=arith)
     return make
 
 
@@ -135,13 +136,13 @@ def fifo(depth, width=8):
     return lambda: StreamFIFO(width=width, depth=depth)
 
 
-def conv(in_shape, cout, stride, pads, pe, simd, *, window_simd=None, kernel=(3, 3)):
+def conv(in_shape, cout, stride, pads, pe, simd, *, window_simd=None, kernel=(3, 3), pipeline=None):
     def make():
         w = _rng(f"conv{in_shape}{cout}").integers(-3, 4, size=(cout, *kernel, in_shape[2]))
         op = Conv(name="c", inputs=["x"], outputs=["y"], weights=w, in_type=I3, w_type=I3, input_scale=1.0,
                   weight_scale=np.ones(cout, np.float32), in_shape=in_shape, kernel=kernel, stride=stride, pads=pads)
         size_layer(op)
-        return ConvUnit.from_op(op, pe=pe, simd=simd, window_simd=window_simd)
+        return ConvUnit.from_op(op, pe=pe, simd=simd, window_simd=window_simd, pipeline=pipeline)
     return make
 
 
@@ -234,6 +235,9 @@ CASES = [
     ("matvec-NF1-SF4", matvec(4, 8, pe=4, simd=2), 500),
     ("matvec-NF4-SF1", matvec(4, 6, pe=1, simd=6), 500),
     ("matvec-NF1-SF1", matvec(4, 6, pe=4, simd=6), 500),
+    # pipelined for a clock target (hwgen.rtl.matvec.Pipeline): ROM output, products, adder tree
+    ("matvec-pipelined-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1), arith="lut"), 500),
+    ("matvec-pipelined-parallel", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(False, True, 1), arith="lut"), 500),
     # ThresholdUnit: both styles, folded (threshold ROM) and PE = C (constants)
     ("threshold-compare-pe2", threshold(4, 2, "compare"), 500),
     ("threshold-compare-pe4", threshold(4, 4, "compare"), 500),
@@ -255,6 +259,7 @@ CASES = [
     # 2-bit image generations wrap (> 4 images in)
     ("conv3x3-s1-p1-gather2to6", conv((4, 4, 2), 2, (1, 1), (1, 1, 1, 1), pe=1, simd=6), 800),
     ("conv3x3-s1-p1-wsimd2", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2), 1500),
+    ("conv3x3-pipelined", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=6, pipeline=Pipeline(True, True, 2)), 1200),
     ("conv3x3-s1-p1-parallel", conv((3, 4, 1), 2, (1, 1), (1, 1, 1, 1), pe=2, simd=9), 600),
     ("conv3x3-s2-p1", conv((5, 5, 2), 2, (2, 2), (1, 1, 1, 1), pe=1, simd=2, window_simd=1), 800),
     ("conv3x3-s2-p0", conv((5, 5, 1), 2, (2, 2), (0, 0, 0, 0), pe=2, simd=3, window_simd=1), 600),

@@ -78,11 +78,12 @@ class ConvLowering(DotLowering):
     def bound(self, op: Conv, planner) -> int:
         return self.cycles(op, op.pe, op.simd)
 
-    def build(self, op: Conv) -> ConvUnit:
-        return ConvUnit.from_op(op)
+    def build(self, op: Conv, clock=None) -> ConvUnit:
+        folded = (op.out_channels // op.pe) * (patch_length(op) // op.simd) > 1
+        return ConvUnit.from_op(op, arith=self.arithmetic(op, folded, clock), pipeline=self.pipeline(op, folded, clock))
 
     def plan(self, op: Conv, planner) -> None:
-        unit = self.build(op)
+        unit = self.build(op, planner.clock)
         planner.feed(op.name, planner.format_of(op.in_type, _hwc(op.in_shape), unit.window_simd))
         planner.push(op.name, unit, op, unit.cycles)
         planner.fmt = planner.acc_format(op, _hwc(unit.out_shape), unit.pe)
@@ -90,7 +91,7 @@ class ConvLowering(DotLowering):
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: ConvUnit) -> list:
         gather = lowering_of_unit(unit.gather).timing_models(unit.gather) if unit.gather is not None else []
-        return window_models(unit.swg) + gather + [MatVecModel(unit.mv.NF, unit.mv.SF)]
+        return window_models(unit.swg) + gather + [MatVecModel(unit.mv.NF, unit.mv.SF, unit.mv.extra_stages)]
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit
@@ -99,7 +100,8 @@ class ConvLowering(DotLowering):
         rows.append(dot_row(op, kind="Conv", pe=u.pe, simd=u.simd, cycles=stage.cycles, acc_bits=u.acc_bits,
                             memory_bits=u.rom_bits + u.buffer_bits,
                             weights_in="rom" if u.folded else "constants", binary=u.mv.binary,
-                            estimate=self.cost(u, target), **extra))
+                            arithmetic=u.mv.arith, pipeline_stages=u.mv.extra_stages, estimate=self.cost(u, target),
+                            **extra))
 
     def estimate(self, unit: ConvUnit, target: str):
         from ..cost import units

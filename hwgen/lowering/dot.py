@@ -18,6 +18,31 @@ class DotLowering(Lowering):
     def reference_scale(self, op, scales):
         return op.float_scale
 
+    LUT_PRODUCT_BITS = 4  # products whose narrower operand is this wide or less never go to a DSP
+
+    def pipeline(self, op, folded: bool, clock):
+        """Register levels inside the dot product for the plan's clock target (hwgen.rtl.matvec.Pipeline):
+        none without a target; else the weight ROM's output register (folded layers), a register
+        after the products, and adder-tree registers every 2 levels on ECP5 (every 3 on iCE40, whose
+        target clock is lower)."""
+        from ..rtl.matvec import Pipeline
+
+        if clock is None or clock.mhz is None:
+            return Pipeline()
+        every = 2 if clock.target == "ecp5" else 3
+        return Pipeline(operands=folded, products=True, tree_every=every)
+
+    def arithmetic(self, op, folded: bool, clock=None) -> str:
+        """Where this layer's products go: the plan's override if any, else "lut" (shift-and-add) for
+        constant weights (fully parallel: canonical signed digits, zero weights vanish) and for
+        narrow products; "dsp" (a `*` that synthesis may map to a DSP block) for wide products of
+        ROM weights."""
+        if clock is not None and clock.arith != "auto":
+            return clock.arith
+        if not folded:
+            return "lut"
+        return "lut" if min(op.in_type.wire_bits, op.w_type.wire_bits) <= self.LUT_PRODUCT_BITS else "dsp"
+
     def inspect_row(self, op, graph, block=None) -> dict:
         act = next((a for a in graph.consumers(op.outputs[0]) if hasattr(a, "thresholds")), None)
         if act is None and block is not None:

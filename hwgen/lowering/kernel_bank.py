@@ -57,11 +57,11 @@ class KernelBankConvLowering(ConvLowering):
         return max(ho * wo * max(kh * kw * cf, (op.out_channels // pe) * cf), window_cycles(op, s))
 
     # -- planning ---------------------------------------------------------------------------
-    def build(self, op: KernelBankConv) -> KernelBankConvUnit:
+    def build(self, op: KernelBankConv, clock=None) -> KernelBankConvUnit:
         return KernelBankConvUnit.from_op(op)
 
     def plan(self, op: KernelBankConv, planner) -> None:
-        unit = self.build(op)
+        unit = self.build(op, planner.clock)
         planner.feed(op.name, planner.format_of(op.in_type, _hwc(op.in_shape), unit.simd))
         planner.push(op.name, unit, op, unit.cycles)
         planner.fmt = planner.acc_format(op, _hwc(unit.out_shape), unit.pe)

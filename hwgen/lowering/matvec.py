@@ -44,20 +44,23 @@ class MatVecLowering(DotLowering):
     def plan(self, op: MatVec, planner) -> None:
         need = planner.format_of(op.in_type, op.in_features, op.simd)
         planner.feed(op.name, need, matvec_nf=op.out_channels // op.pe)
-        unit = MatVecUnit(weights=op.weights, in_type=op.in_type, w_type=op.w_type,
-                          acc_bits=op.acc_type.bits, pe=op.pe, simd=op.simd)
+        folded = self.cycles(op, op.pe, op.simd) > 1
+        unit = MatVecUnit(weights=op.weights, in_type=op.in_type, w_type=op.w_type, acc_bits=op.acc_type.bits,
+                          pe=op.pe, simd=op.simd, arith=self.arithmetic(op, folded, planner.clock),
+                          pipeline=self.pipeline(op, folded, planner.clock))
         planner.push(op.name, unit, op, unit.cycles)
         planner.fmt = planner.acc_format(op, op.out_channels, op.pe)
 
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: MatVecUnit) -> list:
-        return [MatVecModel(unit.NF, unit.SF)]
+        return [MatVecModel(unit.NF, unit.SF, unit.extra_stages)]
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         u, op = stage.unit, stage.op
         rows.append(dot_row(op, kind="MatVec", pe=u.pe, simd=u.simd, cycles=stage.cycles, acc_bits=u.acc_bits,
                             memory_bits=u.rom_bits + u.buffer_bits,
-                            weights_in="rom" if u.folded else "constants", binary=u.binary, estimate=self.cost(u, target),
+                            weights_in="rom" if u.folded else "constants", binary=u.binary, arithmetic=u.arith,
+                            pipeline_stages=u.extra_stages, estimate=self.cost(u, target),
                             in_features=u.K, out_channels=u.C))
 
     def estimate(self, unit: MatVecUnit, target: str):

@@ -14,9 +14,9 @@ from ..plan import Stage
 from .base import Lowering, lowering_of_unit, register
 
 
-def _unit(op: ODEBlock) -> ODEBlockUnit:
+def _unit(op: ODEBlock, clock=None) -> ODEBlockUnit:
     try:
-        return ODEBlockUnit.from_op(op)
+        return ODEBlockUnit.from_op(op, clock=clock)
     except (ValueError, NotImplementedError) as e:
         raise HwgenError(str(e), node=op.name, op=op.kind) from None
 
@@ -42,11 +42,11 @@ class ODEBlockLowering(Lowering):
         return np.float32(op.body[-1].out_scale)
 
     def bound(self, op: ODEBlock, planner) -> int:
-        planner.units[op.name] = _unit(op)
+        planner.units[op.name] = _unit(op, planner.clock)
         return planner.units[op.name].cycles
 
     def plan(self, op: ODEBlock, planner) -> None:
-        unit = planner.units.get(op.name) or _unit(op)
+        unit = planner.units.get(op.name) or _unit(op, planner.clock)
         elements = unit.H * unit.W * unit.C
         # a whole feature map: the producer runs ahead while the block iterates on the last one
         planner.feed(op.name, planner.format_of(unit.state_type, elements, unit.simd), whole=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..errors import HwgenError
 from ..ir import Graph
 from ..lowering import lowering_of, lowering_of_unit
-from ..plan import HardwarePlan, Stage, StreamFormat
+from ..plan import DEFAULT_CLOCK_MHZ, ClockTarget, HardwarePlan, Stage, StreamFormat
 from ..rtl.fifo import StreamFIFO
 from ..rtl.width_converter import WidthConverter
 
@@ -26,8 +26,9 @@ class Planner:
     append their stages with `feed` (make the stream fit) and `push`."""
 
     def __init__(self, graph: Graph, *, fifo_slack: int, bound: int, fmt: StreamFormat | None = None,
-                 units: dict | None = None):
+                 units: dict | None = None, clock: ClockTarget = ClockTarget()):
         self.graph, self.fifo_slack, self.bound = graph, fifo_slack, bound
+        self.clock = clock
         self.units = units if units is not None else {}  # units built while bounding, reused
         self.stages: list[Stage] = []
         self.fmt = fmt
@@ -56,7 +57,8 @@ class Planner:
 
     def sub(self) -> "Planner":
         """A planner for a branch that starts from the current stream."""
-        return Planner(self.graph, fifo_slack=self.fifo_slack, bound=self.bound, fmt=self.fmt, units=self.units)
+        return Planner(self.graph, fifo_slack=self.fifo_slack, bound=self.bound, fmt=self.fmt, units=self.units,
+                       clock=self.clock)
 
     def add(self, op) -> None:
         lowering_of(op).plan(op, self)
@@ -118,29 +120,30 @@ def _planned(unit, seen=None) -> None:
                     _planned(y.unit, seen)
 
 
-def plan_chain(ops: list, fmt: StreamFormat, *, fifo_slack: int = 2) -> Planner:
+def plan_chain(ops: list, fmt: StreamFormat, *, fifo_slack: int = 2, clock: ClockTarget = ClockTarget()) -> Planner:
     """The planner after planning `ops` as a chain fed by a stream of format `fmt` (an ODE block's
     body: the block builds its units from the planned stages)."""
-    planner = Planner(None, fifo_slack=fifo_slack, bound=1, fmt=fmt)
+    planner = Planner(None, fifo_slack=fifo_slack, bound=1, fmt=fmt, clock=clock)
     for op in ops:
         planner.add(op)
     return planner
 
 
-def plan_stages(graph: Graph, *, fifo_slack: int = 2) -> tuple[list[Stage], StreamFormat, StreamFormat]:
+def plan_stages(graph: Graph, *, fifo_slack: int = 2,
+                clock: ClockTarget = ClockTarget()) -> tuple[list[Stage], StreamFormat, StreamFormat]:
     """Units in stream order, plus the formats of the top's input and output."""
     core = graph.core
     if not core:
         raise HwgenError("the graph has no hardware layers")
     units: dict = {}
-    probe = Planner(graph, fifo_slack=fifo_slack, bound=1, units=units)
+    probe = Planner(graph, fifo_slack=fifo_slack, bound=1, units=units, clock=clock)
     bound = max(lowering_of(op).bound(op, probe) for op in core)
     steps = {}  # first op of a residual body -> (join op, skip tensor, body)
     for op in core:
         if len(op.inputs) > 1:
             skip, body = lowering_of(op).branches(op, core)
             steps[body[0].name] = (op, skip, body)
-    planner = Planner(graph, fifo_slack=fifo_slack, bound=bound, units=units)
+    planner = Planner(graph, fifo_slack=fifo_slack, bound=bound, units=units, clock=clock)
     current = graph.head.outputs[0]
     i = 0
     while i < len(core):
@@ -178,13 +181,13 @@ def stage_rows(stages: list[Stage], target: str) -> tuple[list[dict], list[dict]
         for r in rows[start_rows:] + plumbing[start_plumbing:]:
             if r["name"] == st.name:
                 r.update(st.facts())
-            r.update(_styles(r.get("estimate"), r.get("memory_bits")))
+            r.update({k: v for k, v in _styles(r.get("estimate"), r.get("memory_bits")).items() if k not in r})
     return rows, plumbing
 
 
 def _styles(est: dict | None, memory_bits) -> dict:
-    """Where the estimate puts a row's memories and products: what yosys infers for the unit as
-    emitted today (choosing them is the plan's next job)."""
+    """Where the estimate puts a row's memories (what yosys infers for the unit as emitted), and its
+    products for rows whose lowering did not choose (a MatVec's / conv's `arithmetic` is chosen)."""
     if not est:
         return {}
     if est.get("bram"):
@@ -198,11 +201,17 @@ def _styles(est: dict | None, memory_bits) -> dict:
     return {"memory_style": memory, "arithmetic": "dsp" if est.get("dsp") else "lut"}
 
 
-def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, fifo_slack: int = 2) -> HardwarePlan:
-    """The folded graph's HardwarePlan for `target`."""
+def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, clock_mhz: float | str | None = "auto",
+             arith: str = "auto", fifo_slack: int = 2) -> HardwarePlan:
+    """The folded graph's HardwarePlan for `target`, pipelined for `clock_mhz` ("auto": the target's
+    default clock, hwgen.plan.DEFAULT_CLOCK_MHZ; None: no pipelining beyond the units' base);
+    arith "auto" | "lut" | "dsp": where every layer's products go (auto: each lowering's rule)."""
     from ..rtl.timing import simulate_ii, simulate_latency
 
-    stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack)
+    if clock_mhz == "auto":
+        clock_mhz = DEFAULT_CLOCK_MHZ[target]
+
+    stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack, clock=ClockTarget(target, clock_mhz, arith))
     bound = max(st.cycles for st in stages)
     ii = simulate_ii(stages, in_fmt.beats, out_fmt.beats, bound)
     ii = bound if ii is None else (int(ii) if float(ii).is_integer() else round(ii, 2))
@@ -210,4 +219,4 @@ def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, fifo_slack: int = 2)
     rows, plumbing = stage_rows(stages, target)
     return HardwarePlan(model=graph.name, source=graph.source, target=target, stages=stages, in_fmt=in_fmt,
                         out_fmt=out_fmt, ii_cycles=ii, ii_bound=bound, latency_cycles=latency, layers=rows,
-                        plumbing=plumbing, notes=list(graph.notes))
+                        plumbing=plumbing, notes=list(graph.notes), clock_mhz=clock_mhz)

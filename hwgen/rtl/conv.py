@@ -61,7 +61,7 @@ def dense_weights(weights: np.ndarray, groups: int, in_channels: int) -> np.ndar
 class ConvUnit(wiring.Component):
     def __init__(self, *, weights: np.ndarray, in_shape, kernel, in_type, w_type, acc_bits: int,
                  stride=(1, 1), pads=(0, 0, 0, 0), groups: int = 1, pe: int = 1, simd: int = 1,
-                 window_simd: int | None = None, rows: int | None = None):
+                 window_simd: int | None = None, rows: int | None = None, arith: str = "dsp", pipeline=None):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 4:
             raise ValueError("weights must be [out_channels, kh, kw, in_channels/groups]")
@@ -81,7 +81,8 @@ class ConvUnit(wiring.Component):
         self.dense = dense_weights(weights, self.groups, C)
         mv_w_type = INT2 if (self.groups > 1 and isinstance(w_type, BipolarType)) else w_type
         self.mv = MatVecUnit(weights=self.dense, in_type=self.swg.out_type, w_type=mv_w_type,
-                             acc_bits=acc_bits, pe=pe, simd=simd)
+                             acc_bits=acc_bits, pe=pe, simd=simd, arith=arith,
+                             pipeline=pipeline)
         self.pe, self.simd, self.window_simd = int(pe), int(simd), wsimd
         self.gather = None
         if wsimd != self.simd:
@@ -93,12 +94,12 @@ class ConvUnit(wiring.Component):
 
     @classmethod
     def from_op(cls, op, *, pe: int | None = None, simd: int | None = None, window_simd: int | None = None,
-                rows: int | None = None):
+                rows: int | None = None, arith: str = "dsp", pipeline=None):
         """From an IR Conv (pe/simd default to the op's folding; simd divides kh*kw*Cin)."""
         return cls(weights=op.weights, in_shape=op.in_shape, kernel=op.kernel, stride=op.stride, pads=op.pads,
                    groups=op.groups, in_type=op.in_type, w_type=op.w_type, acc_bits=op.acc_type.bits,
                    pe=op.pe if pe is None else pe, simd=op.simd if simd is None else simd,
-                   window_simd=window_simd, rows=rows)
+                   window_simd=window_simd, rows=rows, arith=arith, pipeline=pipeline)
 
     # -- facts for the report -------------------------------------------------------------
     @property

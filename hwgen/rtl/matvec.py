@@ -15,12 +15,17 @@ depends on `ready`):
   stage 2  registered dot products -> accumulate; on sf = SF-1 the sums go to the output register
 
 Arithmetic: both operands Bipolar -> XNOR-popcount (dot = 2*popcount(xnor) - SIMD). Otherwise
-products (Bipolar x means +-w, Bipolar w means +-x). Weights are constants when NF = SF = 1
+products (Bipolar x means +-w, Bipolar w means +-x). `arith` (the plan's choice) says where the
+products go: "lut" writes them as shift-and-add (canonical signed digits of a constant weight, one
+partial product per bit of a ROM weight), so synthesis never spends a DSP block on them; "dsp"
+writes `*` and lets synthesis map it (to MULT18X18D / SB_MAC16 where it can). Weights are constants when NF = SF = 1
 (zero weights vanish, sums are balanced trees) and a ROM (`Memory` with `init`) otherwise.
 The accumulator register is exactly `acc_bits` wide (partial sums wrap modulo 2^acc_bits, the
 final sum fits by construction of the sizing pass).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
@@ -29,12 +34,24 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
-from .util import balanced_sum, element, is_bipolar, pack_ints, popcount
+from .util import const_product, element, is_bipolar, lut_product, pack_ints, pipelined_sum, tree_registers
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Register levels inside a MatVec lane's dot product, chosen by the plan for its clock target:
+    `operands` registers the ROM and replay-buffer read data (a BRAM's output register), `products`
+    registers every product, `tree_every` registers the adder tree's partial sums after every k
+    levels (0: none). Each level adds one cycle of latency and none of II."""
+
+    operands: bool = False
+    products: bool = False
+    tree_every: int = 0
 
 
 class MatVecUnit(wiring.Component):
     def __init__(self, *, weights: np.ndarray, in_type, w_type, acc_bits: int, pe: int = 1,
-                 simd: int = 1):
+                 simd: int = 1, arith: str = "dsp", pipeline: "Pipeline | None" = None):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 2:
             raise ValueError("weights must be [out_channels, in_features]")
@@ -50,6 +67,10 @@ class MatVecUnit(wiring.Component):
         self.in_bits = in_type.wire_bits
         self.w_bits = w_type.wire_bits
         self.binary = is_bipolar(in_type) and is_bipolar(w_type)
+        if arith not in ("lut", "dsp"):
+            raise ValueError(f"arith must be 'lut' or 'dsp', not {arith!r}")
+        self.arith = arith
+        self.pipeline = pipeline or Pipeline()
         super().__init__({
             "i": In(stream.Signature(self.simd * self.in_bits)),
             "o": Out(stream.Signature(self.pe * self.acc_bits)),
@@ -72,7 +93,25 @@ class MatVecUnit(wiring.Component):
     def buffer_bits(self) -> int:
         return self.K * self.in_bits if self.NF > 1 else 0
 
-    latency = 3  # pipeline registers between the last input beat and the output register
+    def _lane_terms(self) -> list[int]:
+        """Terms of each lane's sum: SIMD products from the ROM; with constant weights, one per
+        nonzero weight (every weight for a Bipolar input, every bit for XNOR-popcount)."""
+        if self.folded or self.binary or is_bipolar(self.in_type):
+            return [self.simd if self.folded else self.K] * self.pe
+        return [int(n) for n in (self.weights != 0).sum(1)]
+
+    @property
+    def extra_stages(self) -> int:
+        """Pipeline register levels inside the dot product (0 without a Pipeline)."""
+        p = self.pipeline
+        products = p.products and not self.binary
+        lanes = [(int(products) if n else 0) + tree_registers(n, p.tree_every) for n in self._lane_terms()]
+        return int(p.operands) + max(lanes)
+
+    @property
+    def latency(self) -> int:
+        """Pipeline registers between the last input beat and the output register."""
+        return 3 + self.extra_stages
 
     def rom_init(self) -> list[int]:
         """Word nf*SF + sf holds, lane p, element j: W[nf*PE + p, sf*SIMD + j] (wire bits)."""
@@ -95,7 +134,7 @@ class MatVecUnit(wiring.Component):
         if self.binary:
             # per bit (not one wide XOR with a constant: Yosys splits that into a concatenation
             # of part-selects on both sides, which Icarus re-evaluates bit by bit, ~10x slower)
-            pc = popcount([xs[j] if int(w) > 0 else ~xs[j] for j, w in enumerate(wrow)])
+            pc = self._sum([(xs[j] if int(w) > 0 else ~xs[j]).as_unsigned() for j, w in enumerate(wrow)])
             return Cat(Const(0, 1), pc, Const(0, 1)).as_signed() - len(wrow)
         terms = []
         for x, w in zip(xs, wrow):
@@ -109,8 +148,8 @@ class MatVecUnit(wiring.Component):
             elif w == -1:
                 terms.append(-x)
             else:
-                terms.append(x * w)
-        return balanced_sum(terms) if terms else Const(0, 1)
+                terms.append(const_product(x, w) if self.arith == "lut" else x * w)
+        return self._sum(self._products(terms)) if terms else Const(0, 1)
 
     def _dot_rom(self, xs, wword, lane):
         """Dot product of stream elements with weights read from the ROM (wire bits)."""
@@ -119,7 +158,7 @@ class MatVecUnit(wiring.Component):
         if self.binary:
             xn = Signal(self.simd, name=f"xnor{lane}")
             self._m.d.comb += xn.eq(~(Cat(*xs) ^ wword[base:base + self.simd]))
-            pc = popcount([xn[j] for j in range(self.simd)])
+            pc = self._sum([xn[j].as_unsigned() for j in range(self.simd)])
             return Cat(Const(0, 1), pc, Const(0, 1)).as_signed() - self.simd
         terms = []
         for x, w in zip(xs, wbits):
@@ -130,8 +169,28 @@ class MatVecUnit(wiring.Component):
             if is_bipolar(self.in_type):
                 terms.append(Mux(x, wv, -wv))
             else:
-                terms.append(x * wv)
-        return balanced_sum(terms)
+                terms.append(lut_product(x, wv) if self.arith == "lut" else x * wv)
+        return self._sum(self._products(terms))
+
+    # -- pipelining inside the dot product --------------------------------------------------
+    def _reg(self, value, name: str | None = None):
+        """`value` one clock later (a pipeline register, held while the pipeline stalls)."""
+        r = Signal(value.shape(), name=name or f"pipe{self._lane}_{len(self._regs)}")
+        self._regs.append(r)
+        with self._m.If(self._en):
+            self._m.d.sync += r.eq(value)
+        return r
+
+    def _products(self, terms: list) -> list:
+        if self.pipeline.products and not self.binary:
+            self._lane_regs += 1
+            return [self._reg(t) for t in terms]
+        return terms
+
+    def _sum(self, terms: list):
+        every = self.pipeline.tree_every
+        self._lane_regs += tree_registers(len(terms), every)
+        return pipelined_sum(terms, self._reg, every)
 
     # -- structure ------------------------------------------------------------------------
     def elaborate(self, platform):
@@ -208,15 +267,32 @@ class MatVecUnit(wiring.Component):
                 v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1),
                 x_stream.eq(self.i.payload), from_stream.eq(take_stream),
             ]
+        self._m, self._en, self._regs, self._lane = m, en, [], "x"
+        wword = rrd.data if self.folded else None
+        if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data
+            x = self._reg(x, "x_pipe")
+            if wword is not None:
+                wword = self._reg(wword, "w_pipe")
         xs = self._x_elements(x)
-        self._m = m
-        dots = []
+        dots, lane_regs = [], []
         for p in range(PE):
-            self._lane = p
+            self._lane, self._lane_regs = p, 0
             if self.folded:
-                dots.append(self._dot_rom(xs, rrd.data, p))
+                dots.append(self._dot_rom(xs, wword, p))
             else:
                 dots.append(self._dot_const(xs, self.weights[p]))
+            lane_regs.append(self._lane_regs)
+        extra = self.extra_stages
+        inner = extra - int(self.pipeline.operands)
+        for p in range(PE):  # lanes with fewer register levels (fewer nonzero weights) wait for the rest
+            for _ in range(inner - lane_regs[p]):
+                self._lane = p
+                dots[p] = self._reg(dots[p])
+        for _ in range(extra):  # valid / first / last travel with the data
+            nv, nfirst, nlast = Signal(), Signal(), Signal()
+            with m.If(en):
+                m.d.sync += [nv.eq(v1), nfirst.eq(first1), nlast.eq(last1)]
+            v1, first1, last1 = nv, nfirst, nlast
 
         # stage 2
         v2, first2, last2 = Signal(), Signal(), Signal()

@@ -39,7 +39,7 @@ from .residual_add import ResidualAddUnit
 
 
 class ODEBlockUnit(wiring.Component):
-    def __init__(self, *, op, simd: int | None = None):
+    def __init__(self, *, op, simd: int | None = None, clock=None):
         body = list(op.body)
         if not body or not isinstance(body[-1], Add):
             raise ValueError(f"{op.name}: the body must end with the residual Add")
@@ -66,9 +66,10 @@ class ODEBlockUnit(wiring.Component):
         # the body chain, planned like a top-level chain (hwgen.passes.schedule: each op's lowering,
         # width converters where beat sizes differ)
         from ..passes.schedule import plan_chain
-        from ..plan import StreamFormat
+        from ..plan import ClockTarget, StreamFormat
 
-        chain = plan_chain(chain_ops, StreamFormat.of(state, self.H * self.W * self.C, self.simd))
+        chain = plan_chain(chain_ops, StreamFormat.of(state, self.H * self.W * self.C, self.simd),
+                           clock=clock or ClockTarget())
         for st in chain.stages:
             shape = getattr(st.unit, "out_shape", None)
             if st.op is not None and shape is not None and tuple(shape[:2]) != (self.H, self.W):
@@ -90,8 +91,9 @@ class ODEBlockUnit(wiring.Component):
         })
 
     @classmethod
-    def from_op(cls, op, *, simd: int | None = None):
-        return cls(op=op, simd=simd)
+    def from_op(cls, op, *, simd: int | None = None, clock=None):
+        """`clock` (hwgen.plan.ClockTarget): what the body's units are pipelined for."""
+        return cls(op=op, simd=simd, clock=clock)
 
     # -- facts for the report -------------------------------------------------------------
     @property

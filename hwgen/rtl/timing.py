@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 class MatVecModel:
     """MatVecUnit's schedule (and KernelBankConvUnit's stage 2): NF output groups x SF steps,
-    stream beats taken while nf == 0; stages v1 -> v2 -> output register."""
+    stream beats taken while nf == 0; stages v1 -> `extra` pipeline levels -> v2 -> output register."""
 
-    def __init__(self, nf: int, sf: int):
+    def __init__(self, nf: int, sf: int, extra: int = 0):
         self.NF, self.SF = nf, sf
         self.nf = self.sf = 0
-        self.v1 = self.last1 = self.v2 = self.last2 = self.ov = False
+        self.pipe = [(False, False)] * (2 + extra)  # (valid, last) of v1, the extra levels, v2
+        self.ov = False
 
     def valid(self):
         return self.ov
@@ -39,9 +40,9 @@ class MatVecModel:
         take = self.nf == 0
         fire0 = en and (not take or iv)
         if en:
-            self.ov = self.v2 and self.last2
-            self.v2, self.last2 = self.v1, self.last1
-            self.v1, self.last1 = fire0, self.sf == self.SF - 1
+            v_last, l_last = self.pipe[-1]
+            self.ov = v_last and l_last
+            self.pipe = [(fire0, self.sf == self.SF - 1)] + self.pipe[:-1]
         if fire0:
             if self.sf == self.SF - 1:
                 self.sf = 0

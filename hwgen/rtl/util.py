@@ -5,7 +5,7 @@ Streams carry flat unsigned payloads; element i of a beat occupies payload bits
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Value
+from amaranth.hdl import Cat, Const, Mux, Value
 
 from ..ir.types import BipolarType, signed_bits_for
 
@@ -23,6 +23,32 @@ def balanced_sum(terms: list) -> Value:
     return terms[0]
 
 
+def pipelined_sum(terms: list, register, every: int = 0) -> Value:
+    """A balanced tree of `+` with `register(value)` (a pipeline register) applied to every partial
+    sum after each `every` levels (0: none). The number of register levels is tree_registers()."""
+    terms = list(terms)
+    if not terms:
+        return Const(0, 1)
+    level = 0
+    while len(terms) > 1:
+        nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+        level += 1
+        if every and level % every == 0 and len(terms) > 1:
+            terms = [register(t) for t in terms]
+    return terms[0]
+
+
+def tree_registers(terms: int, every: int) -> int:
+    """Register levels pipelined_sum inserts into a tree of `terms` terms."""
+    if not every or terms <= 1:
+        return 0
+    levels = (terms - 1).bit_length()  # ceil(log2(terms))
+    return (levels - 1) // every
+
+
 def popcount(bits: list) -> Value:
     """Number of set bits among 1-bit values, as an unsigned balanced tree."""
     if not bits:
@@ -37,6 +63,40 @@ def is_bipolar(t) -> bool:
 def element(payload: Value, index: int, bits: int, *, signed_: bool) -> Value:
     v = payload[index * bits:(index + 1) * bits]
     return v.as_signed() if signed_ else v.as_unsigned()
+
+
+def csd_digits(c: int) -> list[tuple[int, int]]:
+    """Canonical signed digits of c: [(shift, +1 | -1)], no two adjacent (fewest nonzero digits)."""
+    digits, k, c = [], 0, int(c)
+    while c:
+        if c & 1:
+            d = 2 - (c & 3)  # +1 when c = 1 mod 4, -1 when c = 3 mod 4
+            digits.append((k, d))
+            c -= d
+        c >>= 1
+        k += 1
+    return digits
+
+
+def const_product(x: Value, c: int) -> Value:
+    """x * c for a constant c as shifts and adds of its canonical signed digits: synthesis maps it to
+    LUTs and carry chains, never to a DSP block (a 4-bit weight is at most two adds)."""
+    terms = [(x << k) if d > 0 else -(x << k) for k, d in csd_digits(c)]
+    return balanced_sum(terms) if terms else Const(0, 1)
+
+
+def lut_product(x: Value, w: Value) -> Value:
+    """x * w for two signals as one partial product per bit of the narrower operand (the sign bit
+    of a signed one weighs -2^(n-1)), summed in a balanced tree: LUTs and carry chains, no DSP."""
+    if len(w) > len(x):
+        x, w = w, x
+    n = len(w)
+    signed_w = w.shape().signed
+    terms = []
+    for i in range(n):
+        shifted = x << i
+        terms.append(Mux(w[i], -shifted if (signed_w and i == n - 1) else shifted, 0))
+    return balanced_sum(terms)
 
 
 def truncate_signed(value: Value, bits: int) -> Value:
@@ -64,4 +124,5 @@ def divisors(n: int) -> list[int]:
 
 
 __all__ = ["balanced_sum", "popcount", "is_bipolar", "element", "truncate_signed", "pack_ints",
-           "signed_width_for", "divisors"]
+           "signed_width_for", "divisors", "csd_digits", "const_product", "lut_product", "pipelined_sum",
+           "tree_registers"]
