@@ -83,7 +83,7 @@ report: $(BUILD)/report.json
 ## flow-demo: compile the A2Q digits MLP, verify it with Verilator, place and route it on the
 ## iCEBreaker (board top with UART, per-layer numbers included), write the report, summarize
 flow-demo:
-	$(HWGEN) compile $(DEMO_MODEL) -o $(DEMO_BUILD) --fold $(DEMO_FOLD)
+	$(HWGEN) compile $(DEMO_MODEL) -o $(DEMO_BUILD) --fold $(DEMO_FOLD) --target ice40
 	$(HWGEN) verify $(DEMO_BUILD) --sim verilator
 	$(HWGEN) synth $(DEMO_BUILD) --target ice40 --device up5k --package sg48 --freq 12 --stage bitstream
 	$(HWGEN) report $(DEMO_BUILD)

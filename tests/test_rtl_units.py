@@ -117,7 +117,7 @@ def test_matvec_unit_narrow_accumulator_wraps():
 
 
 def _threshold_case(C, L, in_bits, out_type, out_base, pe, *, seed, p_valid=1.0, p_ready=1.0,
-                    style="auto"):
+                    style="auto", registers=(False, False)):
     rng = np.random.default_rng(seed)
     amin, amax = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
     T = np.sort(rng.integers(amin - 1, amax + 2, size=(C, L)), axis=1)  # one outside the range too
@@ -129,7 +129,7 @@ def _threshold_case(C, L, in_bits, out_type, out_base, pe, *, seed, p_valid=1.0,
     level = np.where(dec, (a <= T).sum(-1), (a >= T).sum(-1))
     out = 2 * level - 1 if out_type == Bipolar else out_base + level
     dut = ThresholdUnit(thresholds=T, decreasing=dec, in_bits=in_bits, out_type=out_type,
-                        out_base=out_base, pe=pe, style=style)
+                        out_base=out_base, pe=pe, style=style, registers=registers)
     exp = pack_beats(out, out_type, pe)
     got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), pe), len(exp), seed=seed,
                         p_valid=p_valid, p_ready=p_ready)
@@ -159,11 +159,13 @@ def test_threshold_unit(C, L, in_bits, out_type, out_base, pe, style):
     assert got == exp
 
 
+@pytest.mark.parametrize("registers", [(False, False), (True, False), (True, True)])
 @pytest.mark.parametrize("style", ["compare", "lut"])
 @pytest.mark.parametrize("pe", [1, 2, 6])
-def test_threshold_unit_stalls(pe, style):
+def test_threshold_unit_stalls(pe, style, registers):
+    """With stalls, unpipelined and with the clock target's registers (ROM output, comparisons)."""
     got, exp = _threshold_case(6, 3, 7, IntType(2, True), -2, pe, seed=11, p_valid=0.5, p_ready=0.5,
-                               style=style)
+                               style=style, registers=registers)
     assert got == exp
 
 

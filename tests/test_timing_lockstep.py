@@ -117,12 +117,12 @@ def matvec(C, K, pe, simd, pipeline=None, arith="dsp"):
     return make
 
 
-def threshold(C, pe, style, levels=3, in_bits=6):
+def threshold(C, pe, style, levels=3, in_bits=6, registers=(False, False)):
     def make():
         rng = _rng(f"th{C}{levels}")
         T = np.sort(rng.integers(-(1 << (in_bits - 1)), 1 << (in_bits - 1), size=(C, levels)), axis=1)
         unit = ThresholdUnit(thresholds=T, decreasing=rng.random(C) < 0.4, in_bits=in_bits, out_type=IntType(2, False),
-                             out_base=0, pe=pe, style=style)
+                             out_base=0, pe=pe, style=style, registers=registers)
         assert unit.style == style
         return unit
     return make
@@ -243,6 +243,8 @@ CASES = [
     ("threshold-compare-pe4", threshold(4, 4, "compare"), 500),
     ("threshold-lut-pe1", threshold(4, 1, "lut", levels=7, in_bits=4), 500),
     ("threshold-lut-pe4", threshold(4, 4, "lut", levels=7, in_bits=4), 500),
+    ("threshold-compare-pipelined", threshold(4, 2, "compare", registers=(True, True)), 500),
+    ("threshold-lut-pipelined", threshold(4, 1, "lut", levels=7, in_bits=4, registers=(True, False)), 500),
     # WidthConverter: gather, split, and both for non-multiple ratios (via lcm)
     ("wconv-2to6", width_converter(2, 6), 500, {"p_ready": 0.2}),
     ("wconv-1to4", width_converter(1, 4, bits=2), 500, {"p_ready": 0.15}),

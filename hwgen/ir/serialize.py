@@ -39,8 +39,7 @@ import numpy as np
 from ..errors import HwgenError
 from .float_segment import FloatSegment
 from .graph import Graph, TensorInfo
-from .ops import (Add, Conv, FloatActivation, GlobalSumPool, Head, KernelBankConv, MatVec, MaxPool, ODEBlock, Tail,
-                  Threshold)
+from . import ops as _ops
 from .quantizer import Quantizer
 from .types import Bipolar, BipolarType, IntType
 
@@ -49,12 +48,18 @@ GRAPH_FORMAT = "hwgen-graph"
 JSON_NAME = "graph.json"
 NPZ_NAME = "graph.npz"
 
+def _op_classes() -> tuple[type, ...]:
+    """Every concrete op dataclass defined in hwgen/ir/ops.py (a new op kind is allowed by being
+    defined there; the abstract bases Op and Dot never appear as objects)."""
+    return tuple(cls for cls in vars(_ops).values()
+                 if isinstance(cls, type) and issubclass(cls, _ops.Op) and cls.__module__ == _ops.__name__
+                 and cls not in (_ops.Op, _ops.Dot))
+
+
 REGISTRY: Mapping[str, type] = MappingProxyType({cls.__name__: cls for cls in (
-    Graph, TensorInfo,
-    Head, MatVec, Conv, KernelBankConv, ODEBlock, MaxPool, GlobalSumPool, Add, FloatActivation, Threshold, Tail,
-    IntType, BipolarType, Quantizer, FloatSegment,
+    Graph, TensorInfo, *_op_classes(), IntType, BipolarType, Quantizer, FloatSegment,
 )})
-"""The only classes a graph file may name (the abstract bases Op and Dot never appear as objects)."""
+"""The only classes a graph file may name."""
 
 _CANONICAL = {BipolarType: Bipolar}  # loaded instances equal to these come back as the shared object
 _TAGS = ("__tuple__", "__dict__", "__array__", "__bytes__", "__float__")

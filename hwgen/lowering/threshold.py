@@ -48,13 +48,22 @@ class ThresholdLowering(Lowering):
         if pe != fmt.per_beat:
             planner.feed(op.name, planner.stream_format(fmt.element_bits, fmt.signed, fmt.bipolar, fmt.elements, pe))
         unit = ThresholdUnit(thresholds=op.thresholds, decreasing=op.decreasing, in_bits=fmt.element_bits,
-                             out_type=op.out_type, out_base=op.out_base, pe=pe)
+                             out_type=op.out_type, out_base=op.out_base, pe=pe, registers=self.registers(planner.clock))
         planner.push(op.name, unit, op, fmt.elements // pe)
         planner.fmt = planner.format_of(op.out_type, fmt.elements, pe)
 
+    @staticmethod
+    def registers(clock) -> tuple[bool, bool]:
+        """(ROM output / accumulator register, comparison-bit register) for the plan's clock: both on
+        ECP5 (a DP16KD's clock-to-out alone is ~5.6 ns), the ROM output only on iCE40 (whose target
+        clock is lower and whose logic cells are scarce); none without a clock target."""
+        if clock is None or clock.mhz is None:
+            return False, False
+        return True, clock.target == "ecp5"
+
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: ThresholdUnit) -> list:
-        return [ThresholdModel()]
+        return [ThresholdModel(unit.extra_stages)]
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit
@@ -67,6 +76,7 @@ class ThresholdLowering(Lowering):
             "memory_bits": u.rom_bits,
             "weights_in": "rom" if u.folded else "constants",
             "style": u.style,
+            "pipeline_stages": u.extra_stages,
             "estimate": self.cost(u, target),
         })
 

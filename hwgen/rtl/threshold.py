@@ -35,7 +35,7 @@ from .util import element, pack_ints, popcount, signed_width_for
 
 class ThresholdUnit(wiring.Component):
     def __init__(self, *, thresholds: np.ndarray, decreasing: np.ndarray, in_bits: int, out_type,
-                 out_base: int, pe: int = 1, style: str = "auto"):
+                 out_base: int, pe: int = 1, style: str = "auto", registers: tuple[bool, bool] = (False, False)):
         T = np.asarray(thresholds, dtype=np.int64)
         if T.ndim != 2:
             raise ValueError("thresholds must be [channels, levels-1]")
@@ -61,6 +61,9 @@ class ThresholdUnit(wiring.Component):
         if style not in ("lut", "compare"):
             raise ValueError(f"style must be 'auto', 'lut' or 'compare', not {style!r}")
         self.style = style
+        # pipeline registers for a clock target: (operands: the ROM / LUT read data and the
+        # accumulators, compares: the comparison bits before they are counted)
+        self.reg_operands, self.reg_compares = (bool(r) for r in registers)
         super().__init__({
             "i": In(stream.Signature(self.pe * self.in_bits)),
             "o": Out(stream.Signature(self.pe * self.out_bits)),
@@ -99,7 +102,6 @@ class ThresholdUnit(wiring.Component):
             return self.C * (1 << self.in_bits) * self.out_bits
         return self.C * (self.L * self.cmp_bits + 1) if self.folded else 0
 
-    latency = 2
 
     def rom_init(self) -> list[int]:
         """Word g: lane p's thresholds at [(p*L + k)*cmp_bits ...], then PE direction bits."""
@@ -111,6 +113,23 @@ class ThresholdUnit(wiring.Component):
             dec = pack_ints(self.decreasing[g * self.pe:(g + 1) * self.pe].astype(int), 1)
             words.append(word | (dec << (self.pe * self.L * tb)))
         return words
+
+    @property
+    def extra_stages(self) -> int:
+        """Pipeline register levels beyond the base (accept, compare + count, output)."""
+        if self.style == "lut":
+            return int(self.reg_operands)
+        return int(self.reg_operands and self.folded) + int(self.reg_compares)
+
+    @property
+    def latency(self) -> int:
+        return 2 + self.extra_stages
+
+    def _reg(self, m, en, value, name):
+        r = Signal(value.shape(), name=name)
+        with m.If(en):
+            m.d.sync += r.eq(value)
+        return r
 
     def _output(self, level):
         if isinstance(self.out_type, BipolarType):
@@ -152,26 +171,35 @@ class ThresholdUnit(wiring.Component):
         x1 = Signal(PE * self.in_bits)
         with m.If(en):
             m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
+        rdata = rd.data if self.folded else None
+        if self.reg_operands and self.folded:  # the ROM's output register (BRAM clock-to-out is slow)
+            rdata = self._reg(m, en, rdata, "t_pipe")
+            x1 = self._reg(m, en, x1, "x_pipe")
+            v1 = self._reg(m, en, v1, "v_pipe")
 
-        outs = []
+        outs, all_bits = [], []
         for p in range(PE):
             acc = Signal(signed(tb), name=f"acc{p}")
             m.d.comb += acc.eq(element(x1, p, self.in_bits, signed_=True))
             bits = []
             if self.folded:
-                dec = rd.data[PE * L * tb + p]
+                dec = rdata[PE * L * tb + p]
                 for k in range(L):
-                    t = rd.data[(p * L + k) * tb:(p * L + k + 1) * tb].as_signed()
+                    t = rdata[(p * L + k) * tb:(p * L + k + 1) * tb].as_signed()
                     bits.append(Mux(dec, acc <= t, acc >= t))
             else:
                 for k in range(L):
                     t = int(self.thresholds[p, k])
                     bits.append(acc <= t if self.decreasing[p] else acc >= t)
+            if self.reg_compares:  # count registered comparison bits
+                bits = [self._reg(m, en, b, f"cmp{p}_{k}") for k, b in enumerate(bits)]
             level = popcount(bits)
             o = Signal(self.out_bits, name=f"out{p}")
             m.d.comb += o.eq(self._output(level))
             outs.append(o)
 
+        if self.reg_compares:
+            v1 = self._reg(m, en, v1, "v_cmp")
         with m.If(en):
             m.d.sync += out_valid.eq(v1)
             with m.If(v1):
@@ -192,10 +220,13 @@ class ThresholdUnit(wiring.Component):
             rd = lut.read_port(domain="sync")
             addr = self.i.payload[p * n:(p + 1) * n]
             m.d.comb += [rd.addr.eq(Cat(addr, group) if group is not None else addr), rd.en.eq(en)]
-            outs.append(rd.data)
+            outs.append(self._reg(m, en, rd.data, f"lut{p}_pipe") if self.reg_operands else rd.data)
         v1 = Signal()
         with m.If(en):
             m.d.sync += v1.eq(fire)
+        if self.reg_operands:
+            v1 = self._reg(m, en, v1, "v_pipe")
+        with m.If(en):
             m.d.sync += out_valid.eq(v1)
             with m.If(v1):
                 m.d.sync += out_data.eq(Cat(*outs))

@@ -52,8 +52,11 @@ class MatVecModel:
 
 
 class ThresholdModel:
-    def __init__(self):
-        self.v1 = self.ov = False
+    """ThresholdUnit: accept -> `extra` pipeline levels -> output register, one global enable."""
+
+    def __init__(self, extra: int = 0):
+        self.pipe = [False] * (1 + extra)
+        self.ov = False
 
     def valid(self):
         return self.ov
@@ -64,7 +67,8 @@ class ThresholdModel:
     def tick(self, iv, o_r):
         en = not self.ov or o_r
         if en:
-            self.ov, self.v1 = self.v1, iv
+            self.ov = self.pipe[-1]
+            self.pipe = [iv] + self.pipe[:-1]
 
 
 class WidthConverterModel:
