@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..builddir import write_atomic
 from ..errors import HwgenError
 from .float_segment import FloatSegment
 from .graph import Graph, TensorInfo
@@ -193,23 +194,13 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_graph(graph: Graph, directory: str | os.PathLike) -> list[str]:
     """Write directory/graph.json and directory/graph.npz; return the file names written."""
     doc, arrays = graph_to_files(graph)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / NPZ_NAME, npz_bytes(arrays))  # arrays first: graph.json refers to them
-    _write_atomic(out / JSON_NAME, dumps_document(doc).encode("ascii"))
+    write_atomic(out / NPZ_NAME, npz_bytes(arrays))  # arrays first: graph.json refers to them
+    write_atomic(out / JSON_NAME, dumps_document(doc).encode("ascii"))
     return [JSON_NAME, NPZ_NAME]
 
 

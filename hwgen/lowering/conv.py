@@ -82,9 +82,13 @@ class ConvLowering(DotLowering):
         folded = (op.out_channels // op.pe) * (patch_length(op) // op.simd) > 1
         return ConvUnit.from_op(op, arith=self.arithmetic(op, folded, clock), pipeline=self.pipeline(op, folded, clock))
 
+    def input_beat(self, unit) -> int:
+        """Elements per input beat of the unit (its sliding window's channels per beat)."""
+        return unit.window_simd
+
     def plan(self, op: Conv, planner) -> None:
         unit = self.build(op, planner.clock)
-        planner.feed(op.name, planner.format_of(op.in_type, _hwc(op.in_shape), unit.window_simd))
+        planner.feed(op.name, planner.format_of(op.in_type, _hwc(op.in_shape), self.input_beat(unit)))
         planner.push(op.name, unit, op, unit.cycles)
         planner.fmt = planner.acc_format(op, _hwc(unit.out_shape), unit.pe)
 

@@ -16,7 +16,7 @@ from ..ir import KernelBankConv
 from ..rtl.kernel_bank import KernelBankConvUnit
 from ..rtl.timing import MatVecModel, ReduceModel, window_models
 from .base import divisors, register
-from .conv import ConvLowering, _hwc, conv_row, window_cycles
+from .conv import ConvLowering, conv_row, window_cycles
 from .dot import dot_row
 
 
@@ -60,11 +60,8 @@ class KernelBankConvLowering(ConvLowering):
     def build(self, op: KernelBankConv, clock=None) -> KernelBankConvUnit:
         return KernelBankConvUnit.from_op(op)
 
-    def plan(self, op: KernelBankConv, planner) -> None:
-        unit = self.build(op, planner.clock)
-        planner.feed(op.name, planner.format_of(op.in_type, _hwc(op.in_shape), unit.simd))
-        planner.push(op.name, unit, op, unit.cycles)
-        planner.fmt = planner.acc_format(op, _hwc(unit.out_shape), unit.pe)
+    def input_beat(self, unit: KernelBankConvUnit) -> int:
+        return unit.simd
 
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: KernelBankConvUnit) -> list:

@@ -177,7 +177,7 @@ class ThresholdUnit(wiring.Component):
             x1 = self._reg(m, en, x1, "x_pipe")
             v1 = self._reg(m, en, v1, "v_pipe")
 
-        outs, all_bits = [], []
+        outs = []
         for p in range(PE):
             acc = Signal(signed(tb), name=f"acc{p}")
             m.d.comb += acc.eq(element(x1, p, self.in_bits, signed_=True))
