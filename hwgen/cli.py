@@ -105,18 +105,7 @@ def _compile(args):
 
     t0 = time.perf_counter()
     graph = compile_model(args.model, CompileOptions(**_option_kwargs(args)))
-    _check_kernel_bank(args, graph)
     return graph, time.perf_counter() - t0
-
-
-def _check_kernel_bank(args, graph) -> None:
-    """--kernel-bank force on a model with nothing to bank is an error, as its help says."""
-    from .ir import KernelBankConv
-    from .lowering import walk
-
-    if args.kernel_bank == "force" and not any(isinstance(op, KernelBankConv) for op, _ in walk(graph.core)):
-        raise HwgenError("--kernel-bank force: this model has no layer to bank (kernel banks are for binary "
-                         "3x3 convs: bipolar inputs and weights, one group); use --kernel-bank auto or off")
 
 
 def _probe_writable(directory: Path, what: str) -> None:
@@ -277,7 +266,6 @@ def cmd_compile(args) -> int:
                               arith=args.arith, top=top,
                               **options,
                               progress=lambda name: print(f"  pass {name} done", flush=True))
-    _check_kernel_bank(args, acc.graph)
     print(f"[1/2] imported, lowered, folded ({args.fold}"
           + (f", target {args.target_cycles} cycles" if args.target_cycles else "")
           + f") and scheduled {acc.graph.source} in {time.perf_counter() - t0:.2f} s", flush=True)

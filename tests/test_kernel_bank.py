@@ -53,7 +53,8 @@ def test_auto_keeps_plain_conv_when_bank_saves_nothing(tmp_onnx):
 
 def test_force_refuses_layers_that_cannot_be_banks(tmp_onnx):
     path = random_cnn(tmp_onnx(), seed=0)  # 3-bit inputs and weights
-    compile_model(path, CompileOptions(kernel_bank="force"))  # no bipolar conv: nothing to force
+    with pytest.raises(HwgenError, match="no layer to bank"):  # no bipolar conv: force fails, as its help says
+        compile_model(path, CompileOptions(kernel_bank="force"))
     path = bipolar_cnn(tmp_onnx("b.onnx"), patterns=16, cout=8)
     graph = compile_model(path, CompileOptions(kernel_bank="force"))
     assert sum(isinstance(op, KernelBankConv) for op in graph.core) == 2

@@ -66,4 +66,7 @@ def recognise_kernel_banks(graph: Graph, mode: str = "auto") -> Graph:
         graph.replace(op, [bank_op])
         graph.notes.append(f"{op.name}: kernel bank with {bank_op.patterns} patterns, tau = {tau} "
                            f"({tau}/9 bit per weight)")
+    if mode == "force" and not any(isinstance(op, KernelBankConv) for op in graph.ops):
+        raise HwgenError("--kernel-bank force: this model has no layer to bank (kernel banks are for binary "
+                         "3x3 convs: bipolar inputs and weights, one group); use --kernel-bank auto or off")
     return graph
