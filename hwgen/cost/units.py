@@ -175,13 +175,20 @@ def threshold(unit, target: str) -> Resources:
     PE, L, tb, NF = unit.pe, unit.L, unit.cmp_bits, unit.NF
     ob = unit.out_bits
     r = P.control(target) + P.register(2 + PE * ob)
+    reg_ops, reg_cmp = getattr(unit, "reg_operands", False), getattr(unit, "reg_compares", False)
     if unit.style == "lut":
         if unit.folded:
             r += P.counter(NF, target)
         for p in range(PE):
             r += P.rom(ob, NF << unit.in_bits, target, words=unit.lut_init(p))
+        if reg_ops:  # the LUT ROMs' output registers (a block RAM's own, where one is used)
+            r += P.register(PE * ob + 1)
         return r
     r += P.register(PE * unit.in_bits)  # x1
+    if reg_ops and unit.folded:  # ROM output, accumulators and valid one stage later
+        r += P.register(PE * (L * tb + 1) + PE * unit.in_bits + 1)
+    if reg_cmp:  # every comparison bit, counted one stage later
+        r += P.register(PE * L + 1)
     if unit.folded:
         r += P.counter(NF, target)
         r += P.rom(PE * (L * tb + 1), NF, target, words=unit.rom_init())
