@@ -13,6 +13,9 @@ depends on `ready`):
   stage 0  counters (nf, sf); read address to the weight ROM and the input buffer
   stage 1  x (stream register or buffer read data) and w (ROM read data) -> per-lane dot product
   stage 2  registered dot products -> accumulate; on sf = SF-1 the sums go to the output register
+With a Pipeline (the plan's, for a clock target) `extra_stages` register levels sit inside stage 1:
+the ROM / replay read data, the products, the adder tree every k levels; valid, first and last
+travel alongside, so II is unchanged and latency grows by extra_stages.
 
 Arithmetic: both operands Bipolar -> XNOR-popcount (dot = 2*popcount(xnor) - SIMD). Otherwise
 products (Bipolar x means +-w, Bipolar w means +-x). `arith` (the plan's choice) says where the
