@@ -34,22 +34,6 @@ exit codes: 0 done, 1 verify found a mismatch, 2 user error (one line on stderr)
 """
 
 # Verilog-2005 and common SystemVerilog keywords: not usable as a top module name
-VERILOG_KEYWORDS = frozenset("""
-always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default
-defparam design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive
-endspecify endtable endtask event for force forever fork function generate genvar highz0 highz1 if
-ifnone incdir include initial inout input instance integer join large liblist library localparam
-macromodule medium module nand negedge nmos nor noshowcancelled not notif0 notif1 or output parameter
-pmos posedge primitive pull0 pull1 pulldown pullup pulsestyle_onevent pulsestyle_ondetect rcmos real
-realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled signed small
-specify specparam strong0 strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1
-triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor
-bit byte logic int shortint longint shortreal string struct union enum typedef class interface package
-endpackage endinterface endclass program endprogram import export return break continue void const
-static virtual extends alias assert assume cover property sequence bind chandle unique priority
-""".split())
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line and exit code 2, like every other user error."""
 
@@ -150,16 +134,6 @@ def check_output_dir(path: str) -> Path:
     return p
 
 
-def check_top(name: str) -> str:
-    """--top: a Verilog identifier that is not a keyword."""
-    from .rtl.build import check_top as check_identifier
-
-    check_identifier(name)
-    if name in VERILOG_KEYWORDS:
-        raise HwgenError(f"top module name {name!r} is a Verilog keyword; choose another --top")
-    return name
-
-
 def check_fold_file(spec: str) -> None:
     """--fold FILE.json: a readable file (fold.py reads and checks its content)."""
     if spec in ("full", "auto"):
@@ -254,10 +228,11 @@ def cmd_run(args) -> int:
 
 def cmd_compile(args) -> int:
     from .api import compile as compile_accelerator
+    from .rtl.build import DEFAULT_TOP, check_top
     from .summary import format_table
 
     check_output_dir(args.output)
-    top = check_top(args.top) if args.top is not None else "hwgen_top"
+    top = check_top(args.top) if args.top is not None else DEFAULT_TOP
     check_fold_file(args.fold)
     options = _option_kwargs(args)
     t0 = time.perf_counter()

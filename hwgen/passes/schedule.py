@@ -206,16 +206,15 @@ def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, clock_mhz: float | s
     """The folded graph's HardwarePlan for `target`, pipelined for `clock_mhz` ("auto": the target's
     default clock, hwgen.plan.DEFAULT_CLOCK_MHZ; None: no pipelining beyond the units' base);
     arith "auto" | "lut" | "dsp": where every layer's products go (auto: each lowering's rule)."""
-    from ..rtl.timing import simulate_ii, simulate_latency
+    from ..rtl.top import estimate_ii, estimate_latency
 
     if clock_mhz == "auto":
         clock_mhz = DEFAULT_CLOCK_MHZ[target]
 
     stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack, clock=ClockTarget(target, clock_mhz, arith))
-    bound = max(st.cycles for st in stages)
-    ii = simulate_ii(stages, in_fmt.beats, out_fmt.beats, bound)
-    ii = bound if ii is None else (int(ii) if float(ii).is_integer() else round(ii, 2))
-    latency = simulate_latency(stages, in_fmt.beats, out_fmt.beats, bound)
+    bound = estimate_ii(stages)
+    ii = estimate_ii(stages, in_fmt, out_fmt)
+    latency = estimate_latency(stages, in_fmt, out_fmt)
     rows, plumbing = stage_rows(stages, target)
     return HardwarePlan(model=graph.name, source=graph.source, target=target, stages=stages, in_fmt=in_fmt,
                         out_fmt=out_fmt, ii_cycles=ii, ii_bound=bound, latency_cycles=latency, layers=rows,

@@ -18,11 +18,30 @@ from .top import Accelerator
 
 DEFAULT_TOP = "hwgen_top"
 
+VERILOG_KEYWORDS = frozenset("""
+always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default
+defparam design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive
+endspecify endtable endtask event for force forever fork function generate genvar highz0 highz1 if
+ifnone incdir include initial inout input instance integer join large liblist library localparam
+macromodule medium module nand negedge nmos nor noshowcancelled not notif0 notif1 or output parameter
+pmos posedge primitive pull0 pull1 pulldown pullup pulsestyle_onevent pulsestyle_ondetect rcmos real
+realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled signed small
+specify specparam strong0 strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1
+triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor
+bit byte logic int shortint longint shortreal string struct union enum typedef class interface package
+endpackage endinterface endclass program endprogram import export return break continue void const
+static virtual extends alias assert assume cover property sequence bind chandle unique priority
+""".split())
+"""Verilog / SystemVerilog keywords: not usable as the top module's name."""
+
 
 def check_top(name: str) -> str:
+    """The top module's name: a Verilog identifier that is not a keyword (API and CLI alike)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise HwgenError(f"top module name {name!r} is not a Verilog identifier (letters, digits, _; "
                          "not starting with a digit)")
+    if name in VERILOG_KEYWORDS:
+        raise HwgenError(f"top module name {name!r} is a Verilog keyword; choose another (--top)")
     return name
 
 

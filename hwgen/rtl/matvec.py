@@ -37,7 +37,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
-from .util import const_product, element, is_bipolar, lut_product, pack_ints, pipelined_sum, tree_registers
+from .util import (const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
+                   tree_registers)
 
 
 @dataclass(frozen=True)
@@ -178,10 +179,8 @@ class MatVecUnit(wiring.Component):
     # -- pipelining inside the dot product --------------------------------------------------
     def _reg(self, value, name: str | None = None):
         """`value` one clock later (a pipeline register, held while the pipeline stalls)."""
-        r = Signal(value.shape(), name=name or f"pipe{self._lane}_{len(self._regs)}")
+        r = pipeline_register(self._m, self._en, value, name or f"pipe{self._lane}_{len(self._regs)}")
         self._regs.append(r)
-        with self._m.If(self._en):
-            self._m.d.sync += r.eq(value)
         return r
 
     def _products(self, terms: list) -> list:
@@ -288,14 +287,13 @@ class MatVecUnit(wiring.Component):
         extra = self.extra_stages
         inner = extra - int(self.pipeline.operands)
         for p in range(PE):  # lanes with fewer register levels (fewer nonzero weights) wait for the rest
+            assert lane_regs[p] <= inner, "extra_stages disagrees with the lanes' register levels"
             for _ in range(inner - lane_regs[p]):
                 self._lane = p
                 dots[p] = self._reg(dots[p])
-        for _ in range(extra):  # valid / first / last travel with the data
-            nv, nfirst, nlast = Signal(), Signal(), Signal()
-            with m.If(en):
-                m.d.sync += [nv.eq(v1), nfirst.eq(first1), nlast.eq(last1)]
-            v1, first1, last1 = nv, nfirst, nlast
+        for k in range(extra):  # valid / first / last travel with the data
+            v1, first1, last1 = (pipeline_register(m, en, sig, f"{tag}_pipe{k}")
+                                 for sig, tag in ((v1, "v"), (first1, "first"), (last1, "last")))
 
         # stage 2
         v2, first2, last2 = Signal(), Signal(), Signal()

@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
-from .util import element, pack_ints, popcount, signed_width_for
+from .util import element, pack_ints, pipeline_register, popcount, signed_width_for
 
 
 class ThresholdUnit(wiring.Component):
@@ -125,12 +125,6 @@ class ThresholdUnit(wiring.Component):
     def latency(self) -> int:
         return 2 + self.extra_stages
 
-    def _reg(self, m, en, value, name):
-        r = Signal(value.shape(), name=name)
-        with m.If(en):
-            m.d.sync += r.eq(value)
-        return r
-
     def _output(self, level):
         if isinstance(self.out_type, BipolarType):
             return level[:1]
@@ -173,9 +167,9 @@ class ThresholdUnit(wiring.Component):
             m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
         rdata = rd.data if self.folded else None
         if self.reg_operands and self.folded:  # the ROM's output register (BRAM clock-to-out is slow)
-            rdata = self._reg(m, en, rdata, "t_pipe")
-            x1 = self._reg(m, en, x1, "x_pipe")
-            v1 = self._reg(m, en, v1, "v_pipe")
+            rdata = pipeline_register(m, en, rdata, "t_pipe")
+            x1 = pipeline_register(m, en, x1, "x_pipe")
+            v1 = pipeline_register(m, en, v1, "v_pipe")
 
         outs = []
         for p in range(PE):
@@ -192,14 +186,14 @@ class ThresholdUnit(wiring.Component):
                     t = int(self.thresholds[p, k])
                     bits.append(acc <= t if self.decreasing[p] else acc >= t)
             if self.reg_compares:  # count registered comparison bits
-                bits = [self._reg(m, en, b, f"cmp{p}_{k}") for k, b in enumerate(bits)]
+                bits = [pipeline_register(m, en, b, f"cmp{p}_{k}") for k, b in enumerate(bits)]
             level = popcount(bits)
             o = Signal(self.out_bits, name=f"out{p}")
             m.d.comb += o.eq(self._output(level))
             outs.append(o)
 
         if self.reg_compares:
-            v1 = self._reg(m, en, v1, "v_cmp")
+            v1 = pipeline_register(m, en, v1, "v_cmp")
         with m.If(en):
             m.d.sync += out_valid.eq(v1)
             with m.If(v1):
@@ -220,12 +214,12 @@ class ThresholdUnit(wiring.Component):
             rd = lut.read_port(domain="sync")
             addr = self.i.payload[p * n:(p + 1) * n]
             m.d.comb += [rd.addr.eq(Cat(addr, group) if group is not None else addr), rd.en.eq(en)]
-            outs.append(self._reg(m, en, rd.data, f"lut{p}_pipe") if self.reg_operands else rd.data)
+            outs.append(pipeline_register(m, en, rd.data, f"lut{p}_pipe") if self.reg_operands else rd.data)
         v1 = Signal()
         with m.If(en):
             m.d.sync += v1.eq(fire)
         if self.reg_operands:
-            v1 = self._reg(m, en, v1, "v_pipe")
+            v1 = pipeline_register(m, en, v1, "v_pipe")
         with m.If(en):
             m.d.sync += out_valid.eq(v1)
             with m.If(v1):

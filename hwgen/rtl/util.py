@@ -5,22 +5,14 @@ Streams carry flat unsigned payloads; element i of a beat occupies payload bits
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Mux, Value
+from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
 from ..ir.types import BipolarType, signed_bits_for
 
 
 def balanced_sum(terms: list) -> Value:
     """Sum as a balanced tree of `+` (a left-deep chain makes emission quadratic)."""
-    terms = list(terms)
-    if not terms:
-        return Const(0, 1)
-    while len(terms) > 1:
-        nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    return terms[0]
+    return pipelined_sum(terms, register=None, every=0)
 
 
 def pipelined_sum(terms: list, register, every: int = 0) -> Value:
@@ -39,6 +31,15 @@ def pipelined_sum(terms: list, register, every: int = 0) -> Value:
         if every and level % every == 0 and len(terms) > 1:
             terms = [register(t) for t in terms]
     return terms[0]
+
+
+def pipeline_register(m, en, value: Value, name: str) -> Signal:
+    """`value` one clock later in `m`, held while `en` is low (a pipeline stage under a unit's
+    global enable)."""
+    reg = Signal(value.shape(), name=name)
+    with m.If(en):
+        m.d.sync += reg.eq(value)
+    return reg
 
 
 def tree_registers(terms: int, every: int) -> int:
@@ -125,4 +126,4 @@ def divisors(n: int) -> list[int]:
 
 __all__ = ["balanced_sum", "popcount", "is_bipolar", "element", "truncate_signed", "pack_ints",
            "signed_width_for", "divisors", "csd_digits", "const_product", "lut_product", "pipelined_sum",
-           "tree_registers"]
+           "pipeline_register", "tree_registers"]
