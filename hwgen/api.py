@@ -80,7 +80,8 @@ class Accelerator:
 
     # -- artefacts ------------------------------------------------------------------------------
     def write(self, directory, *, progress: Callable[[str], None] | None = None) -> dict:
-        """Write the build directory (Verilog, report.json, IR, manifest); returns the report."""
+        """Write the build directory (Verilog, AXI4-Stream wrapper, FuseSoC core, host_pre/host_post.onnx,
+        report.json, IR, manifest; hwgen.builddir lists them); returns the report."""
         from .rtl.build import build_accelerator
 
         report = build_accelerator(self.graph, directory, top=self.top, plan=self.plan)
@@ -130,8 +131,12 @@ def fold_spec(fold: Any, target_cycles: int | None) -> Any:
     return fold
 
 
+ACTIVATIONS = ("auto", "thresholds", "requant")
+
+
 def compile(model, *, fold: Any = "full", target_cycles: int | None = None, target: str = "ecp5",
-            clock_mhz: float | str | None = "auto", arith: str = "auto", top: str = "hwgen_top", acc_bits: int | None = None, acc_policy: str = "exact",
+            clock_mhz: float | str | None = "auto", arith: str = "auto", activation: str = "auto",
+            top: str = "hwgen_top", acc_bits: int | None = None, acc_policy: str = "exact",
             kernel_bank: str = "auto", ode_blocks: bool = True, input_format: InputFormat | None = None,
             progress: Callable[[str], None] | None = None) -> Accelerator:
     """Compile a QONNX model (a path, an onnx.ModelProto or a qonnx ModelWrapper) to an Accelerator.
@@ -144,6 +149,9 @@ def compile(model, *, fold: Any = "full", target_cycles: int | None = None, targ
     None: no pipelining beyond each unit's base pipeline.
     arith: where products go: "auto" (shift-and-add in LUTs for constant weights and operands of 4
     bits or fewer, `*` that synthesis may put in DSPs otherwise), "lut" or "dsp" for every layer.
+    activation: how multi-threshold activations of 4 bits or more are built: "auto" (per layer, the
+    cheaper of comparisons against stored thresholds and a requantizer proved exact), "thresholds",
+    or "requant" (wherever a requantizer was proved exact).
     """
     from .passes.schedule import schedule
     from .rtl.build import check_top
@@ -158,7 +166,9 @@ def compile(model, *, fold: Any = "full", target_cycles: int | None = None, targ
         raise HwgenError(f"clock_mhz must be 'auto', None or a number in (0, 1000], got {clock_mhz!r}")
     if arith not in ("auto", "lut", "dsp"):
         raise HwgenError(f"arith must be 'auto', 'lut' or 'dsp', got {arith!r}")
-    plan = schedule(graph, target=target, clock_mhz=clock_mhz, arith=arith)
+    if activation not in ACTIVATIONS:
+        raise HwgenError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    plan = schedule(graph, target=target, clock_mhz=clock_mhz, arith=arith, activation=activation)
     if fold == "auto":
         note = target_note(plan, target_cycles)
         if note:

@@ -25,6 +25,7 @@ from .passes.accumulators import size_accumulators
 from .passes.fold import fold_graph
 from .passes.kernel_bank import recognise_kernel_banks
 from .passes.ode_block import recognise_ode_blocks
+from .passes.requantize import requantize
 from .passes.streamline import streamline
 
 
@@ -50,6 +51,7 @@ PIPELINE: tuple[Pass, ...] = (
     Pass("size_accumulators", lambda g, o: size_accumulators(g, o.acc_bits, o.acc_policy), typed=True),
     Pass("recognise_kernel_banks", lambda g, o: recognise_kernel_banks(g, o.kernel_bank), typed=True),
     Pass("recognise_ode_blocks", lambda g, o: recognise_ode_blocks(g) if o.ode_blocks else g, typed=True),
+    Pass("requantize", lambda g, o: requantize(g), typed=True),
     Pass("fold", lambda g, o: fold_graph(g, o.fold) if o.fold is not None else g, typed=True),
 )
 

@@ -85,6 +85,7 @@ class ClockTarget:
     target: str = "ecp5"
     mhz: float | None = None
     arith: str = "auto"  # products: "auto" (the lowering's rule), "lut" or "dsp" for every layer
+    activation: str = "auto"  # multi-threshold activations: "auto" (cheaper unit), "thresholds", "requant"
 
 
 @dataclass

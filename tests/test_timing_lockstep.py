@@ -22,6 +22,8 @@ from hwgen.ir.types import Bipolar, IntType
 from hwgen.passes.accumulators import size_layer
 from hwgen.rtl.conv import ConvUnit
 from hwgen.rtl.fifo import StreamFIFO
+from hwgen.rtl.requant import RequantUnit
+from hwgen.rtl.skid import SkidBuffer
 from hwgen.rtl.kernel_bank import KernelBankConvUnit
 from hwgen.rtl.matvec import MatVecUnit, Pipeline
 from hwgen.rtl.maxpool import MaxPoolUnit
@@ -125,6 +127,14 @@ def threshold(C, pe, style, levels=3, in_bits=6, registers=(False, False)):
                              out_base=0, pe=pe, style=style, registers=registers)
         assert unit.style == style
         return unit
+    return make
+
+
+def requant(C, pe, registers=(False, False)):
+    def make():
+        rng = _rng(f"rq{C}")
+        return RequantUnit(mul=rng.integers(1, 40, C), add=rng.integers(-500, 500, C), shift=4, levels=16,
+                           in_bits=8, out_type=IntType(4, False), out_base=0, pe=pe, registers=registers)
     return make
 
 
@@ -245,6 +255,10 @@ CASES = [
     ("threshold-lut-pe4", threshold(4, 4, "lut", levels=7, in_bits=4), 500),
     ("threshold-compare-pipelined", threshold(4, 2, "compare", registers=(True, True)), 500),
     ("threshold-lut-pipelined", threshold(4, 1, "lut", levels=7, in_bits=4, registers=(True, False)), 500),
+    # RequantUnit (a Threshold as a multiply-add): folded and constants, with the clock's registers
+    ("requant-pe1", requant(4, 1), 500),
+    ("requant-pe4-pipelined", requant(4, 4, registers=(True, True)), 500),
+    ("requant-pe2-operands", requant(4, 2, registers=(True, False)), 500),
     # WidthConverter: gather, split, and both for non-multiple ratios (via lcm)
     ("wconv-2to6", width_converter(2, 6), 500, {"p_ready": 0.2}),
     ("wconv-1to4", width_converter(1, 4, bits=2), 500, {"p_ready": 0.15}),
@@ -257,6 +271,10 @@ CASES = [
     ("fifo-depth2", fifo(2), 500),
     ("fifo-depth3", fifo(3), 500),
     ("fifo-depth5", fifo(5), 500, {"p_ready": 0.4}),
+    # SkidBuffer (the register slice between units when pipelining)
+    ("skid", lambda: SkidBuffer(width=5), 500),
+    ("skid-slow-consumer", lambda: SkidBuffer(width=5), 500, {"p_ready": 0.2}),
+    ("skid-slow-producer", lambda: SkidBuffer(width=5), 500, {"p_valid": 0.3, "p_ready": 0.9}),
     # ConvUnit = SlidingWindowUnit [-> WidthConverter] -> MatVecUnit; small images so the window's
     # 2-bit image generations wrap (> 4 images in)
     ("conv3x3-s1-p1-gather2to6", conv((4, 4, 2), 2, (1, 1), (1, 1, 1, 1), pe=1, simd=6), 800),

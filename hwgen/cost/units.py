@@ -9,6 +9,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 """
 from __future__ import annotations
 
+from ..rtl.util import csd_digits
 from . import primitives as P
 from .resources import Resources
 
@@ -221,10 +222,45 @@ def _level(n: int, out_bits: int, target: str) -> Resources:
     return r + (P.adder(out_bits, target) if n > 1 else Resources())
 
 
+def requant(unit, target: str) -> Resources:
+    """RequantUnit: input register, per lane one acc x mul product (a DSP block, or shift-and-add
+    rows: constant mul by its signed digits, ROM mul by its bits), the add, the clip (two
+    comparisons and a 3:1 select) and the output base; the (mul, add) ROM when folded; the output
+    register and the plan's pipeline registers."""
+    P.check_target(target)
+    PE, ob = unit.pe, unit.out_bits
+    a, b = unit.in_bits, unit.mul_bits
+    width = unit.product_bits + 1
+    r = P.control(target) + P.register(2 + PE * ob) + P.register(PE * a)
+    if unit.folded:
+        r += P.counter(unit.NF, target) + P.rom(unit.word_bits, unit.NF, target, words=unit.rom_init())
+    for p in range(PE):
+        if unit.arith == "dsp" and P.dsp_blocks(a, b, target):
+            r += Resources(dsp=P.dsp_blocks(a, b, target))
+        elif unit.folded:
+            r += P.shift_add_rows(b * width, width, target, terms=b)
+        else:
+            digits = len(csd_digits(int(unit.mul[p])))
+            r += P.shift_add_rows(digits * width, width, target, terms=digits)
+        level_bits = max(width - unit.shift, 2)
+        r += P.adder(width, target) + P.comparator(level_bits, target, const=True) * 2
+        r += P.mux(3, ob, target) + P.adder(ob, target)
+    if unit.reg_operands:
+        r += P.register(PE * a + 1 + (unit.word_bits if unit.folded else 0))
+    if unit.reg_product:
+        r += P.register(PE * width + 1 + (PE * unit.add_bits if unit.folded else 0))
+    return r
+
+
 # -- plumbing -------------------------------------------------------------------------------------
 def fifo(unit, target: str) -> Resources:
     """StreamFIFO: SyncFIFOBuffered(width, depth) (primitives.fifo) and its stream handshake."""
     return P.control(target) + P.fifo(unit.width, unit.depth, target)
+
+
+def skid(unit, target: str) -> Resources:
+    """SkidBuffer: output and skid registers, the output register's 2:1 data select."""
+    return P.control(target) + P.register(2 * unit.width + 2) + P.mux(2, unit.width, target)
 
 
 def width_converter(unit, target: str) -> Resources:

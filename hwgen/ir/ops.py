@@ -208,6 +208,11 @@ class Threshold(Op):
     out_type: DataType
     out_base: int  # value of level 0
     out_scale: float = 1.0  # what one output integer stood for in the float graph
+    # the same staircase as a requantizer, level = clip((acc * mul[c] + add[c]) >> shift, 0, L),
+    # when hwgen.passes.requantize proved it equal on every accumulator value (None: not proven)
+    requant_mul: np.ndarray | None = None  # int64 [C]
+    requant_add: np.ndarray | None = None  # int64 [C]
+    requant_shift: int = 0
 
     @property
     def channels(self) -> int:
@@ -216,6 +221,10 @@ class Threshold(Op):
     @property
     def levels(self) -> int:
         return self.thresholds.shape[1] + 1
+
+    @property
+    def requantizable(self) -> bool:
+        return self.requant_mul is not None
 
 
 @dataclass

@@ -40,6 +40,11 @@ class Lowering:
         """Float value of one output integer in the reference graph (None: not comparable)."""
         return None
 
+    def output_range(self, op):
+        """Per-channel (lo, hi) int64 arrays bounding the op's output over every input its input type
+        allows (what streamlining and requantizers must be exact on); None when not known."""
+        return None
+
     def children(self, op) -> list:
         """Ops nested inside this one (an ODE block's body)."""
         return []

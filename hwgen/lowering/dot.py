@@ -32,6 +32,11 @@ class DotLowering(Lowering):
         every = 2 if clock.target == "ecp5" else 3
         return Pipeline(operands=folded, products=True, tree_every=every)
 
+    def output_range(self, op):
+        from ..passes.accumulators import exact_range
+
+        return exact_range(op)
+
     def arithmetic(self, op, folded: bool, clock=None) -> str:
         """Where this layer's products go: the plan's override if any, else "lut" (shift-and-add) for
         constant weights (fully parallel: canonical signed digits, zero weights vanish) and for

@@ -1,5 +1,10 @@
 """Threshold (multi-threshold activation): level = #{k : acc >= T[c, k]} (acc <= T for
-decreasing channels), out = out_base + level, on a ThresholdUnit.
+decreasing channels), out = out_base + level, on a ThresholdUnit; or, where the requantize pass
+proved an integer requantizer equal to the thresholds on every reachable accumulator,
+level = clip((acc * mul + add) >> shift, 0, L) on a RequantUnit. The plan takes the unit the cost
+model finds cheaper on the target (ClockTarget.activation can force one); the golden model
+computes the requantizer's formula whenever the op has one (the proof makes both the same, and
+every golden-vs-qonnx test then checks the requantizer too).
 
 It has no folding of its own: it runs at the beat width of the stream feeding it (the PE of the
 MatVec / conv before it) when its channels tile that beat, else one channel per beat.
@@ -10,6 +15,7 @@ import numpy as np
 
 from ..ir import Threshold
 from ..ir.types import Bipolar
+from ..rtl.requant import RequantUnit
 from ..rtl.threshold import ThresholdUnit
 from ..rtl.timing import ThresholdModel
 from .base import Lowering, register
@@ -18,10 +24,12 @@ from .base import Lowering, register
 @register
 class ThresholdLowering(Lowering):
     op_type = Threshold
-    unit_types = (ThresholdUnit,)
+    unit_types = (ThresholdUnit, RequantUnit)
     fold_hint = "runs at the PE of the layer before it; give PE there instead"
 
     def golden(self, op: Threshold, acc):
+        if op.requantizable:
+            return op.out_base + self._requant_levels(op, acc)
         a = acc[..., None]
         up = (a >= op.thresholds).sum(-1)
         down = (a <= op.thresholds).sum(-1)
@@ -29,6 +37,16 @@ class ThresholdLowering(Lowering):
         if op.out_type == Bipolar:
             return 2 * level - 1
         return op.out_base + level
+
+    @staticmethod
+    def _requant_levels(op: Threshold, acc):
+        """clip((acc * mul[c] + add[c]) >> shift, 0, L), channels last; exact (int64 while it fits)."""
+        mul, add = op.requant_mul, op.requant_add
+        bits = op.in_type.bits + int(np.abs(mul).max()).bit_length() + 2
+        big = bits > 62 or int(np.abs(add).max()).bit_length() > 61
+        a = np.asarray(acc).astype(object if big else np.int64)
+        level = (a * mul.astype(a.dtype) + add.astype(a.dtype)) >> op.requant_shift
+        return np.clip(level, 0, op.levels - 1).astype(np.int64)
 
     def reference_scale(self, op: Threshold, scales):
         return np.float32(op.out_scale)
@@ -47,10 +65,45 @@ class ThresholdLowering(Lowering):
         pe = fmt.per_beat if op.channels % fmt.per_beat == 0 else 1
         if pe != fmt.per_beat:
             planner.feed(op.name, planner.stream_format(fmt.element_bits, fmt.signed, fmt.bipolar, fmt.elements, pe))
-        unit = ThresholdUnit(thresholds=op.thresholds, decreasing=op.decreasing, in_bits=fmt.element_bits,
-                             out_type=op.out_type, out_base=op.out_base, pe=pe, registers=self.registers(planner.clock))
+        unit = self.choose_unit(op, fmt.element_bits, pe, planner.clock)
         planner.push(op.name, unit, op, fmt.elements // pe)
         planner.fmt = planner.format_of(op.out_type, fmt.elements, pe)
+
+    def choose_unit(self, op: Threshold, in_bits: int, pe: int, clock):
+        """The ThresholdUnit, or the RequantUnit when the op has a proved requantizer and it costs less
+        on the target (LUTs + carry cells; a DSP block or a BRAM counts as 64 of them)."""
+        thresholds = ThresholdUnit(thresholds=op.thresholds, decreasing=op.decreasing, in_bits=in_bits,
+                                   out_type=op.out_type, out_base=op.out_base, pe=pe,
+                                   registers=self.registers(clock))
+        mode = getattr(clock, "activation", "auto")
+        if not op.requantizable or mode == "thresholds":
+            return thresholds
+        thresholds._MustUse__silence = True
+        target = clock.target if clock is not None else "ecp5"
+        ariths = [clock.arith] if clock is not None and clock.arith != "auto" else ["dsp", "lut"]
+        candidates = [RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift,
+                                  levels=op.levels, in_bits=in_bits, out_type=op.out_type, out_base=op.out_base,
+                                  pe=pe, arith=arith, registers=self.requant_registers(clock))
+                      for arith in ariths]
+        if mode != "requant":
+            candidates.append(thresholds)
+
+        def score(unit):
+            e = self.cost(unit, target) or {}
+            return e.get("lut", 0) + e.get("carry", 0) + 64 * (e.get("dsp", 0) + e.get("bram", 0))
+
+        best = min(candidates, key=score)
+        for unit in candidates:  # the others are never elaborated
+            unit._MustUse__silence = True
+        return best
+
+    @staticmethod
+    def requant_registers(clock) -> tuple[bool, bool]:
+        """(operands, product) registers of a RequantUnit for the plan's clock: both when pipelining
+        (a ROM / DSP block's clock-to-out and the product's carry chain each take most of a cycle)."""
+        if clock is None or clock.mhz is None:
+            return False, False
+        return True, True
 
     @staticmethod
     def registers(clock) -> tuple[bool, bool]:
@@ -67,6 +120,20 @@ class ThresholdLowering(Lowering):
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit
+        if isinstance(u, RequantUnit):
+            rows.append({
+                "name": op.name, "op": "Threshold", "pe": u.pe, "simd": None, "cycles": stage.cycles,
+                "channels": u.C, "levels": u.L + 1,
+                "acc_bits": u.in_bits, "acc_bits_exact": None, "acc_bits_a2q": None, "acc_bits_datatype": None,
+                "weight_bits": u.C * (u.mul_bits + u.add_bits),
+                "memory_bits": u.rom_bits,
+                "weights_in": "rom" if u.folded else "constants",
+                "style": "requant", "requant": {"mul_bits": u.mul_bits, "add_bits": u.add_bits, "shift": u.shift},
+                "arithmetic": u.arith,
+                "pipeline_stages": u.extra_stages,
+                "estimate": self.cost(u, target),
+            })
+            return
         rows.append({
             "name": op.name, "op": "Threshold", "pe": u.pe, "simd": None, "cycles": stage.cycles,
             "channels": u.C, "levels": u.L + 1,
@@ -80,7 +147,7 @@ class ThresholdLowering(Lowering):
             "estimate": self.cost(u, target),
         })
 
-    def estimate(self, unit: ThresholdUnit, target: str):
+    def estimate(self, unit, target: str):
         from ..cost import units
 
-        return units.threshold(unit, target)
+        return units.requant(unit, target) if isinstance(unit, RequantUnit) else units.threshold(unit, target)

@@ -3,7 +3,8 @@
 Walks the core in stream order and asks each op's lowering to plan its stage(s); inserts the
 plumbing between them (a WidthConverter wherever consecutive beat widths differ; a FIFO holding a
 whole input vector in front of a MatVec that replays it, and one holding a whole feature map in
-front of an ODE block, so the producer can run ahead). Then the timing models give II and latency
+front of an ODE block, so the producer can run ahead; when pipelining to a clock, a SkidBuffer
+between any two other units, so no combinational ready path crosses a unit boundary). Then the timing models give II and latency
 and the lowerings give each stage's report row and resource estimate for the target.
 
 Only chains are supported, plus residual steps h + f(h) (an op that joins two branches: its
@@ -16,6 +17,7 @@ from ..ir import Graph
 from ..lowering import lowering_of, lowering_of_unit
 from ..plan import DEFAULT_CLOCK_MHZ, ClockTarget, HardwarePlan, Stage, StreamFormat
 from ..rtl.fifo import StreamFIFO
+from ..rtl.skid import SkidBuffer
 from ..rtl.width_converter import WidthConverter
 
 DEFAULT_TARGET = "ecp5"
@@ -44,10 +46,20 @@ class Planner:
 
     # -- building the chain -------------------------------------------------------------------
     def push(self, name: str, unit, op=None, cycles: int = 1) -> None:
+        if self._needs_skid(unit):
+            self.push(f"{name}_skid", SkidBuffer(width=self.fmt.payload_bits), None, self.fmt.beats)
         _planned(unit)
         if self.stages and self.stages[-1].out_fmt is None:
             self.stages[-1].out_fmt = self.fmt
         self.stages.append(Stage(name, unit, op, cycles, in_fmt=self.fmt))
+
+    def _needs_skid(self, unit) -> bool:
+        """A skid buffer goes between two units when pipelining to a clock, unless one of them is a
+        FIFO or a skid buffer already: then no combinational ready path runs through both units."""
+        if self.clock.mhz is None or not self.stages:
+            return False
+        cut = (StreamFIFO, SkidBuffer)
+        return not isinstance(unit, cut) and not isinstance(self.stages[-1].unit, cut)
 
     def close(self) -> "Planner":
         """Record the last stage's output format; returns self."""
@@ -202,16 +214,17 @@ def _styles(est: dict | None, memory_bits) -> dict:
 
 
 def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, clock_mhz: float | str | None = "auto",
-             arith: str = "auto", fifo_slack: int = 2) -> HardwarePlan:
+             arith: str = "auto", activation: str = "auto", fifo_slack: int = 2) -> HardwarePlan:
     """The folded graph's HardwarePlan for `target`, pipelined for `clock_mhz` ("auto": the target's
     default clock, hwgen.plan.DEFAULT_CLOCK_MHZ; None: no pipelining beyond the units' base);
-    arith "auto" | "lut" | "dsp": where every layer's products go (auto: each lowering's rule)."""
+    arith "auto" | "lut" | "dsp": where every layer's products go (auto: each lowering's rule);
+    activation "auto" | "thresholds" | "requant": comparators or requantizers (auto: the cheaper)."""
     from ..rtl.top import estimate_ii, estimate_latency
 
     if clock_mhz == "auto":
         clock_mhz = DEFAULT_CLOCK_MHZ[target]
 
-    stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack, clock=ClockTarget(target, clock_mhz, arith))
+    stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack, clock=ClockTarget(target, clock_mhz, arith, activation))
     bound = estimate_ii(stages)
     ii = estimate_ii(stages, in_fmt, out_fmt)
     latency = estimate_latency(stages, in_fmt, out_fmt)

@@ -144,6 +144,28 @@ class FifoModel:
             self.rr = False
 
 
+class SkidModel:
+    """SkidBuffer: an output register and a skid register; input ready is `not skid valid`."""
+
+    def __init__(self):
+        self.ov = self.sv = False
+
+    def valid(self):
+        return self.ov
+
+    def ready(self, o_r):
+        return not self.sv
+
+    def tick(self, iv, o_r):
+        if o_r or not self.ov:
+            if self.sv:
+                self.ov, self.sv = True, False
+            else:
+                self.ov = iv
+        elif iv and not self.sv:
+            self.sv = True
+
+
 class WindowModel:
     """SlidingWindowUnit: the writer (line buffer ring) and the reader (patch generator)."""
 

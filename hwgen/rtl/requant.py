@@ -1,0 +1,168 @@
+"""Requantizer unit: a Threshold activation as one multiply-add per lane, PE channels per beat.
+
+    level = clip((acc * mul[c] + add[c]) >> shift, 0, L)      out = out_base + level
+
+(hwgen.passes.requantize proved it equal to the thresholds on every accumulator value the layer
+can produce; `>>` is an arithmetic shift, floor division by 2^shift.) Input beats carry PE signed
+accumulators of `in_bits` each; output beats carry PE elements of `out_bits`.
+
+mul and add are constants when PE = C; otherwise a ROM word per channel group holds PE (mul, add)
+pairs. The product is written as `*` ("dsp": synthesis may map it to a DSP block) or as shifts
+and adds (constant mul: canonical signed digits; ROM mul: one partial product per bit, "lut").
+
+Pipeline with one global enable (en = output register empty or being read), like ThresholdUnit:
+  stage 0  accept a beat, ROM address = channel group
+  stage 1  registered accumulators + ROM data -> product -> + add -> shift -> clip -> + out_base
+  stage 2  output register
+`registers` = (operands, product) adds a register after the ROM read / input register and one
+after the product (one cycle of latency each, none of II).
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .util import const_product, element, lut_product, pack_ints, pipeline_register, signed_width_for
+
+
+class RequantUnit(wiring.Component):
+    def __init__(self, *, mul: np.ndarray, add: np.ndarray, shift: int, levels: int, in_bits: int, out_type,
+                 out_base: int, pe: int = 1, arith: str = "dsp", registers: tuple[bool, bool] = (False, False)):
+        self.mul = np.asarray(mul, dtype=np.int64).reshape(-1)
+        self.add = np.asarray(add, dtype=np.int64).reshape(-1)
+        self.C = len(self.mul)
+        if pe < 1 or self.C % pe:
+            raise ValueError(f"PE {pe} does not divide {self.C} channels")
+        if arith not in ("lut", "dsp"):
+            raise ValueError(f"arith must be 'lut' or 'dsp', not {arith!r}")
+        self.shift, self.L = int(shift), int(levels) - 1
+        self.in_bits, self.out_type, self.out_bits = int(in_bits), out_type, out_type.wire_bits
+        self.out_base, self.pe, self.arith = int(out_base), int(pe), arith
+        self.NF = self.C // self.pe
+        self.mul_bits = signed_width_for(int(self.mul.min()), int(self.mul.max()))
+        self.add_bits = signed_width_for(int(self.add.min()), int(self.add.max()))
+        self.reg_operands, self.reg_product = (bool(r) for r in registers)
+        super().__init__({
+            "i": In(stream.Signature(self.pe * self.in_bits)),
+            "o": Out(stream.Signature(self.pe * self.out_bits)),
+        })
+
+    # -- facts for the plan ---------------------------------------------------------------
+    @property
+    def folded(self) -> bool:
+        return self.NF > 1
+
+    @property
+    def cycles(self) -> int:
+        return self.NF
+
+    @property
+    def word_bits(self) -> int:
+        return self.pe * (self.mul_bits + self.add_bits)
+
+    @property
+    def rom_bits(self) -> int:
+        return self.C * (self.mul_bits + self.add_bits) if self.folded else 0
+
+    @property
+    def product_bits(self) -> int:
+        return self.in_bits + self.mul_bits
+
+    @property
+    def extra_stages(self) -> int:
+        return int(self.reg_operands) + int(self.reg_product)
+
+    @property
+    def latency(self) -> int:
+        return 2 + self.extra_stages
+
+    def rom_init(self) -> list[int]:
+        """Word g: lane p's mul at [p*(mb+ab), +mb), its add right above."""
+        mb, ab = self.mul_bits, self.add_bits
+        words = []
+        for g in range(self.NF):
+            sl = slice(g * self.pe, (g + 1) * self.pe)
+            pairs = [v for m, a in zip(self.mul[sl], self.add[sl]) for v in (pack_ints([m], mb) | (pack_ints([a], ab) << mb),)]
+            words.append(pack_ints(pairs, mb + ab))
+        return words
+
+    # -- structure ------------------------------------------------------------------------
+    def _product(self, acc, mul):
+        if isinstance(mul, int):
+            if self.arith == "lut":
+                return const_product(acc, mul)
+            return acc * Const(mul, signed(self.mul_bits))
+        return lut_product(acc, mul) if self.arith == "lut" else acc * mul
+
+    def elaborate(self, platform):
+        m = Module()
+        PE, mb, ab = self.pe, self.mul_bits, self.add_bits
+
+        en, fire = Signal(), Signal()
+        out_valid = Signal()
+        out_data = Signal(PE * self.out_bits)
+        m.d.comb += [
+            en.eq(~out_valid | self.o.ready),
+            self.o.valid.eq(out_valid),
+            self.o.payload.eq(out_data),
+            self.i.ready.eq(en),
+            fire.eq(self.i.valid & en),
+        ]
+        if self.folded:
+            m.submodules.rom = rom = Memory(shape=self.word_bits, depth=self.NF, init=self.rom_init())
+            rd = rom.read_port(domain="sync")
+            group = Signal(range(self.NF))
+            with m.If(fire):
+                m.d.sync += group.eq(Mux(group == self.NF - 1, 0, group + 1))
+            m.d.comb += [rd.addr.eq(group), rd.en.eq(en)]
+
+        v1 = Signal()
+        x1 = Signal(PE * self.in_bits)
+        with m.If(en):
+            m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
+        rdata = rd.data if self.folded else None
+        if self.reg_operands:
+            x1 = pipeline_register(m, en, x1, "x_pipe")
+            v1 = pipeline_register(m, en, v1, "v_pipe")
+            if rdata is not None:
+                rdata = pipeline_register(m, en, rdata, "ma_pipe")
+
+        prods, adds = [], []
+        for p in range(PE):
+            acc = element(x1, p, self.in_bits, signed_=True)
+            if self.folded:
+                base = p * (mb + ab)
+                mul = rdata[base:base + mb].as_signed()
+                add = rdata[base + mb:base + mb + ab].as_signed()
+            else:
+                mul, add = int(self.mul[p]), Const(int(self.add[p]), signed(ab))
+            prod = Signal(signed(self.product_bits + 1), name=f"prod{p}")
+            m.d.comb += prod.eq(self._product(acc, mul))
+            if self.reg_product:
+                prod = pipeline_register(m, en, prod, f"prod{p}_pipe")
+                if self.folded:
+                    add = pipeline_register(m, en, add, f"add{p}_pipe")
+            prods.append(prod)
+            adds.append(add)
+        if self.reg_product:
+            v1 = pipeline_register(m, en, v1, "v_prod")
+
+        outs = []
+        for p in range(PE):
+            total = Signal(signed(max(len(prods[p]), ab) + 1), name=f"sum{p}")
+            m.d.comb += total.eq(prods[p] + adds[p])
+            level = Signal(signed(max(len(total) - self.shift, 2)), name=f"level{p}")
+            m.d.comb += level.eq(total >> self.shift)
+            clipped = Mux(level < 0, 0, Mux(level > self.L, self.L, level))
+            o = Signal(self.out_bits, name=f"out{p}")
+            base = self.out_base & ((1 << self.out_bits) - 1)
+            m.d.comb += o.eq(clipped + base)  # truncated to out_bits (mod 2^out_bits)
+            outs.append(o)
+        with m.If(en):
+            m.d.sync += out_valid.eq(v1)
+            with m.If(v1):
+                m.d.sync += out_data.eq(Cat(*outs))
+        return m

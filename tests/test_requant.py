@@ -1,0 +1,163 @@
+"""Requantizers: the solver is exact or refuses, the RequantUnit computes what the thresholds do,
+and compiled models take the requantizer where the cost model says so (golden == qonnx is in
+test_golden_vs_reference: the golden model evaluates the requantizer whenever an op has one)."""
+import numpy as np
+import pytest
+
+from hwgen.ir.ops import Threshold
+from hwgen.ir.types import IntType
+from hwgen.passes.requantize import requantize_threshold, requantizer_levels, solve
+from hwgen.rtl.requant import RequantUnit
+from sim.amaranth_streams import pack_beats, run_stream
+
+
+def _levels(acc, T, decreasing):
+    a = np.asarray(acc)[:, None]
+    return ((a <= T) if decreasing else (a >= T)).sum(1)
+
+
+def _affine_thresholds(rng, L, lo, hi):
+    """The integer thresholds of a uniform quantizer after acc * a + b (what streamlining makes)."""
+    a = rng.uniform(0.5, 40) * L / (hi - lo)
+    b = rng.uniform(-L / 2, L / 2)
+    return np.ceil((np.arange(1, L + 1) - 0.5 - b) / a).astype(np.int64)
+
+
+@pytest.mark.parametrize("L", [15, 255])
+@pytest.mark.parametrize("decreasing", [False, True])
+def test_solver_exact_on_every_accumulator(L, decreasing):
+    rng = np.random.default_rng(L + decreasing)
+    lo, hi = -2048, 2047
+    acc = np.arange(lo, hi + 1)
+    solved = 0
+    for _ in range(25):
+        T = _affine_thresholds(rng, L, lo, hi)
+        if decreasing:
+            T = -T[::-1]
+        sol = solve(T, decreasing, lo, hi)
+        assert sol is not None, "an affine staircase always has a requantizer"
+        mul, add, shift = sol
+        assert (mul < 0) == decreasing
+        np.testing.assert_array_equal(requantizer_levels(acc, mul, add, shift, L + 1), _levels(acc, T, decreasing))
+        solved += 1
+    assert solved == 25
+
+
+def test_solver_never_wrong_on_irregular_thresholds():
+    """Thresholds that are not a rounded affine staircase: the solver finds an exact requantizer or
+    none; it never returns one that differs anywhere on the range."""
+    rng = np.random.default_rng(7)
+    lo, hi = -512, 511
+    acc = np.arange(lo, hi + 1)
+    refused = 0
+    for _ in range(60):
+        T = _affine_thresholds(rng, 15, lo, hi)
+        T[rng.integers(15)] += rng.choice([-1, 1])  # one step moved by one
+        T = np.sort(T)
+        sol = solve(T, False, lo, hi)
+        if sol is None:
+            refused += 1
+            continue
+        np.testing.assert_array_equal(requantizer_levels(acc, *sol, 16), _levels(acc, T, False))
+    assert 0 < refused < 60
+
+
+def test_solver_refuses_a_staircase_no_line_fits():
+    # steps 1 apart, then 100 apart, then 1 apart: no single slope gives both
+    T = np.array([0, 1, 2, 102, 202, 203, 204])
+    assert solve(T, False, -1000, 1000) is None
+
+
+def test_solver_uses_only_the_reachable_range():
+    """Thresholds outside [lo, hi] only need to stay outside: the same irregular steps fit once the
+    range excludes them."""
+    T = np.array([-900, -899, 0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120])
+    assert solve(T, False, -1000, 1000) is None
+    mul, add, shift = solve(T, False, -5, 125)
+    acc = np.arange(-5, 126)
+    np.testing.assert_array_equal(requantizer_levels(acc, mul, add, shift, 16), _levels(acc, T, False))
+
+
+def _threshold_op(T, dec, in_bits, out_type, out_base):
+    return Threshold(name="q", inputs=["a"], outputs=["y"], thresholds=T, decreasing=dec,
+                     in_type=IntType(in_bits, True), out_type=out_type, out_base=out_base)
+
+
+def test_requantize_threshold_common_shift_and_refusals():
+    rng = np.random.default_rng(3)
+    in_bits = 10
+    lo, hi = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
+    T = np.stack([_affine_thresholds(rng, 15, lo, hi) for _ in range(6)])
+    dec = np.array([False, True, False, False, True, False])
+    T[dec] = -T[dec][:, ::-1]
+    op = _threshold_op(T, dec, in_bits, IntType(4, False), 0)
+    assert requantize_threshold(op)
+    acc = np.arange(lo, hi + 1)
+    for c in range(6):
+        got = requantizer_levels(acc, op.requant_mul[c], op.requant_add[c], op.requant_shift, 16)
+        np.testing.assert_array_equal(got, _levels(acc, T[c], dec[c]))
+    few = _threshold_op(T[:, :3], dec, in_bits, IntType(2, False), 0)
+    assert not requantize_threshold(few) and few.requant_mul is None  # 2-bit: comparisons stay
+    bad = _threshold_op(np.stack([T[0], np.array([0, 1, 2, 102, 202, 203, 204, 300, 301, 302, 400, 401, 402, 500, 501])]),
+                        np.array([False, False]), in_bits, IntType(4, False), 0)
+    assert not requantize_threshold(bad) and bad.requant_mul is None  # one channel without: none
+
+
+def _requant_case(C, in_bits, out_type, out_base, pe, *, arith, registers, seed, p_valid=1.0, p_ready=1.0):
+    rng = np.random.default_rng(seed)
+    lo, hi = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
+    L = (1 << out_type.bits) - 1
+    T = np.stack([_affine_thresholds(rng, L, lo, hi) for _ in range(C)])
+    dec = rng.random(C) < 0.4
+    T[dec] = -T[dec][:, ::-1]
+    op = _threshold_op(T, dec, in_bits, out_type, out_base)
+    assert requantize_threshold(op)
+    X = np.concatenate([rng.integers(lo, hi + 1, size=(40, C)), np.full((1, C), lo), np.full((1, C), hi),
+                        np.clip(T[:, ::3].T, lo, hi), np.clip(T[:, ::3].T - 1, lo, hi)])
+    level = np.stack([_levels(X[:, c], T[c], dec[c]) for c in range(C)], 1)
+    dut = RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift, levels=L + 1, in_bits=in_bits,
+                      out_type=out_type, out_base=out_base, pe=pe, arith=arith, registers=registers)
+    exp = pack_beats(out_base + level, out_type, pe)
+    got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), pe), len(exp), seed=seed,
+                        p_valid=p_valid, p_ready=p_ready)
+    return got, exp
+
+
+@pytest.mark.parametrize("arith", ["lut", "dsp"])
+@pytest.mark.parametrize("C,in_bits,out_type,out_base,pe", [
+    (4, 10, IntType(4, False), 0, 1),     # ROM of (mul, add), one lane
+    (4, 10, IntType(4, True), -8, 2),     # ROM, two lanes, signed output
+    (6, 12, IntType(4, False), 0, 6),     # constants
+    (2, 14, IntType(8, False), 0, 1),     # 255 levels
+])
+def test_requant_unit_matches_thresholds(C, in_bits, out_type, out_base, pe, arith):
+    got, exp = _requant_case(C, in_bits, out_type, out_base, pe, arith=arith, registers=(False, False),
+                             seed=C * in_bits + pe)
+    assert got == exp
+
+
+@pytest.mark.parametrize("registers", [(True, False), (True, True)])
+@pytest.mark.parametrize("pe", [1, 4])
+def test_requant_unit_stalls_and_pipeline(pe, registers):
+    got, exp = _requant_case(4, 11, IntType(4, False), 0, pe, arith="lut", registers=registers, seed=5,
+                             p_valid=0.5, p_ready=0.5)
+    assert got == exp
+
+
+def test_compiled_models_take_requantizers_where_cheaper():
+    """4-bit activations on ECP5 become requantizers (a DSP block per lane instead of 15 stored
+    thresholds); forcing thresholds keeps the comparators; 2-bit activations keep thresholds."""
+    import hwgen
+    from conftest import own_model
+
+    acc = hwgen.compile(own_model("w4a4"), fold="auto", target_cycles=1024, target="ecp5")
+    styles = {r["name"]: r["style"] for r in acc.plan.layers if r["op"] == "Threshold"}
+    assert styles == {"Quant_4": "requant", "Quant_5": "requant"}
+    assert all(op.requantizable for op in acc.graph.core if isinstance(op, Threshold))
+    forced = hwgen.compile(own_model("w4a4"), fold="auto", target_cycles=1024, target="ecp5",
+                           activation="thresholds")
+    assert {r["style"] for r in forced.plan.layers if r["op"] == "Threshold"} <= {"compare", "lut"}
+    x = np.random.default_rng(0).random((20, 64), dtype=np.float32)
+    np.testing.assert_array_equal(acc.predict_int(x), forced.predict_int(x))
+    w2 = hwgen.compile(own_model("w2a2"), fold="auto", target_cycles=1024, target="ecp5")
+    assert not any(op.requantizable for op in w2.graph.core if isinstance(op, Threshold))
