@@ -1,7 +1,7 @@
-"""hwgen command line: inspect, run, compile, verify.
+"""hwgen command line: inspect, run, check, compile, verify.
 
 Every user error (bad file, unsupported op, bad option, bad input array, unwritable destination,
-edited build directory) is one line on stderr and exit code 2; a failed `verify` exits 1; anything
+edited build directory) is one line on stderr and exit code 2; a failed `verify` or `check` exits 1; anything
 else is a bug, reported as one "internal error" line with exit code 3 (`hwgen --debug ...` prints
 the traceback).
 """
@@ -24,12 +24,13 @@ from .flows.cli import _integer, _number
 EPILOG = """examples:
   hwgen inspect model.onnx                       per-layer types, MACs, accumulator widths
   hwgen run model.onnx --input x.npy --output y.npy
+  hwgen check model.onnx --vectors 1000          golden model vs qonnx's reference, differences classified
   hwgen compile model.onnx -o build/ --fold auto --target-cycles 64
   hwgen verify build/ --sim verilator --vectors 200
   hwgen synth build/ --target ice40              Yosys + nextpnr: LUTs, FFs, BRAM, Fmax
   hwgen report build/                            report.md / report.html with plots
 
-exit codes: 0 done, 1 verify found a mismatch, 2 user error (one line on stderr),
+exit codes: 0 done, 1 verify or check found a mismatch, 2 user error (one line on stderr),
 3 internal error (a bug: rerun with --debug for the traceback), 130 interrupted
 """
 
@@ -238,7 +239,7 @@ def cmd_compile(args) -> int:
     t0 = time.perf_counter()
     acc = compile_accelerator(args.model, fold=args.fold, target_cycles=args.target_cycles, target=args.target,
                               clock_mhz=None if args.no_pipeline else (args.clock_mhz or "auto"),
-                              arith=args.arith, top=top,
+                              arith=args.arith, activation=args.activation, top=top,
                               **options,
                               progress=lambda name: print(f"  pass {name} done", flush=True))
     print(f"[1/2] imported, lowered, folded ({args.fold}"
@@ -280,6 +281,36 @@ def cmd_verify(args) -> int:
                         waves=args.waves, progress=lambda m: print(m, flush=True))
     if not result.ok:
         print(f"hwgen: verify failed: {result.summary()}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_check(args) -> int:
+    from .check import check_model, result_json
+
+    if args.json not in (None, "-"):
+        check_output_file(args.json, "--json")
+    raw = read_input(args.input) if args.input is not None else None  # a bad file fails fast
+    fmt = _option_kwargs(args)["input_format"]
+    t0 = time.perf_counter()
+    result = check_model(args.model, raw, vectors=args.vectors, seed=args.seed, input_format=fmt)
+    seconds = time.perf_counter() - t0
+    if args.json == "-":
+        sys.stdout.write(result_json(result))
+    else:
+        print(f"checked {args.model}: golden model vs qonnx execute_onnx on {result.vectors} inputs "
+              f"({result.inputs}{'' if result.seed is None else f', seed {result.seed}'}) in {seconds:.2f} s")
+        print(result.table())
+        print(result.summary())
+        totals = result.totals()
+        if totals["tie"] or totals["float"] or totals["mismatch"]:
+            from .check import BOUND
+
+            print(f"bound: {BOUND}")
+        if args.json is not None:
+            _write_file(args.json, result_json(result).encode())
+            print(f"wrote {args.json}")
+    if not result.ok:
+        print(f"hwgen: check failed: {result.summary()}", file=sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -335,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arith", default="auto", choices=["auto", "lut", "dsp"],
                    help="where products go: auto (default): shift-and-add in LUTs for constant weights and "
                         "operands of 4 bits or fewer, DSP-mappable multiplies otherwise; lut or dsp: every layer")
+    p.add_argument("--activation", default="auto", choices=["auto", "thresholds", "requant"],
+                   help="activations of 4 bits or more: auto (default): per layer the cheaper of comparators "
+                        "against stored thresholds and an integer requantizer (acc * M + B) >> s proved equal "
+                        "to them on every accumulator value; thresholds or requant: every such layer")
     _add_compile_options(p)
     p.set_defaults(func=cmd_compile)
 
@@ -347,6 +382,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_integer(0), default=0, metavar="S", help="seed for vectors and stalls (>= 0)")
     p.add_argument("--waves", action="store_true", help="leave a VCD in DIR for GTKWave")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "check", help="golden model vs qonnx execute_onnx, every difference classified",
+        description="Run hwgen's golden model and qonnx's execute_onnx on the same inputs and classify "
+                    "every differing element of each quantized tensor and of the output: exact, tie (the "
+                    "reference's float32 value is within its error bound of a quantizer step), float "
+                    "(float32 rounding of the last layer), downstream (follows an earlier tie) or mismatch "
+                    "(a bug: exit code 1).")
+    p.add_argument("model", help="QONNX model file (.onnx)")
+    p.add_argument("--vectors", type=_integer(1), default=100, metavar="N", help="random inputs (default 100)")
+    p.add_argument("--seed", type=_integer(0), default=0, metavar="S", help="seed of the random inputs (>= 0)")
+    p.add_argument("--input", metavar="X.npy", help="check these float inputs (batch first) instead")
+    p.add_argument("--json", nargs="?", const="-", metavar="OUT.json",
+                   help="machine-readable result: on stdout instead of the table, or into OUT.json")
+    _add_input_format(p)
+    p.set_defaults(func=cmd_check, acc_policy="exact", kernel_bank="off", no_ode_blocks=True)
 
     from .flows.cli import add_subcommands  # hwgen synth, hwgen report
 

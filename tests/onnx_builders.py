@@ -202,3 +202,206 @@ def bipolar_cnn(path, *, seed=0, patterns=8, cin=6, cout=16, size=6) -> str:
     b.op("Flatten", axis=1)
     b.linear(rng.integers(-3, 4, (4, cout * size * size)), 0.25, bits=3, bias=rng.normal(size=4))
     return b.save(path)
+
+
+# --- quantized biases, global mean pools (tests/test_quant_bias.py, tests/test_reducemean.py) ---
+
+def quant_const(b: GraphBuilder, value, scale, bits, signed=True) -> str:
+    """A Quant node on a constant initializer (a quantized bias); returns its output name
+    without moving the builder's current tensor."""
+    b.n += 1
+    vname, out = f"B{b.n}", f"Bq{b.n}"
+    b.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), vname))
+    b.nodes.append(helper.make_node(
+        "Quant", [vname, b.const(scale), b.const(0.0), b.const(bits)], [out], name=f"BQuant_{b.n}",
+        domain=QDOMAIN, signed=int(signed), narrow=0, rounding_mode="ROUND"))
+    return out
+
+
+def qkeras_mlp(path, *, seed=0, sizes=(12, 10, 8, 5), w_bits=4, a_bits=4, b_bits=8,
+               pow2=True, softmax=True) -> str:
+    """The shape QKeras models have after qonnx's converter: a float graph input (no input
+    quantizer: the input format comes from --input-bits/--input-scale), then per layer
+    MatMul(x, Quant(W[in, out])) -> Add(Quant(bias)) -> Relu -> Quant, and the last layer's
+    MatMul -> Add(Quant(bias)) -> Softmax. pow2=False gives non-power-of-two weight and bias
+    scales (float ties possible)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(sizes[0], name=f"qkeras{seed}")
+    for i, (k, c) in enumerate(zip(sizes[:-1], sizes[1:])):
+        w = rng.integers(-(2 ** (w_bits - 1)) + 1, 2 ** (w_bits - 1), size=(k, c)).astype(np.float32)
+        ws = np.float32(2.0 ** -int(rng.integers(2, 5))) if pow2 else np.float32(rng.uniform(0.02, 0.2))
+        b.n += 1
+        wname, qname = f"W{b.n}", f"Wq{b.n}"
+        b.inits.append(numpy_helper.from_array(w * ws, wname))
+        b.nodes.append(helper.make_node(
+            "Quant", [wname, b.const(ws), b.const(0.0), b.const(w_bits)], [qname], name=f"WQuant_{b.n}",
+            domain=QDOMAIN, signed=1, narrow=1, rounding_mode="ROUND"))
+        b.op("MatMul", qname)
+        bs = np.float32(2.0 ** -int(rng.integers(3, 6))) if pow2 else np.float32(rng.uniform(0.01, 0.1))
+        bias = rng.normal(size=c) * 0.5
+        b.op("Add", quant_const(b, bias, bs, b_bits))
+        if i == len(sizes) - 2:
+            if softmax:
+                b.op("Softmax", axis=-1)
+            break
+        b.op("Relu")
+        b.quant(2.0 ** -int(rng.integers(1, 3)), a_bits, signed=False)
+    return b.save(path)
+
+
+def pool_cnn(path, *, seed=0, pool="ReduceMean", axes=(2, 3), keepdims=1, requant=True, a_bits=3,
+             size=4, opset=18) -> str:
+    """quant -> conv3x3 -> BN -> ReLU -> quant -> global mean (ReduceMean over `axes` or
+    GlobalAveragePool) -> [quant] -> flatten -> linear (+ bias)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder((2, size, size), name=f"pool{seed}")
+    b.quant(2.0 ** -a_bits, a_bits, signed=False)
+    b.conv(rng.integers(-3, 4, size=(6, 2, 3, 3)), 2.0 ** rng.integers(-3, 0, size=6), bits=3)
+    b.batchnorm(rng.uniform(0.2, 1.0, 6) * np.where(rng.random(6) < 0.25, -1, 1), rng.normal(size=6),
+                rng.normal(size=6) * 3, rng.uniform(1, 8, 6))
+    b.op("Relu")
+    b.quant(2.0 ** -1, a_bits, signed=False)
+    if pool == "ReduceMean":
+        if opset >= 18:
+            b.op("ReduceMean", b.const_int(list(axes)), keepdims=keepdims)
+        else:
+            b.op("ReduceMean", axes=list(axes), keepdims=keepdims)
+    else:
+        b.op("GlobalAveragePool")
+    if requant:
+        b.quant(2.0 ** -2, 4, signed=False)
+    if keepdims:
+        b.op("Flatten", axis=1)
+    b.linear(rng.integers(-3, 4, (5, 6)), 0.25, bits=3, bias=rng.normal(size=5))
+    return b.save_opset(path, opset)
+
+
+def _const_int(self, value, prefix="ci") -> str:
+    self.n += 1
+    name = f"{prefix}{self.n}"
+    self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.int64), name))
+    return name
+
+
+def _save_opset(self, path, opset) -> str:
+    onnx.save(self.model(opset=opset), str(path))
+    return str(path)
+
+
+GraphBuilder.const_int = _const_int
+GraphBuilder.save_opset = _save_opset
+
+
+def brevitas_export(model, example, path) -> str:
+    """export_qonnx of a Brevitas model in eval mode (the dynamo exporter's side file removed)."""
+    import os
+
+    import torch
+    from brevitas.export import export_qonnx
+
+    model.eval()
+    with torch.no_grad():
+        export_qonnx(model, example, export_path=str(path))
+    data = str(path) + ".data"
+    if os.path.exists(data):
+        os.unlink(data)
+    return str(path)
+
+
+def randomize_bn(module, seed) -> None:
+    """Random BatchNorm statistics and affine parameters (some negative gammas): without them
+    every activation saturates and a test proves little."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            c = m.num_features
+            with torch.no_grad():
+                sign = torch.where(torch.rand(c, generator=g) < 0.25, -1.0, 1.0)
+                m.weight.copy_((0.5 + torch.rand(c, generator=g)) * sign)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.5)
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.5)
+                m.running_var.copy_(0.5 + torch.rand(c, generator=g) * 2)
+
+
+def brevitas_bias_model(path, *, kind="mlp", seed=0, pow2=True) -> str:
+    """Brevitas layers with bias_quant=Int32Bias (the bias quantized to 32 bits with scale
+    input scale x weight scale), random weights and BatchNorm statistics, exported to QONNX.
+
+    mlp: QuantIdentity -> QuantLinear(16, 12) -> BN -> QuantReLU -> QuantLinear(12, 5)
+    cnn: QuantIdentity -> QuantConv2d(2, 6, 3, pad 1) -> BN -> QuantReLU -> QuantConv2d(6, 6, 3,
+         stride 2) -> BN -> QuantReLU -> flatten -> QuantLinear(6*2*2, 4)
+    pow2: power-of-two (FixedPoint) scales, so the reference's float arithmetic is exact; else
+    Brevitas's default float scales."""
+    import torch
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8ActPerTensorFloat, Int8WeightPerTensorFixedPoint,
+                                Int8WeightPerTensorFloat, Uint8ActPerTensorFixedPoint, Uint8ActPerTensorFloat)
+    from brevitas.quant.scaled_int import Int32Bias
+    from torch import nn
+
+    torch.manual_seed(seed)
+    wq = {"weight_quant": Int8WeightPerTensorFixedPoint if pow2 else Int8WeightPerTensorFloat,
+          "weight_bit_width": 4, "bias": True, "bias_quant": Int32Bias}
+    inq = QuantIdentity(act_quant=Int8ActPerTensorFixedPoint if pow2 else Int8ActPerTensorFloat, bit_width=5,
+                        return_quant_tensor=True)
+
+    def relu():
+        return QuantReLU(act_quant=Uint8ActPerTensorFixedPoint if pow2 else Uint8ActPerTensorFloat, bit_width=3,
+                         return_quant_tensor=True)
+
+    if kind == "mlp":
+        model = nn.Sequential(inq, QuantLinear(16, 12, **wq), nn.BatchNorm1d(12), relu(), QuantLinear(12, 5, **wq))
+        example = torch.randn(1, 16)
+    else:
+        model = nn.Sequential(inq, QuantConv2d(2, 6, 3, padding=1, **wq), nn.BatchNorm2d(6), relu(),
+                              QuantConv2d(6, 6, 3, stride=2, **wq), nn.BatchNorm2d(6), relu(), nn.Flatten(),
+                              QuantLinear(6 * 2 * 2, 4, **wq))
+        example = torch.randn(1, 2, 5, 5)
+    randomize_bn(model, seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (QuantLinear, QuantConv2d)):
+                m.bias.copy_(torch.randn(m.bias.shape) * 0.5)
+    return brevitas_export(model, example, path)
+
+
+def brevitas_pool_model(path, *, seed=0, pow2=True) -> str:
+    """QuantIdentity -> QuantConv2d(2, 6, 3) -> BN -> QuantReLU -> AdaptiveAvgPool2d(1) (exported
+    as ReduceMean over H, W) -> QuantIdentity -> flatten -> QuantLinear(6, 4) with a float bias."""
+    import torch
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8ActPerTensorFloat, Int8WeightPerTensorFixedPoint,
+                                Int8WeightPerTensorFloat, Uint8ActPerTensorFixedPoint, Uint8ActPerTensorFloat)
+    from torch import nn
+
+    torch.manual_seed(seed)
+    act = Int8ActPerTensorFixedPoint if pow2 else Int8ActPerTensorFloat
+    wq = {"weight_quant": Int8WeightPerTensorFixedPoint if pow2 else Int8WeightPerTensorFloat, "weight_bit_width": 4}
+    model = nn.Sequential(
+        QuantIdentity(act_quant=act, bit_width=4, return_quant_tensor=True),
+        QuantConv2d(2, 6, 3, padding=1, bias=False, **wq), nn.BatchNorm2d(6),
+        QuantReLU(act_quant=Uint8ActPerTensorFixedPoint if pow2 else Uint8ActPerTensorFloat, bit_width=3,
+                  return_quant_tensor=True),
+        nn.AdaptiveAvgPool2d(1),
+        QuantIdentity(act_quant=act, bit_width=5, return_quant_tensor=True),
+        nn.Flatten(), QuantLinear(6, 4, bias=True, **wq))
+    randomize_bn(model, seed)
+    return brevitas_export(model, torch.randn(1, 2, 6, 6), path)
+
+
+def tie_mlp(path, *, seed=0, k=6, hidden=16, out=6) -> str:
+    """A model made to hit float32 ties in qonnx's reference: non-power-of-two scales everywhere,
+    a BipolarQuant right after an accumulator of {-1, 0, 1} weights (exactly 0 for many inputs,
+    which float32 sums of rounded products turn into +-tiny), and a layer whose exact value
+    acc * 0.3 / 0.6 = acc / 2 lands on x.5 rounding boundaries for every odd accumulator."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder(k, name=f"ties{seed}")
+    b.quant(0.1, 4, signed=True)
+    b.linear(rng.integers(-1, 2, size=(hidden, k)), 0.3, bits=2)
+    b.bipolar(1.0)
+    b.linear(rng.integers(-1, 2, size=(hidden, hidden)), 0.3, bits=2)
+    b.quant(0.6, 4, signed=True)
+    b.linear(rng.integers(-3, 4, size=(out, hidden)), 0.7, bits=3)
+    return b.save(path)

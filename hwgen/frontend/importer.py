@@ -6,9 +6,12 @@ The importer walks the (cleaned) graph from its input along the single data path
     layer:  MatMul/Gemm with quantized weights -> float ops -> activation quantizer
     Tail:   float ops after the last integer layer
 
-Weight quantizers are folded to integer matrices here; the float ops between an accumulator
-and the next quantizer stay float (FloatActivation) until the streamline pass turns them
-into thresholds, so that the import itself is trivially faithful to the file.
+Weight quantizers are folded to integer matrices here, quantizers of other constants (quantized
+biases: Brevitas Int32Bias, QKeras) to the float values qonnx computes for them; the float ops
+between an accumulator and the next quantizer stay float (FloatActivation) until the streamline
+pass turns them into thresholds, so that the import itself is trivially faithful to the file.
+A global average pool (GlobalAveragePool, or ReduceMean over H and W) becomes a GlobalSumPool; a
+quantizer right after it becomes a FloatActivation on the sum (sum * s / (H*W), as the reference).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from ..errors import HwgenError
 from ..ir import (Add, Conv, FloatActivation, GlobalSumPool, Graph, Head, MatVec, MaxPool, Quantizer,
                   Tail, TensorInfo)
 from ..ir.float_segment import make_segment
-from ..ir.types import Bipolar, smallest_type
+from ..ir.types import Bipolar, IntType, signed_bits_for, smallest_type
 from .load import load_qonnx
 
 QUANTIZERS = ("Quant", "BipolarQuant")
@@ -34,8 +37,10 @@ SHAPE_ONLY = ("Reshape", "Flatten", "Identity", "Transpose", "Squeeze", "Unsquee
 HEAD_OPS = ("Add", "Sub", "Mul", "Div", "Reshape", "Flatten", "Identity", "Transpose", "Squeeze",
             "Unsqueeze")
 TAIL_OPS = ELEMENTWISE + ("Softmax", "LogSoftmax", "ArgMax", "Reshape", "Flatten", "Squeeze",
-                          "GlobalAveragePool", "MaxPool")
-INTEGER_CORE = ("MaxPool", "GlobalAveragePool", "Pad")  # integer ops between quantizer and layer
+                          "GlobalAveragePool", "ReduceMean", "MaxPool")
+# integer ops between quantizer and layer (ReduceMean: only the global mean over H and W)
+INTEGER_CORE = ("MaxPool", "GlobalAveragePool", "ReduceMean", "Pad")
+GLOBAL_POOLS = ("GlobalAveragePool", "ReduceMean")
 SUPPORTED = sorted(set(QUANTIZERS + LINEAR + ELEMENTWISE + HEAD_OPS + TAIL_OPS + INTEGER_CORE))
 
 
@@ -106,6 +111,22 @@ class _Importer:
             node=node.name, op=node.op_type,
         )
 
+    def segment(self, nodes, input_name: str, input_shape, output_name: str):
+        """The float ops `nodes` as a FloatSegment, or a one-line error naming the node whose
+        other operand is neither a constant nor computed inside the segment."""
+        known = {input_name} | set(self.inits)
+        for n in nodes:
+            missing = [i for i in n.input if i and i not in known]
+            if missing:
+                src = next((m for m in self.g.node if missing[0] in m.output), None)
+                what = f"the output of {src.op_type} '{src.name}'" if src is not None else "not a constant"
+                raise HwgenError(
+                    f"operand '{missing[0]}' ({what}) is neither a constant nor on the data path: hwgen "
+                    "compiles a single data path whose float ops take constants (a second branch or a "
+                    "computed operand here is not supported)", node=n.name, op=n.op_type)
+            known.update(n.output)
+        return make_segment(nodes, self.inits, input_name, input_shape, output_name, self.opset)
+
     # --- quantizers ----------------------------------------------------------------
     def quantizer_of(self, node: onnx.NodeProto) -> Quantizer:
         if node.op_type == "BipolarQuant":
@@ -133,6 +154,28 @@ class _Importer:
         signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
         return Quantizer(scale=float(scale.reshape(())), bits=int(nbits), signed=signed, narrow=narrow,
                          rounding_mode=mode, bipolar=(int(nbits) == 1 and signed))
+
+    def fold_constant_quantizers(self) -> None:
+        """A Quant / BipolarQuant of constants (a quantized bias: Brevitas Int32Bias, QKeras-style
+        exports) is a constant: evaluate it with qonnx's own implementation, so the value is
+        exactly the one the reference computes, and keep it as an initializer. A bias then
+        imports exactly like a float constant bias (a float Add after the accumulator that
+        streamlining folds into the thresholds, or the Tail's offset)."""
+        from qonnx.custom_op.registry import getCustomOp
+
+        for node in self.g.node:  # topological order: chains of constant quantizers fold too
+            if node.op_type not in QUANTIZERS or node.output[0] in self.inits:
+                continue
+            names = [i for i in node.input if i]
+            if not names or any(i not in self.inits for i in names):
+                continue
+            context = {i: self.inits[i] for i in names}
+            try:
+                getCustomOp(node).execute_node(context, self.g)
+            except Exception as exc:
+                raise HwgenError(f"cannot evaluate this quantizer of constants ({type(exc).__name__}: "
+                                 f"{str(exc)[:120]})", node=node.name, op=node.op_type) from None
+            self.inits[node.output[0]] = np.asarray(context[node.output[0]], dtype=np.float32)
 
     def fold_weight_quantizers(self) -> None:
         for node in self.g.node:
@@ -197,11 +240,11 @@ class _Importer:
                     "--input-bits/--input-scale are only for models without an input quantizer")
             quant = self.quantizer_of(stop)
             if nodes:
-                segment = make_segment(nodes, self.inits, graph_input, in_shape, tensor, self.opset)
+                segment = self.segment(nodes, graph_input, in_shape, tensor)
             out = stop.output[0]
         elif stop is not None and stop.op_type in LINEAR:
             if nodes:
-                segment = make_segment(nodes, self.inits, graph_input, in_shape, tensor, self.opset)
+                segment = self.segment(nodes, graph_input, in_shape, tensor)
             quant = self.implicit_input_quantizer(graph_input, segment, in_shape)
             out = tensor
         else:
@@ -343,6 +386,59 @@ class _Importer:
         self.tensors[node.output[0]] = TensorInfo(op.out_shape, x_type)
         return op
 
+    def global_pool_check(self, node, x: str) -> None:
+        """GlobalAveragePool, or ReduceMean over exactly H and W (nn.AdaptiveAvgPool2d(1),
+        x.mean((2, 3)) in PyTorch's exports), of an N, C, H, W tensor."""
+        shape = self.tensors[x].shape
+        if node.op_type == "ReduceMean":
+            attrs = _attrs(node)
+            axes = attrs.get("axes")
+            if axes is None and len(node.input) > 1 and node.input[1]:
+                axes = self.const(node, 1, "the axes").reshape(-1).tolist()
+            rank = len(shape) + 1
+            axes = sorted(int(a) % rank for a in axes) if axes else None
+            if axes != [2, 3] or rank != 4:
+                what = "all axes" if axes is None else f"axes {axes}"
+                raise HwgenError(
+                    f"ReduceMean over {what} of a rank-{rank} tensor is not supported between layers; "
+                    "hwgen maps only the mean over H and W of an N, C, H, W tensor (axes [2, 3], as "
+                    "nn.AdaptiveAvgPool2d(1) or x.mean((2, 3)) export it) onto hardware: use that, or "
+                    "move the reduction after the last quantizer, where it runs on the host",
+                    node=node.name, op=node.op_type)
+        if len(shape) != 3:
+            raise HwgenError(f"{node.op_type} needs an N, C, H, W input", node=node.name, op=node.op_type)
+
+    def import_global_pool(self, node, x: str, x_scale: float, x_type):
+        """Global average pool -> GlobalSumPool. Into a layer: the 1/(H*W) moves into that
+        layer's input scale. Into a quantizer (e.g. a QuantIdentity after AdaptiveAvgPool2d):
+        the requantization of sum * s / (H*W) becomes a FloatActivation (a Threshold after
+        streamlining) on the signed sum."""
+        self.global_pool_check(node, x)
+        h, w, c = self.tensors[x].shape
+        lo, hi = x_type.min * h * w, x_type.max * h * w
+        out = node.output[0]
+        nxt = self.next_node(out)
+        requant = nxt is not None and nxt.op_type in QUANTIZERS
+        # the Threshold after the pool takes signed inputs (as it does after an accumulator)
+        out_type = IntType(signed_bits_for(lo, hi), signed=True) if requant else smallest_type(lo, hi)
+        self.ops.append(GlobalSumPool(name=node.name, inputs=[x], outputs=[out],
+                                      in_shape=(h, w, c), in_type=x_type, out_type=out_type))
+        self.tensors[out] = TensorInfo((c,), out_type)
+        if not requant:
+            return out, float(np.float32(x_scale) / np.float32(h * w)), out_type
+        quant = self.quantizer_of(nxt)
+        n_name = out + "__hwgen_pool_size"
+        self.inits[n_name] = np.array(h * w, dtype=np.float32)
+        mean = out + "__hwgen_mean"
+        seg = self.segment([onnx.helper.make_node("Div", [out, n_name], [mean], name=node.name + "_mean")],
+                           out, (c,), mean)
+        y = nxt.output[0]
+        self.ops.append(FloatActivation(
+            name=nxt.name, inputs=[out], outputs=[y], scale=np.full(c, np.float32(x_scale), np.float32),
+            segment=seg, quantizer=quant, onnx_nodes=[node.name], segment_shape=(c,)))
+        self.tensors[y] = TensorInfo((c,), quant.out_type)
+        return y, quant.scale, quant.out_type
+
     def zero_pads(self, node) -> tuple[int, int, int, int]:
         """A constant zero Pad on H and W only, to be folded into the next Conv."""
         attrs = _attrs(node)
@@ -363,6 +459,7 @@ class _Importer:
         graph_input = next(i.name for i in self.g.input if i.name not in self.inits)
         graph_output = self.g.output[0].name
         self.fold_weight_quantizers()
+        self.fold_constant_quantizers()
         x, quant = self.import_head(graph_input)
         x_scale, x_type = quant.scale, quant.out_type  # what the integers on x stand for
         flatten_from = None  # (H, W, C) when x was flattened from a spatial tensor
@@ -391,13 +488,8 @@ class _Importer:
                 self.ops.append(op)
                 x = op.outputs[0]
                 continue
-            if node is not None and node.op_type == "GlobalAveragePool":
-                h, w, c = self.tensors[x].shape
-                out_type = smallest_type(x_type.min * h * w, x_type.max * h * w)
-                self.ops.append(GlobalSumPool(name=node.name, inputs=[x], outputs=[node.output[0]],
-                                              in_shape=(h, w, c), in_type=x_type, out_type=out_type))
-                x, x_scale, x_type = node.output[0], float(np.float32(x_scale) / np.float32(h * w)), out_type
-                self.tensors[x] = TensorInfo((c,), out_type)
+            if node is not None and node.op_type in GLOBAL_POOLS:
+                x, x_scale, x_type = self.import_global_pool(node, x, x_scale, x_type)
                 continue
             if node is not None and node.op_type == "Pad":
                 pads = self.zero_pads(node)
@@ -440,7 +532,7 @@ class _Importer:
                 if bad:
                     raise self.unsupported(bad[0], where, ELEMENTWISE)
                 quant = self.quantizer_of(stop)
-                segment = make_segment(seg_nodes, self.inits, acc, seg_shape, end, self.opset) \
+                segment = self.segment(seg_nodes, acc, seg_shape, end) \
                     if seg_nodes else None
                 x = stop.output[0]
                 self.ops.append(FloatActivation(
@@ -517,7 +609,7 @@ class _Importer:
         shape = self.tensors[x].shape
         spatial = len(shape) == 3
         seg_shape = (shape[2], shape[0], shape[1]) if spatial else shape
-        segment = make_segment(nodes, self.inits, x, seg_shape, end, self.opset) if nodes else None
+        segment = self.segment(nodes, x, seg_shape, end) if nodes else None
         channels = shape[-1]
         scale = np.broadcast_to(np.asarray(scale, np.float32), (channels,)).copy()
         return Tail(name="Tail", inputs=[x], outputs=[end], scale=scale, segment=segment, nchw=spatial)

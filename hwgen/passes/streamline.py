@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import HwgenError
-from ..ir import Dot, FloatActivation, Graph, Threshold
+from ..ir import FloatActivation, Graph, Threshold
 from ..ir.float_segment import scale_then_segment
 from ..ir.types import Bipolar, IntType, signed_bits_for
-from .accumulators import exact_range
+from ..lowering import lowering_of
 
 DENSE_LIMIT = 1 << 22  # evaluate every value when channels * range is at most this
 
@@ -84,14 +84,16 @@ def thresholds_for(op: FloatActivation, lo: np.ndarray, hi: np.ndarray):
 
 
 def streamline(graph: Graph) -> Graph:
-    """Turn every MatVec -> FloatActivation pair into MatVec -> Threshold."""
+    """Turn every MatVec/Conv (or GlobalSumPool) -> FloatActivation pair into ... -> Threshold."""
     for op in list(graph.ops):
         if not isinstance(op, FloatActivation):
             continue
         src = graph.producer(op.inputs[0])
-        if not isinstance(src, Dot):
-            raise HwgenError("an activation quantizer must follow a MatMul/Gemm/Conv", node=op.name, op="Quant")
-        lo, hi = exact_range(src)
+        rng = lowering_of(src).output_range(src) if src is not None else None
+        if rng is None:
+            raise HwgenError("an activation quantizer must follow a MatMul/Gemm/Conv or a global average "
+                             "pool", node=op.name, op="Quant")
+        lo, hi = rng
         t, decreasing = thresholds_for(op, lo, hi)
         out_type = op.quantizer.out_type
         th = Threshold(
