@@ -1,6 +1,10 @@
 """A build directory (what `hwgen compile` writes) and the checks before anything trusts it.
 
-    <top>.v          the Verilog
+    <top>.v          the Verilog (a header comment states the stream interface)
+    <top>_axis.v     its AXI4-Stream wrapper; <top>_axis_tb.v a smoke testbench (hwgen.rtl.ipcore)
+    <top>.f          file list; <top>.core  FuseSoC CAPI2 core (sim, lint, synth targets)
+    host_pre.onnx    float input -> the core's input integers; host_post.onnx  its output
+                     integers -> the float output (hwgen.host_onnx)
     report.json      the hardware plan (hwgen.plan, schema_version)
     graph.json/.npz  the IR (hwgen.ir.serialize), for the golden model
     manifest.json    sha256 of each of the above, the hwgen version and the schema versions

@@ -1,5 +1,7 @@
 """Graph -> Verilog + report.json + graph.json/graph.npz + manifest.json (what `hwgen compile`
-writes; hwgen.builddir describes the directory and checks it before anything reads it).
+writes; hwgen.builddir describes the directory and checks it before anything reads it), plus what
+makes the directory a drop-in IP: the AXI4-Stream wrapper, file list, FuseSoC core and smoke
+testbench (hwgen.rtl.ipcore) and the host processing as ONNX (hwgen.host_onnx).
 """
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ from amaranth.back import verilog
 
 from ..builddir import MANIFEST, write_atomic, write_manifest
 from ..errors import HwgenError
+from ..host_onnx import write_host_models
 from ..ir import Graph
 from ..plan import HardwarePlan
+from .axis import interface_comment
+from .ipcore import write_ip_files
 from .top import Accelerator
 
 DEFAULT_TOP = "hwgen_top"
@@ -55,7 +60,8 @@ def generate_verilog(graph_or_plan: Graph | HardwarePlan, *, top: str = DEFAULT_
 
 def build_accelerator(graph: Graph, out_dir: str | os.PathLike, *, top: str | None = None,
                       plan: HardwarePlan | None = None, target: str | None = None) -> dict:
-    """Write out_dir/<top>.v, out_dir/report.json (the plan) and the IR; return the report.
+    """Write out_dir/<top>.v, out_dir/report.json (the plan), the IR, the IP files (AXI4-Stream
+    wrapper, smoke testbench, file list, FuseSoC core) and host_pre/host_post.onnx; return the report.
 
     The graph must be folded already (hwgen.passes.fold.fold_graph); `plan` defaults to
     hwgen.passes.schedule.schedule(graph, target=target).
@@ -74,11 +80,16 @@ def build_accelerator(graph: Graph, out_dir: str | os.PathLike, *, top: str | No
     if not out.is_dir():
         raise HwgenError(f"{out}: exists and is not a directory")
     text, _ = generate_verilog(plan, top=top)
+    head_shape = graph.tensors[graph.head.outputs[0]].shape
+    core_shape = graph.tensors[graph.core[-1].outputs[0]].shape
+    text = interface_comment(plan, top, model=graph.name, in_shape=head_shape, out_shape=core_shape) + "\n" + text
     (out / MANIFEST).unlink(missing_ok=True)  # the directory is incomplete until the new manifest lands
     (out / "graph.pkl").unlink(missing_ok=True)  # an older hwgen's pickle: never read, never left beside
     vname = f"{top}.v"
     write_atomic(out / vname, text.encode())
     files = [vname, *save_graph(graph, out)]
+    files += write_ip_files(out, plan, graph, top, [vname])
+    files += write_host_models(graph, out)
     report = plan.to_dict(top=top, verilog=vname)
     # deterministic like the Verilog (no timings or paths of this run)
     write_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())

@@ -1,6 +1,7 @@
 """Checks on generated Verilog: Verilator lint, pyverilog parse, ports against report.json.
 
     lint_verilog(path, report) -> list of problems (empty when clean)
+    verilator_warnings(paths, top) -> (warnings per file and category, errors), for -Wall counts
 """
 from __future__ import annotations
 
@@ -42,6 +43,32 @@ def verilator_lint(path: str | os.PathLike, top: str | None = None) -> list[str]
     if p.returncode != 0 and not errors:
         errors.append(f"verilator exited with {p.returncode}: {(p.stderr or p.stdout).strip()[:500]}")
     return errors
+
+
+WARNING_RE = re.compile(r"^%Warning-([A-Z0-9_]+): ([^:\s]+):(\d+):(?:\d+:)?\s*(.*)$")
+
+
+def verilator_warnings(paths: list, top: str, *, wall: bool = True
+                       ) -> tuple[list[tuple[str, str, int, str]], list[str]]:
+    """`verilator --lint-only [-Wall]` on several files: ([(category, file name, line, message)], errors).
+
+    Warnings are kept per file so a hand-written file (the AXI4-Stream wrapper) can be held to
+    -Wall while the generated core's width and style warnings are only counted."""
+    env = dict(os.environ)
+    env.update(verilator_env())
+    cmd = ["verilator", "--lint-only", "-Wno-fatal", *(["-Wall"] if wall else []), "--top-module", top,
+           *map(str, paths)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    warnings, errors = [], []
+    for line in (p.stdout + p.stderr).splitlines():
+        m = WARNING_RE.match(line)
+        if m:
+            warnings.append((m[1], os.path.basename(m[2]), int(m[3]), m[4]))
+        elif line.startswith("%Error"):
+            errors.append(line)
+    if p.returncode != 0 and not errors:
+        errors.append(f"verilator exited with {p.returncode}: {(p.stderr or p.stdout).strip()[:500]}")
+    return warnings, errors
 
 
 def strip_attributes(text: str) -> str:
