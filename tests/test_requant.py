@@ -6,7 +6,8 @@ import pytest
 
 from hwgen.ir.ops import Threshold
 from hwgen.ir.types import IntType
-from hwgen.passes.requantize import requantize_threshold, requantizer_levels, solve
+from hwgen.lowering.threshold import requant_levels
+from hwgen.passes.requantize import requantize_threshold, solve
 from hwgen.rtl.requant import RequantUnit
 from sim.amaranth_streams import pack_beats, run_stream
 
@@ -36,9 +37,9 @@ def test_solver_exact_on_every_accumulator(L, decreasing):
             T = -T[::-1]
         sol = solve(T, decreasing, lo, hi)
         assert sol is not None, "an affine staircase always has a requantizer"
-        mul, add, shift = sol
-        assert (mul < 0) == decreasing
-        np.testing.assert_array_equal(requantizer_levels(acc, mul, add, shift, L + 1), _levels(acc, T, decreasing))
+        mul, add, shift, rounding = sol
+        assert (mul < 0) == decreasing and rounding == "floor"
+        np.testing.assert_array_equal(requant_levels(acc, mul, add, shift, L + 1, rounding), _levels(acc, T, decreasing))
         solved += 1
     assert solved == 25
 
@@ -58,7 +59,7 @@ def test_solver_never_wrong_on_irregular_thresholds():
         if sol is None:
             refused += 1
             continue
-        np.testing.assert_array_equal(requantizer_levels(acc, *sol, 16), _levels(acc, T, False))
+        np.testing.assert_array_equal(requant_levels(acc, *sol[:3], 16, sol[3]), _levels(acc, T, False))
     assert 0 < refused < 60
 
 
@@ -73,9 +74,9 @@ def test_solver_uses_only_the_reachable_range():
     range excludes them."""
     T = np.array([-900, -899, 0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120])
     assert solve(T, False, -1000, 1000) is None
-    mul, add, shift = solve(T, False, -5, 125)
+    mul, add, shift, rounding = solve(T, False, -5, 125)
     acc = np.arange(-5, 126)
-    np.testing.assert_array_equal(requantizer_levels(acc, mul, add, shift, 16), _levels(acc, T, False))
+    np.testing.assert_array_equal(requant_levels(acc, mul, add, shift, 16, rounding), _levels(acc, T, False))
 
 
 def _threshold_op(T, dec, in_bits, out_type, out_base):
@@ -94,7 +95,7 @@ def test_requantize_threshold_common_shift_and_refusals():
     assert requantize_threshold(op)
     acc = np.arange(lo, hi + 1)
     for c in range(6):
-        got = requantizer_levels(acc, op.requant_mul[c], op.requant_add[c], op.requant_shift, 16)
+        got = requant_levels(acc, op.requant_mul[c], op.requant_add[c], op.requant_shift, 16, op.requant_round)
         np.testing.assert_array_equal(got, _levels(acc, T[c], dec[c]))
     few = _threshold_op(T[:, :3], dec, in_bits, IntType(2, False), 0)
     assert not requantize_threshold(few) and few.requant_mul is None  # 2-bit: comparisons stay
@@ -103,19 +104,49 @@ def test_requantize_threshold_common_shift_and_refusals():
     assert not requantize_threshold(bad) and bad.requant_mul is None  # one channel without: none
 
 
-def _requant_case(C, in_bits, out_type, out_base, pe, *, arith, registers, seed, p_valid=1.0, p_ready=1.0):
+def _half_even_thresholds(rng, L, ratio_bits):
+    """Steps of round-half-to-even(acc / 2^r + b) for an integer b (numpy's round, qonnx's ROUND): ties
+    fall on integers and go to the even level, so the steps alternate (33, 96, 161, 224 for r = 6)."""
+    acc = np.arange(-(L + 4) << ratio_bits, (L + 4) << ratio_bits)
+    b = int(rng.integers(-3, 4))
+    level = np.round(acc / (1 << ratio_bits)) + b
+    return np.array([acc[np.argmax(level >= k)] for k in range(1, L + 1)], dtype=np.int64)
+
+
+def test_solver_half_even_ties():
+    """A power-of-two scale ratio with ROUND: no floor requantizer fits, the half_even one is exact."""
+    rng = np.random.default_rng(11)
+    for r, L, dec in [(6, 63, False), (3, 15, True), (1, 15, False), (5, 255, False)]:
+        T = _half_even_thresholds(rng, L, r)
+        if dec:
+            T = -T[::-1]
+        lo, hi = int(min(T.min(), -T.max())) - 50, int(max(T.max(), -T.min())) + 50
+        assert solve(T, dec, lo, hi, roundings=("floor",)) is None
+        mul, add, shift, rounding = solve(T, dec, lo, hi)
+        assert rounding in ("half_even", "half_odd")
+        acc = np.arange(lo, hi + 1)
+        np.testing.assert_array_equal(requant_levels(acc, mul, add, shift, L + 1, rounding), _levels(acc, T, dec))
+
+
+def _requant_case(C, in_bits, out_type, out_base, pe, *, arith, registers, seed, p_valid=1.0, p_ready=1.0,
+                  half_even=False):
     rng = np.random.default_rng(seed)
     lo, hi = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
     L = (1 << out_type.bits) - 1
-    T = np.stack([_affine_thresholds(rng, L, lo, hi) for _ in range(C)])
+    if half_even:
+        T = np.stack([_half_even_thresholds(rng, L, int(rng.integers(2, in_bits - out_type.bits))) for _ in range(C)])
+    else:
+        T = np.stack([_affine_thresholds(rng, L, lo, hi) for _ in range(C)])
     dec = rng.random(C) < 0.4
     T[dec] = -T[dec][:, ::-1]
     op = _threshold_op(T, dec, in_bits, out_type, out_base)
     assert requantize_threshold(op)
+    assert (op.requant_round != "floor") == half_even
     X = np.concatenate([rng.integers(lo, hi + 1, size=(40, C)), np.full((1, C), lo), np.full((1, C), hi),
                         np.clip(T[:, ::3].T, lo, hi), np.clip(T[:, ::3].T - 1, lo, hi)])
     level = np.stack([_levels(X[:, c], T[c], dec[c]) for c in range(C)], 1)
-    dut = RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift, levels=L + 1, in_bits=in_bits,
+    dut = RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift, rounding=op.requant_round,
+                      levels=L + 1, in_bits=in_bits,
                       out_type=out_type, out_base=out_base, pe=pe, arith=arith, registers=registers)
     exp = pack_beats(out_base + level, out_type, pe)
     got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), pe), len(exp), seed=seed,
@@ -133,6 +164,13 @@ def _requant_case(C, in_bits, out_type, out_base, pe, *, arith, registers, seed,
 def test_requant_unit_matches_thresholds(C, in_bits, out_type, out_base, pe, arith):
     got, exp = _requant_case(C, in_bits, out_type, out_base, pe, arith=arith, registers=(False, False),
                              seed=C * in_bits + pe)
+    assert got == exp
+
+
+@pytest.mark.parametrize("pe", [1, 3])
+def test_requant_unit_half_even(pe):
+    got, exp = _requant_case(3, 10, IntType(4, False), 0, pe, arith="dsp", registers=(False, True), seed=9,
+                             p_valid=0.7, p_ready=0.6, half_even=True)
     assert got == exp
 
 

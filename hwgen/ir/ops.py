@@ -208,11 +208,13 @@ class Threshold(Op):
     out_type: DataType
     out_base: int  # value of level 0
     out_scale: float = 1.0  # what one output integer stood for in the float graph
-    # the same staircase as a requantizer, level = clip((acc * mul[c] + add[c]) >> shift, 0, L),
-    # when hwgen.passes.requantize proved it equal on every accumulator value (None: not proven)
+    # the same staircase as a requantizer, v = acc * mul[c] + add[c], level = clip(v >> shift, 0, L)
+    # (requant_round "floor") or clip((v + ((v >> shift) & 1)) >> shift, 0, L) ("half_even"), when
+    # hwgen.passes.requantize proved it equal on every accumulator value (None: not proven)
     requant_mul: np.ndarray | None = None  # int64 [C]
     requant_add: np.ndarray | None = None  # int64 [C]
     requant_shift: int = 0
+    requant_round: str = "floor"
 
     @property
     def channels(self) -> int:

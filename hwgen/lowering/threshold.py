@@ -21,6 +21,22 @@ from ..rtl.timing import ThresholdModel
 from .base import Lowering, register
 
 
+def requant_levels(acc, mul, add, shift: int, levels: int, rounding: str = "floor", *, in_bits: int = 62):
+    """The requantizer's level, channels last: v = acc * mul + add; clip(v >> shift, 0, levels - 1),
+    or with ties to the even (odd) quotient (v + ((v >> shift) & 1)) >> shift ((v + (~(v >> shift) & 1))
+    >> shift). Exact: int64 while it fits."""
+    mul, add = np.asarray(mul, dtype=np.int64), np.asarray(add, dtype=np.int64)
+    bits = in_bits + int(np.abs(mul).max()).bit_length() + 2
+    big = bits > 62 or int(np.abs(add).max()).bit_length() > 60
+    a = np.asarray(acc).astype(object if big else np.int64)
+    v = a * mul.astype(a.dtype) + add.astype(a.dtype)
+    if rounding == "half_even":
+        v = v + ((v >> shift) & 1)
+    elif rounding == "half_odd":
+        v = v + (((v >> shift) & 1) ^ 1)
+    return np.clip(v >> shift, 0, levels - 1).astype(np.int64)
+
+
 @register
 class ThresholdLowering(Lowering):
     op_type = Threshold
@@ -29,7 +45,8 @@ class ThresholdLowering(Lowering):
 
     def golden(self, op: Threshold, acc):
         if op.requantizable:
-            return op.out_base + self._requant_levels(op, acc)
+            return op.out_base + requant_levels(acc, op.requant_mul, op.requant_add, op.requant_shift,
+                                                op.levels, op.requant_round, in_bits=op.in_type.bits)
         a = acc[..., None]
         up = (a >= op.thresholds).sum(-1)
         down = (a <= op.thresholds).sum(-1)
@@ -37,16 +54,6 @@ class ThresholdLowering(Lowering):
         if op.out_type == Bipolar:
             return 2 * level - 1
         return op.out_base + level
-
-    @staticmethod
-    def _requant_levels(op: Threshold, acc):
-        """clip((acc * mul[c] + add[c]) >> shift, 0, L), channels last; exact (int64 while it fits)."""
-        mul, add = op.requant_mul, op.requant_add
-        bits = op.in_type.bits + int(np.abs(mul).max()).bit_length() + 2
-        big = bits > 62 or int(np.abs(add).max()).bit_length() > 61
-        a = np.asarray(acc).astype(object if big else np.int64)
-        level = (a * mul.astype(a.dtype) + add.astype(a.dtype)) >> op.requant_shift
-        return np.clip(level, 0, op.levels - 1).astype(np.int64)
 
     def reference_scale(self, op: Threshold, scales):
         return np.float32(op.out_scale)
@@ -82,7 +89,7 @@ class ThresholdLowering(Lowering):
         target = clock.target if clock is not None else "ecp5"
         ariths = [clock.arith] if clock is not None and clock.arith != "auto" else ["dsp", "lut"]
         candidates = [RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift,
-                                  levels=op.levels, in_bits=in_bits, out_type=op.out_type, out_base=op.out_base,
+                                  rounding=op.requant_round, levels=op.levels, in_bits=in_bits, out_type=op.out_type, out_base=op.out_base,
                                   pe=pe, arith=arith, registers=self.requant_registers(clock))
                       for arith in ariths]
         if mode != "requant":

@@ -1,7 +1,16 @@
 """Requantize: find, for each multi-threshold activation, an integer affine requantizer that
 gives the same level on every accumulator value the layer can produce, or prove there is none.
 
-    level = clip((acc * mul + add) >> shift, 0, L)        (arithmetic shift: floor division)
+    v = acc * mul + add
+    level = clip(v >> shift, 0, L)                             rounding "floor"
+    level = clip((v + ((v >> shift) & 1)) >> shift, 0, L)      rounding "half_even"
+    level = clip((v + (~(v >> shift) & 1)) >> shift, 0, L)     rounding "half_odd"
+
+(`>>` an arithmetic shift: floor division.) "half_even" is round-half-to-even of v / 2^shift when
+`add` carries the half: what a quantizer with ROUND (numpy's round) gives when its boundaries fall
+on integers, e.g. a power-of-two scale ratio: its steps alternate (33, 96, 161, 224 for a ratio of
+64) and no floor line fits them. "half_odd" sends ties to the odd quotient: the same rounding
+followed by an odd integer offset (a zero point or a level shift folded into `add`).
 
 A uniform quantizer after a per-channel affine map (scale, bias, BatchNorm) is such a staircase up
 to the float rounding of its thresholds; where the integer thresholds are not exactly affine (the
@@ -10,10 +19,12 @@ L = 15 or 255 levels a requantizer is one multiply-add per lane instead of L com
 L stored thresholds; the plan picks whichever costs less per layer (hwgen.lowering.threshold).
 
 Exactness, per channel, over the accumulator range [lo, hi] of the activation's input type:
-level(acc) = #{k : acc >= t_k} where t_k = ceil((k * 2^shift - add) / mul) is the requantizer's
-k-th step. Two staircases agree on [lo, hi] iff their steps agree after clamping to [lo, hi + 1]
+level(acc) = #{k : acc >= t_k} where t_k = ceil((P_k - add) / mul) is the requantizer's k-th step,
+P_k = k 2^shift (floor), k 2^shift - [k even] (half_even: v = k 2^shift - 1 reaches level k exactly
+when the quotient k - 1 is odd) or k 2^shift - [k odd] (half_odd). Two staircases agree on [lo, hi] iff their steps agree after clamping to [lo, hi + 1]
 (a step at or below lo is always taken, one above hi never). `solve` derives (mul, add) from
-that condition and `requantizer_levels` recomputes the steps as the proof; decreasing channels
+that condition and `_proved` recomputes the steps as the proof (the golden model's formula is
+hwgen.lowering.threshold.requant_levels); decreasing channels
 (acc <= T) are solved on -acc and get a negative multiplier.
 """
 from __future__ import annotations
@@ -71,10 +82,29 @@ def _slopes(low: list, high: list) -> tuple[Fraction, Fraction | None] | None:
     return lo_s, hi_s
 
 
-def _solve_increasing(T: np.ndarray, lo: int, hi: int, max_shift: int) -> tuple[int, int, int] | None:
-    """(mul > 0, add, shift), the smallest shift, whose steps t_k = ceil((k 2^shift - add) / mul)
-    (k = 1..L) land in their intervals (see _bounds), or None. Such an add exists iff for all k, j:
-    (k - j) 2^shift < mul (high_k - low_j + 1): the slope mul / 2^shift lies in _slopes' interval."""
+def _positions(L: int, shift: int, rounding: str) -> np.ndarray:
+    """P_k, k = 1..L: level >= k  <=>  v >= P_k."""
+    k = np.arange(1, L + 1, dtype=np.int64)
+    P = k << shift
+    if rounding == "half_even":
+        return P - (k % 2 == 0)
+    if rounding == "half_odd":
+        return P - (k % 2 == 1)
+    return P
+
+
+def _offset(P: np.ndarray, mul: int, low: list, high: list) -> int:
+    """The smallest add with every step t_k = ceil((P_k - add) / mul) in [low_k, high_k], for a
+    multiplier that meets the pairwise condition: add >= P_k - mul high_k for all k."""
+    upper = [int(P[k]) - mul * high[k] for k in range(len(P)) if high[k] is not None]
+    lower = [int(P[j]) - mul * (low[j] - 1) for j in range(len(P)) if low[j] is not None]
+    return max(upper) if upper else min(lower) - 1
+
+
+def _solve_floor(T: np.ndarray, lo: int, hi: int, max_shift: int) -> tuple[int, int, int] | None:
+    """(mul > 0, add, shift), smallest shift, for rounding "floor": with P_k = k 2^shift an add exists
+    iff for all k, j: (k - j) 2^shift < mul (high_k - low_j + 1), i.e. the slope mul / 2^shift lies
+    in _slopes' interval (whatever the shift)."""
     low, high = _bounds(T, lo, hi)
     interval = _slopes(low, high)
     if interval is None:
@@ -85,71 +115,109 @@ def _solve_increasing(T: np.ndarray, lo: int, hi: int, max_shift: int) -> tuple[
         mul = max(1, math.floor(lo_s * step) + 1)
         if hi_s is not None and mul >= hi_s * step:
             continue
-        upper = [(k + 1) * step - mul * high[k] for k in range(len(T)) if high[k] is not None]
-        lower = [(j + 1) * step - mul * (low[j] - 1) for j in range(len(T)) if low[j] is not None]
-        add = max(upper) if upper else min(lower) - 1
-        return mul, add, shift
+        return mul, _offset(_positions(len(T), shift, "floor"), mul, low, high), shift
     return None
 
 
-def requantizer_levels(acc: np.ndarray, mul: int, add: int, shift: int, levels: int) -> np.ndarray:
-    """The requantizer's level for integer accumulators `acc` (exact: Python-int arithmetic)."""
-    acc = np.asarray(acc, dtype=object)
-    return np.clip((acc * int(mul) + int(add)) >> int(shift), 0, levels - 1).astype(np.int64)
+def _solve_ties(T: np.ndarray, lo: int, hi: int, max_shift: int, rounding: str) -> tuple[int, int, int] | None:
+    """The same for rounding "half_even" / "half_odd", shift by shift: an add exists iff for all k, j:
+    P_k - P_j < mul (high_k - low_j + 1); the smallest mul meeting the c > 0 pairs is the only
+    candidate (larger ones only break the c < 0 pairs)."""
+    low, high = _bounds(T, lo, hi)
+    L = len(T)
+    K = np.array([k for k in range(L) if high[k] is not None], dtype=np.int64)
+    J = np.array([j for j in range(L) if low[j] is not None], dtype=np.int64)
+    if not len(K) or not len(J):  # every step on one side of the range: a constant level, any slope
+        return 1, _offset(_positions(L, 1, rounding), 1, low, high), 1
+    c = (np.array([high[k] for k in K], dtype=np.int64)[:, None]
+         - np.array([low[j] for j in J], dtype=np.int64)[None, :] + 1)
+    pos = c > 0
+    for shift in range(1, max_shift + 1):
+        P = _positions(L, shift, rounding)
+        d = P[K][:, None] - P[J][None, :]
+        mul = max(1, int((d[pos] // c[pos] + 1).max())) if pos.any() else 1
+        if mul > (1 << 40) or (d >= mul * c).any():
+            continue
+        return mul, _offset(P, mul, low, high), shift
+    return None
 
 
-def _steps(mul: int, add: int, shift: int, L: int) -> list[int]:
-    """t_k = ceil((k 2^shift - add) / mul), k = 1..L (mul > 0)."""
-    return [-((add - (k << shift)) // mul) for k in range(1, L + 1)]
+SOLVERS = {"floor": _solve_floor,
+           "half_even": lambda *a: _solve_ties(*a, rounding="half_even"),
+           "half_odd": lambda *a: _solve_ties(*a, rounding="half_odd")}
+ROUNDINGS = tuple(SOLVERS)
 
 
-def _proved(T: np.ndarray, mul: int, add: int, shift: int, lo: int, hi: int) -> bool:
+def _steps(mul: int, add: int, shift: int, L: int, rounding: str) -> list[int]:
+    """t_k = ceil((P_k - add) / mul), k = 1..L (mul > 0)."""
+    return [-((add - int(p)) // mul) for p in _positions(L, shift, rounding)]
+
+
+def _proved(T: np.ndarray, mul: int, add: int, shift: int, lo: int, hi: int, rounding: str) -> bool:
     """The requantizer's steps equal the thresholds after clamping to [lo, hi + 1]."""
     clamp = lambda v: min(max(int(v), lo), hi + 1)
-    return [clamp(t) for t in _steps(mul, add, shift, len(T))] == [clamp(t) for t in T]
+    return [clamp(t) for t in _steps(mul, add, shift, len(T), rounding)] == [clamp(t) for t in T]
 
 
-def solve(T: np.ndarray, decreasing: bool, lo: int, hi: int, max_shift: int = MAX_SHIFT):
-    """(mul, add, shift) with the smallest shift reproducing one channel's thresholds on [lo, hi],
-    proved; None when no shift up to max_shift fits."""
+def _increasing(T, decreasing: bool, lo: int, hi: int):
+    """acc <= T  <=>  -acc >= -T: a decreasing channel is solved on -acc, ascending."""
     T = np.asarray(T, dtype=np.int64)
-    if decreasing:  # acc <= T  <=>  -acc >= -T: solve on -acc, ascending
-        Tn, lo_n, hi_n = np.sort(-T), -hi, -lo
-    else:
-        Tn, lo_n, hi_n = np.sort(T), lo, hi
-    sol = _solve_increasing(Tn, lo_n, hi_n, max_shift)
-    if sol is None:
-        return None
-    mul, add, shift = sol
-    if not _proved(Tn, mul, add, shift, lo_n, hi_n):
-        raise AssertionError(f"requantizer {sol} does not reproduce the thresholds it was solved for")
-    return (-mul if decreasing else mul), add, shift
+    return (np.sort(-T), -hi, -lo) if decreasing else (np.sort(T), lo, hi)
+
+
+def solve(T: np.ndarray, decreasing: bool, lo: int, hi: int, roundings=ROUNDINGS,
+          max_shift: int = MAX_SHIFT):
+    """(mul, add, shift, rounding) with the smallest shift reproducing one channel's thresholds on
+    [lo, hi] (the roundings tried in order), proved; None when none fits up to max_shift."""
+    Tn, lo_n, hi_n = _increasing(T, decreasing, lo, hi)
+    for rounding in roundings:
+        sol = SOLVERS[rounding](Tn, lo_n, hi_n, max_shift)
+        if sol is None:
+            continue
+        if not _proved(Tn, *sol, lo_n, hi_n, rounding):
+            raise AssertionError(f"requantizer {sol} ({rounding}) does not reproduce the thresholds it was solved for")
+        mul, add, shift = sol
+        return (-mul if decreasing else mul), add, shift, rounding
+    return None
 
 
 def requantize_threshold(op: Threshold, lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> bool:
-    """Attach a proved requantizer to `op` (one shift for all channels), exact for accumulators in
-    the per-channel range [lo, hi] (default: the input type's); False when a channel has none."""
+    """Attach a proved requantizer to `op` (one shift and one rounding for all channels), exact for
+    accumulators in the per-channel range [lo, hi] (default: the input type's); False when a channel
+    has none."""
     if isinstance(op.out_type, BipolarType) or op.levels < MIN_LEVELS:
         return False
     C = op.channels
     lo = np.full(C, op.in_type.min, np.int64) if lo is None else np.broadcast_to(lo, (C,))
     hi = np.full(C, op.in_type.max, np.int64) if hi is None else np.broadcast_to(hi, (C,))
-    sols = []
-    for c in range(C):
-        sol = solve(op.thresholds[c], bool(op.decreasing[c]), int(lo[c]), int(hi[c]))
-        if sol is None:
+    args = [(op.thresholds[c], bool(op.decreasing[c]), int(lo[c]), int(hi[c])) for c in range(C)]
+    sols = [solve(*a) for a in args]
+    if any(s is None for s in sols):
+        return False
+    rounding = "floor"
+    if any(s[3] != "floor" for s in sols):  # one rounding per layer: the first tie mode every channel takes
+        for rounding in ROUNDINGS[1:]:
+            again = [s if s[3] == rounding else solve(*a, roundings=(rounding,)) for s, a in zip(sols, args)]
+            if all(s is not None for s in again):
+                sols = again
+                break
+        else:
             return False
-        sols.append(sol)
-    shift = max(s for _, _, s in sols)
-    # a solution at shift s is one at s' > s: (mul, add) * 2^(s' - s)
-    mul = np.array([m << (shift - s) for m, _, s in sols], dtype=np.int64)
-    add = np.array([a << (shift - s) for _, a, s in sols], dtype=np.int64)
-    for c in range(C):  # the proof, once more at the common shift
-        T, m, a = op.thresholds[c], int(mul[c]), int(add[c])
-        l, h = int(lo[c]), int(hi[c])
-        Tn, mn, lo_n, hi_n = (np.sort(-T), -m, -h, -l) if op.decreasing[c] else (np.sort(T), m, l, h)
-        assert _proved(Tn, mn, a, shift, lo_n, hi_n), f"{op.name}: requantizer of channel {c} not exact"
-    op.requant_mul, op.requant_add, op.requant_shift = mul, add, shift
+    shift = max(s[2] for s in sols)
+    mul, add = [], []
+    for m, a, s, _ in sols:
+        # a solution at shift s is one at shift s' = s + k: v' = v 2^k + delta with 0 <= delta < 2^k keeps
+        # every floor step; delta = 2^k - 1 also keeps the ties (P_k - 1 maps to P'_k - 1)
+        k = shift - s
+        mul.append(m << k)
+        add.append((a << k) + ((1 << k) - 1 if rounding != "floor" else 0))
+    mul, add = np.array(mul, dtype=np.int64), np.array(add, dtype=np.int64)
+    for c, (T, dec, l, h) in enumerate(args):  # the proof, once more at the common shift
+        Tn, lo_n, hi_n = _increasing(T, dec, l, h)
+        m = -int(mul[c]) if dec else int(mul[c])
+        if not _proved(Tn, m, int(add[c]), shift, lo_n, hi_n, rounding):
+            return False  # (never seen: the rescaling above is exact; refuse rather than guess)
+    op.requant_mul, op.requant_add, op.requant_shift, op.requant_round = mul, add, shift, rounding
     return True
 
 

@@ -1,6 +1,10 @@
 """Requantizer unit: a Threshold activation as one multiply-add per lane, PE channels per beat.
 
-    level = clip((acc * mul[c] + add[c]) >> shift, 0, L)      out = out_base + level
+    v = acc * mul[c] + add[c]
+    level = clip(v >> shift, 0, L)                           rounding "floor"
+    level = clip((v + ((v >> shift) & 1)) >> shift, 0, L)    rounding "half_even" (one carry-in bit)
+    level = clip((v + (~(v >> shift) & 1)) >> shift, 0, L)   rounding "half_odd"
+    out = out_base + level
 
 (hwgen.passes.requantize proved it equal to the thresholds on every accumulator value the layer
 can produce; `>>` is an arithmetic shift, floor division by 2^shift.) Input beats carry PE signed
@@ -30,6 +34,7 @@ from .util import const_product, element, lut_product, pack_ints, pipeline_regis
 
 class RequantUnit(wiring.Component):
     def __init__(self, *, mul: np.ndarray, add: np.ndarray, shift: int, levels: int, in_bits: int, out_type,
+                 rounding: str = "floor",
                  out_base: int, pe: int = 1, arith: str = "dsp", registers: tuple[bool, bool] = (False, False)):
         self.mul = np.asarray(mul, dtype=np.int64).reshape(-1)
         self.add = np.asarray(add, dtype=np.int64).reshape(-1)
@@ -38,7 +43,9 @@ class RequantUnit(wiring.Component):
             raise ValueError(f"PE {pe} does not divide {self.C} channels")
         if arith not in ("lut", "dsp"):
             raise ValueError(f"arith must be 'lut' or 'dsp', not {arith!r}")
-        self.shift, self.L = int(shift), int(levels) - 1
+        if rounding not in ("floor", "half_even", "half_odd"):
+            raise ValueError(f"rounding must be 'floor', 'half_even' or 'half_odd', not {rounding!r}")
+        self.shift, self.L, self.rounding = int(shift), int(levels) - 1, rounding
         self.in_bits, self.out_type, self.out_bits = int(in_bits), out_type, out_type.wire_bits
         self.out_base, self.pe, self.arith = int(out_base), int(pe), arith
         self.NF = self.C // self.pe
@@ -152,8 +159,13 @@ class RequantUnit(wiring.Component):
 
         outs = []
         for p in range(PE):
-            total = Signal(signed(max(len(prods[p]), ab) + 1), name=f"sum{p}")
+            total = Signal(signed(max(len(prods[p]), ab, self.shift + 1) + 2), name=f"sum{p}")
             m.d.comb += total.eq(prods[p] + adds[p])
+            if self.rounding != "floor":  # ties to the even (odd) quotient: + bit `shift` of the sum (inverted)
+                tie = total[self.shift] if self.rounding == "half_even" else ~total[self.shift]
+                rounded = Signal(signed(len(total) + 1), name=f"sum{p}_tie")
+                m.d.comb += rounded.eq(total + tie)
+                total = rounded
             level = Signal(signed(max(len(total) - self.shift, 2)), name=f"level{p}")
             m.d.comb += level.eq(total >> self.shift)
             clipped = Mux(level < 0, 0, Mux(level > self.L, self.L, level))
