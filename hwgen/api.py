@@ -62,6 +62,7 @@ class Accelerator:
     def __init__(self, graph: Graph, plan: HardwarePlan, *, top: str = "hwgen_top"):
         self.graph, self.plan, self.top = graph, plan, top
         self.build_dir: str | None = None
+        self.fit_report = None  # hwgen.fit.FitReport when hwgen.fit chose this design
 
     # -- the golden model ---------------------------------------------------------------------
     def predict(self, x) -> np.ndarray:
@@ -153,23 +154,40 @@ def compile(model, *, fold: Any = "full", target_cycles: int | None = None, targ
     cheaper of comparisons against stored thresholds and a requantizer proved exact), "thresholds",
     or "requant" (wherever a requantizer was proved exact).
     """
-    from .passes.schedule import schedule
+    check_options(target=target, top=top, clock_mhz=clock_mhz, arith=arith, activation=activation)
+    options = CompileOptions(input_format=input_format, acc_bits=acc_bits, acc_policy=acc_policy,
+                             kernel_bank=kernel_bank, ode_blocks=ode_blocks, fold=fold_spec(fold, target_cycles))
+    graph = compile_model(model, options, progress=progress)
+    return plan_accelerator(graph, target_cycles=target_cycles if fold == "auto" else None, target=target,
+                            clock_mhz=clock_mhz, arith=arith, activation=activation, top=top)
+
+
+def check_options(*, target: str = "ecp5", top: str = "hwgen_top", clock_mhz: float | str | None = "auto",
+                  arith: str = "auto", activation: str = "auto") -> None:
+    """compile's plan options, or a HwgenError naming the bad one."""
     from .rtl.build import check_top
 
     if target not in TARGETS:
         raise HwgenError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
     check_top(top)
-    options = CompileOptions(input_format=input_format, acc_bits=acc_bits, acc_policy=acc_policy,
-                             kernel_bank=kernel_bank, ode_blocks=ode_blocks, fold=fold_spec(fold, target_cycles))
-    graph = compile_model(model, options, progress=progress)
     if clock_mhz != "auto" and clock_mhz is not None and not (isinstance(clock_mhz, (int, float)) and 0 < clock_mhz <= 1000):
         raise HwgenError(f"clock_mhz must be 'auto', None or a number in (0, 1000], got {clock_mhz!r}")
     if arith not in ("auto", "lut", "dsp"):
         raise HwgenError(f"arith must be 'auto', 'lut' or 'dsp', got {arith!r}")
     if activation not in ACTIVATIONS:
         raise HwgenError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+
+
+def plan_accelerator(graph: Graph, *, target_cycles: int | None = None, target: str = "ecp5",
+                     clock_mhz: float | str | None = "auto", arith: str = "auto", activation: str = "auto",
+                     top: str = "hwgen_top") -> Accelerator:
+    """The Accelerator of a lowered and folded graph (compile_model's output): its HardwarePlan for
+    `target`; target_cycles (an auto folding's target) adds a note when the II misses it.
+    Options as compile (check_options)."""
+    from .passes.schedule import schedule
+
     plan = schedule(graph, target=target, clock_mhz=clock_mhz, arith=arith, activation=activation)
-    if fold == "auto":
+    if target_cycles is not None:
         note = target_note(plan, target_cycles)
         if note:
             plan.notes.append(note)

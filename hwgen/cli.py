@@ -26,6 +26,7 @@ EPILOG = """examples:
   hwgen run model.onnx --input x.npy --output y.npy
   hwgen check model.onnx --vectors 1000          golden model vs qonnx's reference, differences classified
   hwgen compile model.onnx -o build/ --fold auto --target-cycles 64
+  hwgen compile model.onnx -o build/ --fit ecp5-85k   the fastest auto folding that fits the device
   hwgen verify build/ --sim verilator --vectors 200
   hwgen synth build/ --target ice40              Yosys + nextpnr: LUTs, FFs, BRAM, Fmax
   hwgen report build/                            report.md / report.html with plots
@@ -234,17 +235,40 @@ def cmd_compile(args) -> int:
 
     check_output_dir(args.output)
     top = check_top(args.top) if args.top is not None else DEFAULT_TOP
-    check_fold_file(args.fold)
+    if args.fit is not None:
+        given = [o for o, v in (("--fold", args.fold), ("--target-cycles", args.target_cycles)) if v is not None]
+        if given:
+            raise HwgenError(f"--fit chooses the folding: drop {' and '.join(given)}")
+    elif args.objective is not None or args.margin is not None:
+        raise HwgenError("--objective and --margin go with --fit DEVICE")
+    fold = args.fold or "full"
+    check_fold_file(fold)
     options = _option_kwargs(args)
+    clock_mhz = None if args.no_pipeline else (args.clock_mhz or "auto")
+    progress = lambda name: print(f"  pass {name} done", flush=True)
     t0 = time.perf_counter()
-    acc = compile_accelerator(args.model, fold=args.fold, target_cycles=args.target_cycles, target=args.target,
-                              clock_mhz=None if args.no_pipeline else (args.clock_mhz or "auto"),
-                              arith=args.arith, activation=args.activation, top=top,
-                              **options,
-                              progress=lambda name: print(f"  pass {name} done", flush=True))
-    print(f"[1/2] imported, lowered, folded ({args.fold}"
-          + (f", target {args.target_cycles} cycles" if args.target_cycles else "")
-          + f") and scheduled {acc.graph.source} in {time.perf_counter() - t0:.2f} s", flush=True)
+    if args.fit is not None:
+        from .fit import fit
+
+        kw = dict(options, clock_mhz=clock_mhz, arith=args.arith, activation=args.activation, top=top)
+        if args.target is not None:
+            kw["target"] = args.target
+        acc = fit(args.model, device=args.fit, objective=args.objective or "throughput",
+                  margin=0.8 if args.margin is None else args.margin, **kw,
+                  progress=lambda m: print(f"  {m}", flush=True))
+        fr = acc.fit_report
+        print(f"[1/2] imported, lowered, fitted to {fr.device} ({fr.objective}, margin {fr.margin:g}: "
+              f"{len(fr.points)} of {fr.candidates} auto foldings compiled) and scheduled {acc.graph.source} "
+              f"in {time.perf_counter() - t0:.2f} s", flush=True)
+        print(fr.table())
+        print(fr.summary(), flush=True)
+    else:
+        acc = compile_accelerator(args.model, fold=fold, target_cycles=args.target_cycles,
+                                  target=args.target or "ecp5", clock_mhz=clock_mhz, arith=args.arith,
+                                  activation=args.activation, top=top, **options, progress=progress)
+        print(f"[1/2] imported, lowered, folded ({fold}"
+              + (f", target {args.target_cycles} cycles" if args.target_cycles else "")
+              + f") and scheduled {acc.graph.source} in {time.perf_counter() - t0:.2f} s", flush=True)
     t0 = time.perf_counter()
     report = acc.write(args.output)
     print(f"[2/2] emitted {args.output}/{report['verilog']} in {time.perf_counter() - t0:.2f} s", flush=True)
@@ -347,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "DIR/manifest.json (file hashes: verify and synth refuse an edited build).")
     p.add_argument("model", help="QONNX model file (.onnx)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--fold", default="full", metavar="full|auto|FILE.json",
+    p.add_argument("--fold", default=None, metavar="full|auto|FILE.json",
                    help="full: every layer fully parallel; II = 1 for an MLP, but a conv's sliding window still "
                         "emits one window beat (Cin channels of one kernel position) per cycle, so a conv "
                         "takes output pixels x kh*kw cycles and the slowest conv sets the II (576 for 8x8 "
@@ -355,8 +379,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "FILE.json: {layer: {pe: P, simd: S}}")
     p.add_argument("--target-cycles", type=_integer(1), metavar="C", help="with --fold auto: cycles per inference")
     p.add_argument("--top", default=None, metavar="NAME", help="Verilog top module name")
-    p.add_argument("--target", default="ecp5", choices=["ecp5", "ice40"],
-                   help="device family the resource estimates are for (default ecp5)")
+    p.add_argument("--target", default=None, choices=["ecp5", "ice40"],
+                   help="device family the resource estimates are for (default ecp5; with --fit: the device's)")
+    g = p.add_argument_group("fitting to a device")
+    g.add_argument("--fit", metavar="DEVICE",
+                   help="choose the auto folding: the fastest whose estimate fits MARGIN x DEVICE (ecp5-85k, ecp5-25k, "
+                        "ice40-up5k, ...); prints every folding tried. Not with --fold / --target-cycles")
+    g.add_argument("--objective", choices=["throughput", "latency"],
+                   help="with --fit: smallest II (default) or smallest latency among the foldings that fit")
+    g.add_argument("--margin", type=_number(0, 1), metavar="M",
+                   help="with --fit: the share of the device's LUT/FF/BRAM/DSP the estimate may use (default 0.8)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--clock-mhz", type=float, metavar="F",
                    help="pipeline for this clock: registered weight-ROM outputs, registered products, adder "

@@ -129,10 +129,10 @@ def test_solver_half_even_ties():
 
 
 def _requant_case(C, in_bits, out_type, out_base, pe, *, arith, registers, seed, p_valid=1.0, p_ready=1.0,
-                  half_even=False):
+                  half_even=False, levels=None):
     rng = np.random.default_rng(seed)
     lo, hi = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
-    L = (1 << out_type.bits) - 1
+    L = (levels or (1 << out_type.bits)) - 1
     if half_even:
         T = np.stack([_half_even_thresholds(rng, L, int(rng.integers(2, in_bits - out_type.bits))) for _ in range(C)])
     else:
@@ -164,6 +164,13 @@ def _requant_case(C, in_bits, out_type, out_base, pe, *, arith, registers, seed,
 def test_requant_unit_matches_thresholds(C, in_bits, out_type, out_base, pe, arith):
     got, exp = _requant_case(C, in_bits, out_type, out_base, pe, arith=arith, registers=(False, False),
                              seed=C * in_bits + pe)
+    assert got == exp
+
+
+def test_requant_unit_narrow_range():
+    """A narrow-range 5-bit quantizer: 31 levels, L + 1 not a power of two: the clip compares against L."""
+    got, exp = _requant_case(4, 11, IntType(5, True, True), -15, 2, arith="lut", registers=(True, True), seed=21,
+                             levels=31)
     assert got == exp
 
 

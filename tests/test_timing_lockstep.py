@@ -247,6 +247,7 @@ CASES = [
     ("matvec-NF1-SF1", matvec(4, 6, pe=4, simd=6), 500),
     # pipelined for a clock target (hwgen.rtl.matvec.Pipeline): ROM output, products, adder tree
     ("matvec-pipelined-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1), arith="lut"), 500),
+    ("matvec-cse-every1", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(tree_every=1), arith="cse"), 500),
     ("matvec-pipelined-parallel", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(False, True, 1), arith="lut"), 500),
     # ThresholdUnit: both styles, folded (threshold ROM) and PE = C (constants)
     ("threshold-compare-pe2", threshold(4, 2, "compare"), 500),

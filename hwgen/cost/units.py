@@ -59,6 +59,8 @@ def _lanes(unit, target: str) -> Resources:
             lane += P.lut(target, "xnor", S)
         return lane * PE
     x_bip, w_bip = _is_bipolar(unit.in_type), _is_bipolar(unit.w_type)
+    if getattr(unit, "graph", None) is not None:  # one shared shift-and-add graph (hwgen.rtl.cmvm)
+        return _adder_graph(unit.graph, target)
     if not folded:  # constant weights
         W = unit.weights
         if x_bip:  # Mux(x, w, -w): a signed term of w_bits + 1 bits per nonzero weight
@@ -108,14 +110,23 @@ def _lanes(unit, target: str) -> Resources:
     return per * PE
 
 
+def _adder_graph(graph, target: str) -> Resources:
+    """An adder graph: one two-input adder per node at its exact width, and its pipeline registers
+    (node outputs every few levels, operand and output delays)."""
+    r = Resources()
+    for bits in graph.adders():
+        r += P.adder(bits, target)
+    return r + P.register(sum(bits for _, bits in graph.registers()))
+
+
 def _pipeline(unit) -> Resources:
     """Registers of unit.pipeline (hwgen.rtl.matvec.Pipeline), when the plan asked for them: the
     ROM / replay read data (operands), every product, the partial sums after every `tree_every`
     adder levels (bits above the accumulator width are never used, so yosys drops them), the lanes'
     catch-up registers and the valid / first / last flags travelling with the data."""
     p = getattr(unit, "pipeline", None)
-    if p is None:
-        return Resources()
+    if p is None or getattr(unit, "graph", None) is not None:  # an adder graph counts its own
+        return Resources(ff=3 * getattr(unit, "extra_stages", 0)) if p is not None else Resources()
     PE, S, acc = unit.pe, unit.simd, unit.acc_bits
     ff = 0
     if p.operands:
@@ -243,8 +254,17 @@ def requant(unit, target: str) -> Resources:
             digits = len(csd_digits(int(unit.mul[p])))
             r += P.shift_add_rows(digits * width, width, target, terms=digits)
         level_bits = max(width - unit.shift, 2)
-        r += P.adder(width, target) + P.comparator(level_bits, target, const=True) * 2
-        r += P.mux(3, ob, target) + P.adder(ob, target)
+        r += P.adder(width, target) + P.mux(3, ob, target)
+        if unit.out_base:
+            r += P.adder(ob, target)
+        b = unit.L.bit_length()
+        tie = unit.rounding != "floor"
+        if tie:  # the tie test: an AND of the low bits
+            r += P.lut(target, "ctl", max(unit.shift, 1) / 3)
+        if (unit.L + 1) & unit.L or level_bits <= b:  # comparisons against 0 and L
+            r += P.comparator(level_bits, target, const=True) * 2 + (P.adder(level_bits, target) if tie else Resources())
+        else:  # sign and high-bit tests, a b-bit increment
+            r += P.lut(target, "ctl", (level_bits - b) / 3 + 1) + (P.adder(b, target) if tie else Resources())
     if unit.reg_operands:
         r += P.register(PE * a + 1 + (unit.word_bits if unit.folded else 0))
     if unit.reg_product:

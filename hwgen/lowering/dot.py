@@ -29,6 +29,8 @@ class DotLowering(Lowering):
 
         if clock is None or clock.mhz is None:
             return Pipeline()
+        if self.arithmetic(op, folded, clock) == "cse":  # two-input adders only: 3 (4) per cycle
+            return Pipeline(tree_every=3 if clock.target == "ecp5" else 4)
         every = 2 if clock.target == "ecp5" else 3
         return Pipeline(operands=folded, products=True, tree_every=every)
 
@@ -41,11 +43,15 @@ class DotLowering(Lowering):
         """Where this layer's products go: the plan's override if any, else "lut" (shift-and-add) for
         constant weights (fully parallel: canonical signed digits, zero weights vanish) and for
         narrow products; "dsp" (a `*` that synthesis may map to a DSP block) for wide products of
-        ROM weights."""
+        ROM weights; "cse" (one shared shift-and-add graph, hwgen.rtl.cmvm) for constant weights on an
+        integer input when pipelining to a clock."""
+        from ..ir.types import BipolarType
+
         if clock is not None and clock.arith != "auto":
             return clock.arith
         if not folded:
-            return "lut"
+            pipelined = clock is not None and clock.mhz is not None
+            return "cse" if pipelined and not isinstance(op.in_type, BipolarType) else "lut"
         return "lut" if min(op.in_type.wire_bits, op.w_type.wire_bits) <= self.LUT_PRODUCT_BITS else "dsp"
 
     def inspect_row(self, op, graph, block=None) -> dict:

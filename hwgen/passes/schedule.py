@@ -4,7 +4,7 @@ Walks the core in stream order and asks each op's lowering to plan its stage(s);
 plumbing between them (a WidthConverter wherever consecutive beat widths differ; a FIFO holding a
 whole input vector in front of a MatVec that replays it, and one holding a whole feature map in
 front of an ODE block, so the producer can run ahead; when pipelining to a clock, a SkidBuffer
-between any two other units, so no combinational ready path crosses a unit boundary). Then the timing models give II and latency
+wherever three units would otherwise share one combinational ready path). Then the timing models give II and latency
 and the lowerings give each stage's report row and resource estimate for the target.
 
 Only chains are supported, plus residual steps h + f(h) (an op that joins two branches: its
@@ -46,20 +46,41 @@ class Planner:
 
     # -- building the chain -------------------------------------------------------------------
     def push(self, name: str, unit, op=None, cycles: int = 1) -> None:
-        if self._needs_skid(unit):
-            self.push(f"{name}_skid", SkidBuffer(width=self.fmt.payload_bits), None, self.fmt.beats)
+        self._cut_ready_path(name, unit)
         _planned(unit)
         if self.stages and self.stages[-1].out_fmt is None:
             self.stages[-1].out_fmt = self.fmt
         self.stages.append(Stage(name, unit, op, cycles, in_fmt=self.fmt))
 
-    def _needs_skid(self, unit) -> bool:
-        """A skid buffer goes between two units when pipelining to a clock, unless one of them is a
-        FIFO or a skid buffer already: then no combinational ready path runs through both units."""
-        if self.clock.mhz is None or not self.stages:
-            return False
-        cut = (StreamFIFO, SkidBuffer)
-        return not isinstance(unit, cut) and not isinstance(self.stages[-1].unit, cut)
+    def _cut_ready_path(self, name: str, unit) -> None:
+        """When pipelining to a clock, no combinational ready path may run through more than two
+        units: a unit's input ready follows its output ready in the same cycle, so chained units
+        would wait on the last one's ready. FIFOs and skid buffers register ready. Before a third
+        uncut unit in a row, a SkidBuffer goes on the narrower of the two boundaries it could cut
+        (after the last unit, or between the last two: usually after an activation rather than
+        on a wide accumulator stream)."""
+        cuts = (StreamFIFO, SkidBuffer)
+        if self.clock.mhz is None or isinstance(unit, cuts):
+            return
+        run = []
+        for st in reversed(self.stages):
+            if isinstance(st.unit, cuts):
+                break
+            run.append(st)
+        if len(run) < 2:
+            return
+        last = run[0]
+        if last.in_fmt.payload_bits < self.fmt.payload_bits:  # cut in front of the last unit
+            skid = SkidBuffer(width=last.in_fmt.payload_bits)
+            _planned(skid)
+            self.stages.insert(self.stages.index(last), Stage(f"{last.name}_skid", skid, None, last.in_fmt.beats,
+                                                              in_fmt=last.in_fmt, out_fmt=last.in_fmt))
+        else:
+            skid = SkidBuffer(width=self.fmt.payload_bits)
+            _planned(skid)
+            if self.stages[-1].out_fmt is None:
+                self.stages[-1].out_fmt = self.fmt
+            self.stages.append(Stage(f"{name}_skid", skid, None, self.fmt.beats, in_fmt=self.fmt))
 
     def close(self) -> "Planner":
         """Record the last stage's output format; returns self."""
@@ -90,9 +111,10 @@ class Planner:
             conv = WidthConverter(element_bits=need.element_bits, in_elems=fmt.per_beat, out_elems=need.per_beat)
             self.push(f"{name}_conv", conv, None, max(fmt.beats, need.beats))
             self.fmt = need
-        if matvec_nf is not None:
+        if matvec_nf is not None and (matvec_nf > 1 or self.clock.mhz is None):
             # a whole vector when it is replayed (NF > 1); >= 4 keeps a full-rate stream
-            # (SyncFIFOBuffered of depth 2 takes a beat only every other cycle)
+            # (SyncFIFOBuffered of depth 2 takes a beat only every other cycle). Without replay, when
+            # pipelining, skid buffers do the decoupling (without a clock target: a 4-deep FIFO).
             depth = need.beats + self.fifo_slack if matvec_nf > 1 else 0
             self.push(f"{name}_fifo", StreamFIFO(width=need.payload_bits, depth=max(4, depth)), None, need.beats)
         elif whole:

@@ -19,7 +19,9 @@ travel alongside, so II is unchanged and latency grows by extra_stages.
 
 Arithmetic: both operands Bipolar -> XNOR-popcount (dot = 2*popcount(xnor) - SIMD). Otherwise
 products (Bipolar x means +-w, Bipolar w means +-x). `arith` (the plan's choice) says where the
-products go: "lut" writes them as shift-and-add (canonical signed digits of a constant weight, one
+products go: "cse" (constant weights, integer x) builds all PE lanes as one shared shift-and-add
+graph with common subexpressions eliminated (hwgen.rtl.cmvm), pipelined every `tree_every` adder
+levels; "lut" writes them as shift-and-add (canonical signed digits of a constant weight, one
 partial product per bit of a ROM weight), so synthesis never spends a DSP block on them; "dsp"
 writes `*` and lets synthesis map it (to MULT18X18D / SB_MAC16 where it can). Weights are constants when NF = SF = 1
 (zero weights vanish, sums are balanced trees) and a ROM (`Memory` with `init`) otherwise.
@@ -37,6 +39,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
+from .cmvm import build_graph
 from .util import (const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
                    tree_registers)
 
@@ -71,10 +74,15 @@ class MatVecUnit(wiring.Component):
         self.in_bits = in_type.wire_bits
         self.w_bits = w_type.wire_bits
         self.binary = is_bipolar(in_type) and is_bipolar(w_type)
-        if arith not in ("lut", "dsp"):
-            raise ValueError(f"arith must be 'lut' or 'dsp', not {arith!r}")
+        if arith not in ("lut", "dsp", "cse"):
+            raise ValueError(f"arith must be 'lut', 'dsp' or 'cse', not {arith!r}")
         self.arith = arith
         self.pipeline = pipeline or Pipeline()
+        self.graph = None
+        if arith == "cse":
+            if self.NF * self.SF > 1 or is_bipolar(in_type):
+                raise ValueError("arith 'cse' needs constant weights (PE = C, SIMD = K) and an integer input")
+            self.graph = build_graph(weights, in_type.min, in_type.max, every=self.pipeline.tree_every)
         super().__init__({
             "i": In(stream.Signature(self.simd * self.in_bits)),
             "o": Out(stream.Signature(self.pe * self.acc_bits)),
@@ -108,6 +116,8 @@ class MatVecUnit(wiring.Component):
     def extra_stages(self) -> int:
         """Pipeline register levels inside the dot product (0 without a Pipeline)."""
         p = self.pipeline
+        if self.graph is not None:
+            return int(p.operands) + self.graph.stages
         products = p.products and not self.binary
         lanes = [(int(products) if n else 0) + tree_registers(n, p.tree_every) for n in self._lane_terms()]
         return int(p.operands) + max(lanes)
@@ -277,7 +287,10 @@ class MatVecUnit(wiring.Component):
                 wword = self._reg(wword, "w_pipe")
         xs = self._x_elements(x)
         dots, lane_regs = [], []
-        for p in range(PE):
+        if self.graph is not None:  # all lanes as one shared adder graph
+            dots = self.graph.elaborate(m, xs, lambda v, name: self._reg(v, name))
+            lane_regs = [self.graph.stages] * PE
+        for p in range(PE if self.graph is None else 0):
             self._lane, self._lane_regs = p, 0
             if self.folded:
                 dots.append(self._dot_rom(xs, wword, p))

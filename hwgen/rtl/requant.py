@@ -2,7 +2,7 @@
 
     v = acc * mul[c] + add[c]
     level = clip(v >> shift, 0, L)                           rounding "floor"
-    level = clip((v + ((v >> shift) & 1)) >> shift, 0, L)    rounding "half_even" (one carry-in bit)
+    level = clip((v + ((v >> shift) & 1)) >> shift, 0, L)    rounding "half_even"
     level = clip((v + (~(v >> shift) & 1)) >> shift, 0, L)   rounding "half_odd"
     out = out_base + level
 
@@ -97,6 +97,20 @@ class RequantUnit(wiring.Component):
         return words
 
     # -- structure ------------------------------------------------------------------------
+    def _clip(self, q, inc):
+        """clip(q + inc, 0, L) for a quotient q and a 0/1 increment. When L + 1 is a power of two
+        2^b (every full-range quantizer) the bounds are tests of q's sign and high bits (LUTs, no
+        comparator) and the increment is b bits wide: q + inc > L exactly when q >= L (q = L with
+        inc saturates), and q + inc <= 0 whenever q < 0."""
+        L = self.L
+        b = L.bit_length()
+        if (L + 1) & L or len(q) <= b:  # not 2^b - 1: plain comparisons
+            level = q + inc
+            return Mux(level < 0, 0, Mux(level > L, L, level))
+        high = q[b:-1].any() if len(q) > b + 1 else Const(0, 1)
+        low = (q[:b] + inc)[:b]
+        return Mux(q[-1], 0, Mux(high | (q[:b].all() & inc), L, low))
+
     def _product(self, acc, mul):
         if isinstance(mul, int):
             if self.arith == "lut":
@@ -161,14 +175,17 @@ class RequantUnit(wiring.Component):
         for p in range(PE):
             total = Signal(signed(max(len(prods[p]), ab, self.shift + 1) + 2), name=f"sum{p}")
             m.d.comb += total.eq(prods[p] + adds[p])
-            if self.rounding != "floor":  # ties to the even (odd) quotient: + bit `shift` of the sum (inverted)
+            q = Signal(signed(max(len(total) - self.shift, 1)), name=f"q{p}")
+            m.d.comb += q.eq(total >> self.shift)
+            inc = Const(0, 1)
+            if self.rounding != "floor":
+                # (v + t) >> s with t = bit s of v (half_even) or its inverse (half_odd) is the quotient
+                # plus one exactly when t = 1 and the low s bits are all ones: a narrow increment
+                # instead of a second full-width add
                 tie = total[self.shift] if self.rounding == "half_even" else ~total[self.shift]
-                rounded = Signal(signed(len(total) + 1), name=f"sum{p}_tie")
-                m.d.comb += rounded.eq(total + tie)
-                total = rounded
-            level = Signal(signed(max(len(total) - self.shift, 2)), name=f"level{p}")
-            m.d.comb += level.eq(total >> self.shift)
-            clipped = Mux(level < 0, 0, Mux(level > self.L, self.L, level))
+                inc = Signal(name=f"inc{p}")
+                m.d.comb += inc.eq(tie & total[:self.shift].all())
+            clipped = self._clip(q, inc)
             o = Signal(self.out_bits, name=f"out{p}")
             base = self.out_base & ((1 << self.out_bits) - 1)
             m.d.comb += o.eq(clipped + base)  # truncated to out_bits (mod 2^out_bits)
