@@ -7,6 +7,7 @@ of README.md that they replace in place (a `--readme-only` run re-adds them from
 """
 
 import json
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,70 @@ def fit(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, froze
             opt.step()
             sched.step()
     return model.eval()
+
+
+def randomize_batchnorm(model: torch.nn.Module, example: torch.Tensor, seed: int, *,
+                        target_mean: float = 0.0, target_std: float = 1.0, negative: float = 0.2) -> None:
+    """Give every BatchNorm of an untrained `model` random running statistics and affine
+    parameters that keep its outputs spread around `target_mean` with spread ~`target_std`
+    (the activation quantizer's range), so that the activations after it are neither all
+    saturated nor all zero.
+
+    One forward pass on `example` in eval mode; a pre-hook on each BatchNorm measures its input
+    per channel (mean m, standard deviation s over the batch and the spatial axes) just before
+    it runs, and sets (u, n: seeded uniform / normal draws per channel)
+        running_mean = m + 0.5 * s * n            running_var = (s * u[0.5, 2])**2
+        weight = target_std * u[0.5, 1.5], negated for a `negative` fraction of the channels
+        bias   = target_mean + target_std * u[-0.5, 0.5]
+    so the later BatchNorms see the statistics the earlier ones produce. Deterministic for a
+    given model, example and seed."""
+    gen = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+    def uniform(n: int, lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+    def hook(bn, args):
+        x = args[0]
+        x = getattr(x, "value", x).detach()
+        axes = [0] + list(range(2, x.dim()))
+        m, s = x.mean(dim=axes), x.std(dim=axes).clamp_min(1e-3)
+        n = bn.num_features
+        bn.running_mean.copy_(m + 0.5 * s * torch.randn(n, generator=gen))
+        bn.running_var.copy_((s * uniform(n, 0.5, 2.0)) ** 2)
+        sign = torch.where(torch.rand(n, generator=gen) < negative, -1.0, 1.0)
+        bn.weight.data.copy_(target_std * uniform(n, 0.5, 1.5) * sign)
+        bn.bias.data.copy_(target_mean + target_std * uniform(n, -0.5, 0.5))
+
+    hooks = [bn.register_forward_pre_hook(hook) for bn in bns]
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def cached_export(path: Path, build: Callable[[], tuple[torch.nn.Module, torch.Tensor]]) -> Path:
+    """`path` if it exists, else the model `build()` returns exported there (QONNX, via
+    export_model) first. Written to a temporary name and renamed, so a concurrent or
+    interrupted export never leaves a half-written file under `path`."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model, example = build()
+    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        export_model(model, example, Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp + ".data"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    return path

@@ -1,0 +1,183 @@
+"""MLPerf-Tiny-class accelerators on one ECP5: FINN's CNV-W1A1 (CIFAR-10 shape) and a KWS MLP
+(W3A3, 490-256-256-256-12), seeded random weights (quant_models/cnv.py, quant_models/kws.py),
+each folded by hwgen.fit for the device (the fastest auto folding whose estimate fits margin x
+its LUT / FF / BRAM / DSP), written to build/mlperf_tiny/<design>/, verified bit-exactly on
+Verilator against the golden model, and placed and routed (yosys + nextpnr-ecp5, through
+bench/unit_synth.synthesize_or_synth_only as the other benches do).
+
+    python bench/mlperf_tiny.py [--designs cnv_w1a1 kws_w3a3] [--device ecp5-85k] [--margin 0.8]
+                                [--objective throughput|latency] [--no-pnr] [--no-verify]
+                                [--json bench/results/mlperf_tiny.json]
+
+Place and route of CNV takes 15-40 minutes on 2 cores. With --no-pnr the rows carry the plan
+(II, latency, estimate) and the verification only; fmax_mhz, luts, ... stay null and
+inferences_per_s_at_clock_target uses the clock the plan was pipelined for. Rows of designs not
+rerun are kept in the JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from hwgen.errors import HwgenError  # noqa: E402
+from hwgen.fit import fit, resolve_device  # noqa: E402
+
+WORKDIR = os.path.join(ROOT, "build", "mlperf_tiny")
+
+
+def _cnv():
+    from quant_models.cnv import cnv_onnx
+
+    return cnv_onnx()
+
+
+def _kws():
+    from quant_models.kws import kws_onnx
+
+    return kws_onnx()
+
+
+# name: (model description, cached export, verification: random vectors, adversarial-extreme limit
+# (None: every first-layer channel's two extremes), back-to-back vectors for the II measurement)
+DESIGNS = {
+    "cnv_w1a1": ("FINN CNV-W1A1 (brevitas_examples cnv_1w1a, 3x32x32, 10 classes), random weights",
+                 _cnv, dict(vectors=3, adversarial_limit=2, ii_vectors=3)),
+    "kws_w3a3": ("KWS MLP W3A3 (490-256-256-256-12, 8-bit input), random weights",
+                 _kws, dict(vectors=20, adversarial_limit=None, ii_vectors=8)),
+}
+
+
+def _folding(acc) -> dict:
+    return {r["name"]: {"pe": r["pe"], "simd": r["simd"]} for r in acc.plan.layers
+            if r.get("pe") is not None and r.get("simd") is not None}
+
+
+def run(name: str, args) -> dict:
+    what, export, vkw = DESIGNS[name]
+    dev = resolve_device(args.device)
+    row: dict = {"design": name, "model": what, "device": dev.part, "margin": args.margin,
+                 "objective": args.objective}
+    seconds: dict = {}
+    t0 = time.perf_counter()
+    path = export()
+    seconds["export_or_cache"] = round(time.perf_counter() - t0, 1)
+    row["onnx"] = os.path.relpath(path, ROOT)
+    print(f"== {name}: {row['onnx']} (export or cache {seconds['export_or_cache']} s); fitting to {dev.part}", flush=True)
+    t0 = time.perf_counter()
+    acc = fit(path, device=dev, objective=args.objective, margin=args.margin,
+              progress=lambda m: print(f"  {m}", flush=True))
+    seconds["fit"] = round(time.perf_counter() - t0, 1)
+    fr = acc.fit_report
+    print(fr.table())
+    print(fr.summary(), flush=True)
+    plan = acc.plan
+    row.update({"folding": _folding(acc), "ii_cycles": plan.ii_cycles, "ii_cycles_bound": plan.ii_bound,
+                "latency_cycles": plan.latency_cycles, "clock_target_mhz": plan.clock_mhz,
+                "estimate": plan.estimate, "estimate_needs": fr.point.needs, "fit_limits": fr.limits,
+                "fit_points": [{k: v for k, v in p.as_dict().items() if k != "folding"} for p in fr.points],
+                "fit_candidates": fr.candidates, "notes": list(plan.notes)})
+    if plan.clock_mhz and plan.ii_cycles:
+        row["inferences_per_s_at_clock_target"] = round(plan.clock_mhz * 1e6 / plan.ii_cycles, 1)
+        row["latency_ms_at_clock_target"] = round(plan.latency_cycles / (plan.clock_mhz * 1e3), 4) \
+            if plan.latency_cycles else None
+    out = os.path.join(WORKDIR, name)
+    t0 = time.perf_counter()
+    acc.write(out)
+    seconds["write"] = round(time.perf_counter() - t0, 1)
+    row["build_dir"] = os.path.relpath(out, ROOT)
+    print(f"  wrote {row['build_dir']} in {seconds['write']} s", flush=True)
+
+    if not args.no_verify:
+        n = args.vectors if args.vectors is not None else vkw["vectors"]
+        t0 = time.perf_counter()
+        try:
+            res = acc.verify(sim="verilator", vectors=n, adversarial_limit=vkw["adversarial_limit"],
+                             ii_vectors=vkw["ii_vectors"], progress=lambda m: print(f"  {m}", flush=True))
+            row["verify"] = {"simulator": "verilator", "random_vectors": n, "passed": res.passed,
+                             "failed": res.failed, "ok": res.ok, "ii_measured": res.ii_measured,
+                             "latency_measured": res.latency_measured, "timing_mismatches": res.timing_mismatches}
+            print(f"  verilator: {res.summary()} (II measured {res.ii_measured}, latency {res.latency_measured})",
+                  flush=True)
+        except Exception as exc:  # report it and go on: a big design's failed simulator build is a result too
+            row["verify"] = {"simulator": "verilator", "random_vectors": n, "error": f"{type(exc).__name__}: "
+                             + "; ".join(str(exc).splitlines())[:500]}
+            print(f"  verilator FAILED: {row['verify']['error']}", flush=True)
+            if not isinstance(exc, HwgenError):
+                traceback.print_exc()
+        seconds["verify"] = round(time.perf_counter() - t0, 1)
+
+    for k in ("fmax_mhz", "luts", "ffs", "carry", "brams", "dsps", "fits"):
+        row[k] = None
+    if not args.no_pnr:
+        from unit_synth import synthesize_or_synth_only
+
+        t0 = time.perf_counter()
+        try:
+            res = synthesize_or_synth_only(out, target=dev.family, device=dev.name,
+                                           progress=lambda m: print(f"  {m}", flush=True))
+            row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz", "fits")})
+            if res.get("pnr_error"):
+                row["error"] = res["pnr_error"]
+        except HwgenError as exc:
+            row["error"] = str(exc)
+        seconds["pnr"] = round(time.perf_counter() - t0, 1)
+    if row["fmax_mhz"] and plan.ii_cycles:
+        row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6 / plan.ii_cycles, 1)
+        row["latency_ms"] = round(plan.latency_cycles / (row["fmax_mhz"] * 1e3), 4) if plan.latency_cycles else None
+    else:
+        row["inferences_per_s"] = row["latency_ms"] = None
+    row["seconds"] = seconds
+    return row
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else str(v)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
+    ap.add_argument("--device", default="ecp5-85k")
+    ap.add_argument("--margin", type=float, default=0.8)
+    ap.add_argument("--objective", default="throughput", choices=["throughput", "latency"])
+    ap.add_argument("--vectors", type=int, default=None, help="random vectors per design (default: CNV 3, KWS 20)")
+    ap.add_argument("--no-pnr", action="store_true", help="skip yosys + nextpnr (15-40 min for CNV)")
+    ap.add_argument("--no-verify", action="store_true", help="skip the Verilator check")
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "mlperf_tiny.json"))
+    args = ap.parse_args()
+    rows = []
+    if os.path.exists(args.json):  # keep the rows of designs not rerun
+        with open(args.json) as f:
+            rows = [r for r in json.load(f) if r["design"] not in args.designs]
+    for name in args.designs:
+        rows.append(run(name, args))
+        rows.sort(key=lambda r: r["design"])
+        os.makedirs(os.path.dirname(args.json), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+            f.write("\n")
+    print("\n| design | device | II | latency | est. LUT4 need / FF / BRAM / DSP | verify | LUT | FF | BRAM | DSP "
+          "| Fmax MHz | inf/s | latency ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        n = r.get("estimate_needs") or {}
+        v = r.get("verify") or {}
+        ver = (f"{v['passed']} passed, {v['failed']} failed" if "passed" in v else
+               ("error" if "error" in v else "-"))
+        print(f"| {r['design']} | {r['device']} | {r['ii_cycles']} | {r['latency_cycles']} | "
+              f"{n.get('lut')} / {n.get('ff')} / {n.get('bram')} / {n.get('dsp')} | {ver} | {_fmt(r.get('luts'))} | "
+              f"{_fmt(r.get('ffs'))} | {_fmt(r.get('brams'))} | {_fmt(r.get('dsps'))} | {_fmt(r.get('fmax_mhz'))} | "
+              f"{_fmt(r.get('inferences_per_s'))} | {_fmt(r.get('latency_ms'))} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
