@@ -55,16 +55,17 @@ class Planner:
     def _cut_ready_path(self, name: str, unit) -> None:
         """When pipelining to a clock, no combinational ready path may run through more than two
         units: a unit's input ready follows its output ready in the same cycle, so chained units
-        would wait on the last one's ready. FIFOs and skid buffers register ready. Before a third
-        uncut unit in a row, a SkidBuffer goes on the narrower of the two boundaries it could cut
-        (after the last unit, or between the last two: usually after an activation rather than
-        on a wide accumulator stream)."""
-        cuts = (StreamFIFO, SkidBuffer)
-        if self.clock.mhz is None or isinstance(unit, cuts):
+        would wait on the last one's ready. Skid buffers register ready; a FIFO counts as a unit
+        (SyncFIFOBuffered's write ready is a comparison of its fill level, its read enable feeds its
+        pointers: on iCE40 the path FIFO -> MatVec -> activation -> FIFO was the critical one).
+        Before a third uncut unit in a row, a SkidBuffer goes on the narrower of the two boundaries
+        it could cut (after the last unit, or between the last two: usually after an activation
+        rather than on a wide accumulator stream)."""
+        if self.clock.mhz is None or isinstance(unit, SkidBuffer):
             return
         run = []
         for st in reversed(self.stages):
-            if isinstance(st.unit, cuts):
+            if isinstance(st.unit, SkidBuffer):
                 break
             run.append(st)
         if len(run) < 2:
