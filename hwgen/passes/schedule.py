@@ -55,17 +55,20 @@ class Planner:
     def _cut_ready_path(self, name: str, unit) -> None:
         """When pipelining to a clock, no combinational ready path may run through more than two
         units: a unit's input ready follows its output ready in the same cycle, so chained units
-        would wait on the last one's ready. Skid buffers register ready; a FIFO counts as a unit
-        (SyncFIFOBuffered's write ready is a comparison of its fill level, its read enable feeds its
-        pointers: on iCE40 the path FIFO -> MatVec -> activation -> FIFO was the critical one).
-        Before a third uncut unit in a row, a SkidBuffer goes on the narrower of the two boundaries
-        it could cut (after the last unit, or between the last two: usually after an activation
-        rather than on a wide accumulator stream)."""
-        if self.clock.mhz is None or isinstance(unit, SkidBuffer):
+        would wait on the last one's ready. Skid buffers register ready. A FIFO also ends the path
+        on ECP5; on iCE40 it counts as a unit (SyncFIFOBuffered's write ready compares its fill level
+        and its read enable feeds its pointers: there the path FIFO -> MatVec -> activation -> FIFO
+        was the critical one, 34.3 MHz; counting FIFOs as units gave 43.0 MHz. On ECP5 the same rule
+        put a 256-bit skid in front of the digits II-64 MatVec whose clock-enable fan-out cost 110.8 ->
+        87.5 MHz; bench/qor_vs_peers.py). Before a third uncut unit in a row, a SkidBuffer goes on the
+        narrower of the two boundaries it could cut (after the last unit, or between the last two:
+        usually after an activation rather than on a wide accumulator stream)."""
+        cuts = (SkidBuffer,) if self.clock.target == "ice40" else (SkidBuffer, StreamFIFO)
+        if self.clock.mhz is None or isinstance(unit, cuts):
             return
         run = []
         for st in reversed(self.stages):
-            if isinstance(st.unit, SkidBuffer):
+            if isinstance(st.unit, cuts):
                 break
             run.append(st)
         if len(run) < 2:
