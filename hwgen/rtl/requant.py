@@ -26,10 +26,9 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .util import const_product, element, lut_product, pack_ints, pipeline_register, signed_width_for
+from .util import group_rom, const_product, element, lut_product, pack_ints, pipeline_register, signed_width_for
 
 
 class RequantUnit(wiring.Component):
@@ -133,18 +132,13 @@ class RequantUnit(wiring.Component):
             fire.eq(self.i.valid & en),
         ]
         if self.folded:
-            m.submodules.rom = rom = Memory(shape=self.word_bits, depth=self.NF, init=self.rom_init())
-            rd = rom.read_port(domain="sync")
-            group = Signal(range(self.NF))
-            with m.If(fire):
-                m.d.sync += group.eq(Mux(group == self.NF - 1, 0, group + 1))
-            m.d.comb += [rd.addr.eq(group), rd.en.eq(en)]
+            rom_data = group_rom(m, width=self.word_bits, words=self.rom_init(), fire=fire, en=en)
 
         v1 = Signal()
         x1 = Signal(PE * self.in_bits)
         with m.If(en):
             m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
-        rdata = rd.data if self.folded else None
+        rdata = rom_data if self.folded else None
         if self.reg_operands:
             x1 = pipeline_register(m, en, x1, "x_pipe")
             v1 = pipeline_register(m, en, v1, "v_pipe")

@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
-from .util import element, pack_ints, pipeline_register, popcount, signed_width_for
+from .util import group_rom, element, pack_ints, pipeline_register, popcount, signed_width_for
 
 
 class ThresholdUnit(wiring.Component):
@@ -154,18 +154,13 @@ class ThresholdUnit(wiring.Component):
             # yosys decides BRAM vs logic for this ROM by itself; forcing block RAM made the
             # iCE40 demo need 38 of 30 BRAMs, so the choice (and its jumps in LUT counts
             # between accumulator widths, see bench/qor.py) stays with the tool
-            m.submodules.rom = rom = Memory(shape=PE * (L * tb + 1), depth=self.NF, init=self.rom_init())
-            rd = rom.read_port(domain="sync")
-            group = Signal(range(self.NF))
-            with m.If(fire):
-                m.d.sync += group.eq(Mux(group == self.NF - 1, 0, group + 1))
-            m.d.comb += [rd.addr.eq(group), rd.en.eq(en)]
+            rom_data = group_rom(m, width=PE * (L * tb + 1), words=self.rom_init(), fire=fire, en=en)
 
         v1 = Signal()
         x1 = Signal(PE * self.in_bits)
         with m.If(en):
             m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
-        rdata = rd.data if self.folded else None
+        rdata = rom_data if self.folded else None
         if self.reg_operands and self.folded:  # the ROM's output register (BRAM clock-to-out is slow)
             rdata = pipeline_register(m, en, rdata, "t_pipe")
             x1 = pipeline_register(m, en, x1, "x_pipe")

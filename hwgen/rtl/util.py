@@ -42,6 +42,22 @@ def pipeline_register(m, en, value: Value, name: str) -> Signal:
     return reg
 
 
+def group_rom(m, *, width: int, words: list[int], fire, en):
+    """A ROM of one word per channel group (m.submodules.rom), addressed by a group counter that
+    steps on every accepted beat and wraps after the last group; read under the pipeline enable.
+    Returns the read data (one cycle after the address, like a block RAM)."""
+    from amaranth.lib.memory import Memory
+
+    groups = len(words)
+    m.submodules.rom = rom = Memory(shape=width, depth=groups, init=words)
+    rd = rom.read_port(domain="sync")
+    group = Signal(range(groups))
+    with m.If(fire):
+        m.d.sync += group.eq(Mux(group == groups - 1, 0, group + 1))
+    m.d.comb += [rd.addr.eq(group), rd.en.eq(en)]
+    return rd.data
+
+
 def tree_registers(terms: int, every: int) -> int:
     """Register levels pipelined_sum inserts into a tree of `terms` terms."""
     if not every or terms <= 1:
@@ -126,4 +142,4 @@ def divisors(n: int) -> list[int]:
 
 __all__ = ["balanced_sum", "popcount", "is_bipolar", "element", "truncate_signed", "pack_ints",
            "signed_width_for", "divisors", "csd_digits", "const_product", "lut_product", "pipelined_sum",
-           "pipeline_register", "tree_registers"]
+           "pipeline_register", "tree_registers", "group_rom"]
