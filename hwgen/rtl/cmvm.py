@@ -155,7 +155,10 @@ class AdderGraph:
             i = self.K + k
             s = self.compute_stage(i)
             a, b = at(n.a, s), at(n.b, s)
-            sig = Signal(signed(n.bits), name=f"{name}_n{i}")
+            # keep: without it yosys's alumacc merges a chain of two-input sums into one
+            # multi-operand $macc, which maccmap builds from LUT full adders (3:2 compressors:
+            # two LUT4 per bit) instead of one carry chain per adder.
+            sig = Signal(signed(n.bits), name=f"{name}_n{i}", attrs={"keep": 1})
             d = n.passthrough
             if d and n.sa == 0:  # the low d bits are a's: only the rest goes through an adder
                 ae = _signed_ext(a, d)
