@@ -206,3 +206,25 @@ def test_compiled_models_take_requantizers_where_cheaper():
     np.testing.assert_array_equal(acc.predict_int(x), forced.predict_int(x))
     w2 = hwgen.compile(own_model("w2a2"), fold="auto", target_cycles=1024, target="ecp5")
     assert not any(op.requantizable for op in w2.graph.core if isinstance(op, Threshold))
+
+
+@pytest.mark.parametrize("rounding", ["floor", "half_even", "half_odd"])
+@pytest.mark.parametrize("registers", [(False, False), (True, True)])
+def test_requant_unit_power_of_two_lanes_on_every_accumulator(rounding, registers):
+    """Constant 2^k multipliers take the shift path (carry from the low bits, no product); every
+    9-bit accumulator against the golden formula, lanes covering k = 0 .. shift, adds below and above
+    2^shift and negative, the tie offsets r = 2^shift - 1 (k = shift) and 2^shift - 1 - v 2^k, and two
+    real multipliers beside them."""
+    shift, in_bits, out_type = 4, 9, IntType(4, False)
+    mul = np.array([1, 1, 2, 4, 16, 16, 8, 1, 3, 5], dtype=np.int64)
+    add = np.array([7, 0, 23, -9, 15, 47, 5, -40, 8, -3], dtype=np.int64)
+    dut = RequantUnit(mul=mul, add=add, shift=shift, rounding=rounding, levels=16, in_bits=in_bits,
+                      out_type=out_type, out_base=0, pe=len(mul), arith="lut", registers=registers)
+    assert [dut._pow2(p) for p in range(len(mul))] == [True] * 8 + [False] * 2
+    acc = np.arange(-(1 << (in_bits - 1)), 1 << (in_bits - 1))
+    X = np.repeat(acc[:, None], len(mul), 1)
+    level = np.stack([requant_levels(acc, int(m), int(a), shift, 16, rounding) for m, a in zip(mul, add)], 1)
+    exp = pack_beats(level, out_type, len(mul))
+    got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), len(mul)), len(exp), seed=3,
+                        p_valid=0.8, p_ready=0.7)
+    assert got == exp

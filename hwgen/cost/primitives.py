@@ -218,6 +218,18 @@ def sum_of_terms(term_bits: float, result_bits: int, target: str, *, terms: int 
     return lut(target, "csa", term_bits * (terms - 2) / terms) + adder(result_bits, target)
 
 
+def kept_tree(terms: int, term_bits: int, result_bits: int, target: str) -> Resources:
+    """A balanced tree of two-input adders whose partial sums are kept signals
+    (hwgen.rtl.util.kept_wire): no $macc merging, terms - 1 adders, each as wide as its level's
+    sum (term_bits + level, at most result_bits)."""
+    r, n, level = Resources(), int(terms), 0
+    while n > 1:
+        level += 1
+        r += adder(min(term_bits + level, result_bits), target) * (n // 2)
+        n = n - n // 2
+    return r
+
+
 def adder_tree(terms: int, bits: int, target: str, *, result_bits: int | None = None) -> Resources:
     """Sum of `terms` values of `bits` bits each; the result is bits + ceil(log2 terms) wide unless
     the consumer keeps fewer (`result_bits`, yosys wreduce trims the rest)."""

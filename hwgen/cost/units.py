@@ -61,6 +61,8 @@ def _lanes(unit, target: str) -> Resources:
     x_bip, w_bip = _is_bipolar(unit.in_type), _is_bipolar(unit.w_type)
     if getattr(unit, "graph", None) is not None:  # one shared shift-and-add graph (hwgen.rtl.cmvm)
         return _adder_graph(unit.graph, target)
+    # every lane sums its SIMD terms in a tree of kept two-input adders (P.kept_tree); only the
+    # rows inside one product (its CSD digits / partial products) merge into one $macc
     if not folded:  # constant weights
         W = unit.weights
         if x_bip:  # Mux(x, w, -w): a signed term of w_bits + 1 bits per nonzero weight
@@ -68,35 +70,64 @@ def _lanes(unit, target: str) -> Resources:
             width = _dot_width(unit, wb + 1)
             for p in range(PE):
                 nz = sum(1 for w in W[p] if int(w) != 0)
-                r += P.sum_of_terms(nz * width, width, target, terms=nz)
+                r += P.kept_tree(nz, wb + 1, width, target)
             return r
         xs = _signed(unit.in_type)
         xb = ib + (0 if xs else 1)
         width = _dot_width(unit, xb + wb)
+        pw = min(xb + wb, width)
         r = Resources()
-        if arith == "lut":  # every nonzero CSD digit is a term +-(x << k)
+        if arith == "lut":  # every nonzero CSD digit is a term +-(x << k) of its weight's product
             for p in range(PE):
-                bits = terms = 0
+                nz = 0
                 for w in W[p]:
-                    for k, d in _csd(int(w)):
-                        terms += 1
-                        bits += (ib + k) if (d > 0 and not xs) else width
-                r += P.sum_of_terms(bits, width, target, terms=terms)
+                    digits = _csd(int(w))
+                    if not digits:
+                        continue
+                    nz += 1
+                    if len(digits) == 1 and digits[0][1] < 0:  # -(x << k): a negation
+                        r += P.adder(pw, target)
+                    elif len(digits) > 1:
+                        bits = sum((ib + k) if (d > 0 and not xs) else pw for k, d in digits)
+                        r += P.sum_of_terms(bits, pw, target, terms=len(digits))
+                r += P.kept_tree(nz, pw, width, target)
             return r
         for p in range(PE):  # lane by lane (a product shared by two lanes is built once: DSPs per column)
             nz = [int(w) for w in W[p] if int(w) != 0]
-            _, pp, plain = P.constant_product_terms(ib, xs, [[w] for w in nz], width, target)
-            r += P.lut(target, "pp", pp) + P.sum_of_terms(plain + pp, width, target, terms=len(nz))
+            _, pp, _ = P.constant_product_terms(ib, xs, [[w] for w in nz], width, target)
+            r += P.lut(target, "pp", pp) + P.kept_tree(len(nz), pw, width, target)
         dsp_total, _, _ = P.constant_product_terms(ib, xs, [W[:, j] for j in range(W.shape[1])], width, target)
         return r + Resources(dsp=dsp_total)
     if w_bip or x_bip:  # Mux(w, x, -x) / Mux(x, w, -w): a negation and a mux per element
         bits = (ib if w_bip else wb) + 1
         width = _dot_width(unit, bits)
-        per = P.adder(bits, target) * S + P.mux(2, bits * S, target) + P.sum_of_terms(S * width, width, target, terms=S)
+        per = P.adder(bits, target) * S + P.mux(2, bits * S, target) + P.kept_tree(S, bits, width, target)
         return per * PE
+    if arith == "lut":  # a row (Mux(w_i, +-(x << i), 0)) per bit of the narrower operand, per product
+        xs, ws = _signed(unit.in_type), _signed(unit.w_type)
+        # rows over the weight's bits unless the weight is the wider operand (lut_product's choice)
+        (xb, x_signed), (nb, n_signed) = ((wb, ws), (ib, xs)) if wb > ib else ((ib, xs), (wb, ws))
+        width = _dot_width(unit, ib + wb)
+        pw = min(ib + wb, width)
+        row_bits = sum(pw if (x_signed or (n_signed and i == nb - 1)) else xb + i for i in range(nb))
+        product = P.shift_add_rows(row_bits, pw, target, terms=nb)
+        if n_signed:  # the sign row weighs -2^(nb-1): -(x << (nb-1)) is its own subtraction
+            product += P.adder(xb + nb, target)
+        per = product * S + P.kept_tree(S, pw, width, target)
+        return per * PE
+    a, b = P.mul_shape(ib, _signed(unit.in_type), wb, _signed(unit.w_type))
+    width = _dot_width(unit, a + b)
+    pw = min(a + b, width)
+    nd = P.dsp_blocks(a, b, target)
+    if nd:  # DSP products, then a sum of their outputs
+        per = Resources(dsp=nd * S) + P.kept_tree(S, pw, width, target)
+    else:  # soft products, then a sum of their outputs
+        per = P.soft_products(a * b, pw, target) * S + P.kept_tree(S, pw, width, target)
+    return per * PE
     if arith == "lut":  # a row (Mux(w_i, +-(x << i), 0)) per bit of the narrower operand, all in the lane's sum
         xs, ws = _signed(unit.in_type), _signed(unit.w_type)
-        (xb, x_signed), (nb, n_signed) = sorted(((ib, xs), (wb, ws)), reverse=True)
+        # rows over the weight's bits unless the weight is the wider operand (lut_product's choice)
+        (xb, x_signed), (nb, n_signed) = ((wb, ws), (ib, xs)) if wb > ib else ((ib, xs), (wb, ws))
         width = _dot_width(unit, ib + wb)
         row_bits = sum(width if (x_signed or (n_signed and i == nb - 1)) else xb + i for i in range(nb))
         return P.shift_add_rows(S * row_bits, width, target, terms=S * nb) * PE
@@ -246,6 +277,19 @@ def requant(unit, target: str) -> Resources:
     if unit.folded:
         r += P.counter(unit.NF, target) + P.rom(unit.word_bits, unit.NF, target, words=unit.rom_init())
     for p in range(PE):
+        if unit._pow2(p):  # (acc >> s') + A + carry: the carry from the low bits, one short adder, the clip
+            level_bits = max(a - unit.shift + int(unit.mul[p]).bit_length(), 2)
+            r += P.lut(target, "ctl", unit.shift / 2 + 1) + P.adder(level_bits, target)
+            if int(unit.add[p]) >> unit.shift:
+                r += P.adder(level_bits, target)
+            lb = unit.L.bit_length()
+            if (unit.L + 1) & unit.L or level_bits <= lb:
+                r += P.comparator(level_bits, target, const=True) * 2 + P.mux(3, ob, target)
+            else:
+                r += P.lut(target, "ctl", (level_bits - lb) / 3 + 1) + P.mux(3, ob, target)
+            if unit.out_base:
+                r += P.adder(ob, target)
+            continue
         if unit.arith == "dsp" and P.dsp_blocks(a, b, target):
             r += Resources(dsp=P.dsp_blocks(a, b, target))
         elif unit.folded:

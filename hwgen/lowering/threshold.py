@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir import Threshold
 from ..ir.types import Bipolar
-from ..rtl.requant import RequantUnit
+from ..rtl.requant import RequantUnit, is_shift
 from ..rtl.threshold import ThresholdUnit
 from ..rtl.timing import ThresholdModel
 from .base import Lowering, register
@@ -90,7 +90,7 @@ class ThresholdLowering(Lowering):
         ariths = [clock.arith] if clock is not None and clock.arith != "auto" else ["dsp", "lut"]
         candidates = [RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift,
                                   rounding=op.requant_round, levels=op.levels, in_bits=in_bits, out_type=op.out_type, out_base=op.out_base,
-                                  pe=pe, arith=arith, registers=self.requant_registers(clock))
+                                  pe=pe, arith=arith, registers=self.requant_registers(clock, op, pe))
                       for arith in ariths]
         if mode != "requant":
             candidates.append(thresholds)
@@ -105,10 +105,14 @@ class ThresholdLowering(Lowering):
         return best
 
     @staticmethod
-    def requant_registers(clock) -> tuple[bool, bool]:
+    def requant_registers(clock, op, pe: int) -> tuple[bool, bool]:
         """(operands, product) registers of a RequantUnit for the plan's clock: both when pipelining
-        (a ROM / DSP block's clock-to-out and the product's carry chain each take most of a cycle)."""
+        (a ROM / DSP block's clock-to-out and the product's carry chain each take most of a cycle);
+        none when every lane's multiplier is a constant power of two (no product to register)."""
         if clock is None or clock.mhz is None:
+            return False, False
+        mul = np.asarray(op.requant_mul).reshape(-1)
+        if pe == len(mul) and all(is_shift(c, op.requant_shift) for c in mul):
             return False, False
         return True, True
 

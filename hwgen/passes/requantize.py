@@ -212,13 +212,34 @@ def requantize_threshold(op: Threshold, lo: np.ndarray | None = None, hi: np.nda
         mul.append(m << k)
         add.append((a << k) + ((1 << k) - 1 if rounding != "floor" else 0))
     mul, add = np.array(mul, dtype=np.int64), np.array(add, dtype=np.int64)
-    for c, (T, dec, l, h) in enumerate(args):  # the proof, once more at the common shift
+
+    def proved(c: int, m: int, a: int) -> bool:
+        T, dec, l, h = args[c]
         Tn, lo_n, hi_n = _increasing(T, dec, l, h)
-        m = -int(mul[c]) if dec else int(mul[c])
-        if not _proved(Tn, m, int(add[c]), shift, lo_n, hi_n, rounding):
+        return _proved(Tn, -m if dec else m, a, shift, lo_n, hi_n, rounding)
+
+    for c in range(C):  # the proof, once more at the common shift
+        if not proved(c, int(mul[c]), int(add[c])):
             return False  # (never seen: the rescaling above is exact; refuse rather than guess)
+    _share_common_pairs(mul, add, proved)
     op.requant_mul, op.requant_add, op.requant_shift, op.requant_round = mul, add, shift, rounding
     return True
+
+
+def _share_common_pairs(mul: np.ndarray, add: np.ndarray, proved, candidates: int = 4) -> None:
+    """A channel whose reachable range is narrow (or empty) accepts many (mul, add); the solver's
+    pick can then be an odd one (mul 32 where every other channel has 1), which widens that lane's
+    datapath. Give such a channel one of the layer's most common pairs with no larger |mul| when
+    it is proved for it too (in place)."""
+    pairs, counts = np.unique(np.stack([mul, add], 1), axis=0, return_counts=True)
+    common = [tuple(int(v) for v in pairs[i]) for i in np.argsort(-counts, kind="stable")[:candidates]]
+    for c in range(len(mul)):
+        for m, a in sorted(common, key=lambda ma: abs(ma[0])):
+            if (m, a) == (int(mul[c]), int(add[c])) or abs(m) >= abs(int(mul[c])):
+                break
+            if proved(c, m, a):
+                mul[c], add[c] = m, a
+                break
 
 
 def requantize(graph: Graph) -> Graph:

@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
-from .util import (const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
+from .util import (kept_wire, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
                    tree_registers)
 
 
@@ -202,7 +202,11 @@ class MatVecUnit(wiring.Component):
     def _sum(self, terms: list):
         every = self.pipeline.tree_every
         self._lane_regs += tree_registers(len(terms), every)
-        return pipelined_sum(terms, self._reg, every)
+        # binary (popcount) sums stay mergeable: 1-bit terms are what LUT full adders are good at
+        # the SIMD terms' partial sums are kept (util.kept_wire: one carry chain per adder, not LUT
+        # full adders); binary popcounts stay mergeable (1-bit terms are what full adders are good at)
+        wire = None if self.binary else kept_wire(self._m, f"sum{self._lane}_")
+        return pipelined_sum(terms, self._reg, every, wire)
 
     # -- structure ------------------------------------------------------------------------
     def elaborate(self, platform):

@@ -28,7 +28,13 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .util import group_rom, const_product, element, lut_product, pack_ints, pipeline_register, signed_width_for
+from .util import at_least, group_rom, const_product, element, lut_product, pack_ints, pipeline_register, signed_width_for
+
+
+def is_shift(mul: int, shift: int) -> bool:
+    """A constant multiplier 2^k with k <= shift: the lane needs no product, only a shift."""
+    mul = int(mul)
+    return 0 < mul <= 1 << int(shift) and not mul & (mul - 1)
 
 
 class RequantUnit(wiring.Component):
@@ -154,8 +160,11 @@ class RequantUnit(wiring.Component):
                 add = rdata[base + mb:base + mb + ab].as_signed()
             else:
                 mul, add = int(self.mul[p]), Const(int(self.add[p]), signed(ab))
-            prod = Signal(signed(self.product_bits + 1), name=f"prod{p}")
-            m.d.comb += prod.eq(self._product(acc, mul))
+            if self._pow2(p):  # no product: _pow2_quotient works on the accumulator itself
+                prod = acc
+            else:
+                prod = Signal(signed(self.product_bits + 1), name=f"prod{p}")
+                m.d.comb += prod.eq(self._product(acc, mul))
             if self.reg_product:
                 prod = pipeline_register(m, en, prod, f"prod{p}_pipe")
                 if self.folded:
@@ -167,18 +176,11 @@ class RequantUnit(wiring.Component):
 
         outs = []
         for p in range(PE):
-            total = Signal(signed(max(len(prods[p]), ab, self.shift + 1) + 2), name=f"sum{p}")
-            m.d.comb += total.eq(prods[p] + adds[p])
-            q = Signal(signed(max(len(total) - self.shift, 1)), name=f"q{p}")
-            m.d.comb += q.eq(total >> self.shift)
-            inc = Const(0, 1)
-            if self.rounding != "floor":
-                # (v + t) >> s with t = bit s of v (half_even) or its inverse (half_odd) is the quotient
-                # plus one exactly when t = 1 and the low s bits are all ones: a narrow increment
-                # instead of a second full-width add
-                tie = total[self.shift] if self.rounding == "half_even" else ~total[self.shift]
-                inc = Signal(name=f"inc{p}")
-                m.d.comb += inc.eq(tie & total[:self.shift].all())
+            if self._pow2(p):
+                q = self._pow2_quotient(m, prods[p], int(self.mul[p]).bit_length() - 1, int(self.add[p]), p)
+                inc = Const(0, 1)
+            else:
+                q, inc = self._quotient(m, prods[p], adds[p], p)
             clipped = self._clip(q, inc)
             o = Signal(self.out_bits, name=f"out{p}")
             base = self.out_base & ((1 << self.out_bits) - 1)
@@ -189,3 +191,63 @@ class RequantUnit(wiring.Component):
             with m.If(v1):
                 m.d.sync += out_data.eq(Cat(*outs))
         return m
+
+    def _pow2(self, p: int) -> bool:
+        """Lane p's multiplier is a constant 2^k with k <= shift (a shift, not a product)."""
+        return not self.folded and is_shift(self.mul[p], self.shift)
+
+    @property
+    def multiplies(self) -> bool:
+        """Some lane has a real product (the plan's operand / product registers only help then)."""
+        return not all(self._pow2(p) for p in range(self.pe))
+
+    def _quotient(self, m, prod, add, p):
+        """(v >> shift, rounding increment) for v = prod + add."""
+        ab = self.add_bits
+        total = Signal(signed(max(len(prod), ab, self.shift + 1) + 2), name=f"sum{p}")
+        m.d.comb += total.eq(prod + add)
+        q = Signal(signed(max(len(total) - self.shift, 1)), name=f"q{p}")
+        m.d.comb += q.eq(total >> self.shift)
+        inc = Const(0, 1)
+        if self.rounding != "floor":
+            # (v + t) >> s with t = bit s of v (half_even) or its inverse (half_odd) is the quotient
+            # plus one exactly when t = 1 and the low s bits are all ones: a narrow increment
+            # instead of a second full-width add
+            tie = total[self.shift] if self.rounding == "half_even" else ~total[self.shift]
+            inc = Signal(name=f"inc{p}")
+            m.d.comb += inc.eq(tie & total[:self.shift].all())
+        return q, inc
+
+    def _pow2_quotient(self, m, acc, k, add, p):
+        """The rounded quotient of (acc 2^k + add) >> shift for a constant power-of-two multiplier,
+        without the full-width add: with s' = shift - k, acc = H 2^s' + v and add = A 2^shift + r,
+        it is (acc >> s') + A + c, where the carry c (from v 2^k + r reaching 2^shift, or a tie
+        rounded up) depends only on acc's low s' + 1 bits: a few LUTs and one carry-in instead of
+        a shift-wide adder and a second increment."""
+        sp = self.shift - k
+        A, r = add >> self.shift, add & ((1 << self.shift) - 1)
+        c = Signal(name=f"round{p}")
+        if sp == 0:  # v = 0: v 2^k + r = r < 2^shift never carries; the low bits are r's
+            if self.rounding != "floor" and r == (1 << self.shift) - 1:
+                m.d.comb += c.eq(acc[0] ^ (A & 1) ^ (1 if self.rounding == "half_odd" else 0))
+            else:
+                m.d.comb += c.eq(0)
+        else:
+            v = acc[:sp]
+            need = -(-((1 << self.shift) - r) // (1 << k))  # smallest v with v 2^k + r >= 2^shift
+            carry = at_least(v, need)
+            m.d.comb += c.eq(carry)
+            full = (1 << self.shift) - 1 - r  # v 2^k + r == 2^shift - 1: the low bits all ones
+            if self.rounding != "floor" and full % (1 << k) == 0 and full >> k < (1 << sp):
+                # the bit above the low ones is bit s' of acc plus A's low bit (no carry there)
+                tie = acc[sp] ^ (A & 1) ^ (1 if self.rounding == "half_odd" else 0)
+                m.d.comb += c.eq(carry | ((v == full >> k) & tie))
+        high = acc >> sp
+        q = Signal(signed(len(high) + 2 + max(abs(A), 1).bit_length()), name=f"q{p}")
+        if A:
+            base = Signal(signed(len(q)), name=f"qa{p}", attrs={"keep": 1})
+            m.d.comb += base.eq(high + A)
+            m.d.comb += q.eq(base + c)
+        else:
+            m.d.comb += q.eq(high + c)
+        return q

@@ -10,20 +10,56 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value
 from ..ir.types import BipolarType, signed_bits_for
 
 
+def kept_wire(m, name: str):
+    """A `wire(value)` for pipelined_sum: the value as a combinational signal with yosys's `keep`
+    attribute, so alumacc keeps it as one adder's output (names are `name`0, `name`1, ...)."""
+    count = [0]
+
+    def wire(value):
+        s = Signal(value.shape(), name=f"{name}{count[0]}", attrs={"keep": 1})
+        count[0] += 1
+        m.d.comb += s.eq(value)
+        return s
+    return wire
+
+
+def at_least(v: Value, n: int) -> Value:
+    """v >= n for an unsigned v and a constant n, written as AND/OR logic of v's bits (MSB first:
+    v[i] & ~n[i] decides, v[i] == n[i] defers) so synthesis packs it into a few LUTs; a `>=`
+    becomes a subtraction on the carry chain (ECP5: a CCU2C per two bits)."""
+    n = int(n)
+    if n <= 0:
+        return Const(1, 1)
+    if n >= 1 << len(v):
+        return Const(0, 1)
+    result = Const(1, 1)  # v[:0] >= 0
+    for i in range(len(v)):  # LSB up: ge_i = v[i] & ~n[i] | (v[i] == n[i]) & ge_{i-1}
+        if (n >> i) & 1:
+            result = v[i] & result
+        else:
+            result = v[i] | result
+    return result
+
+
 def balanced_sum(terms: list) -> Value:
     """Sum as a balanced tree of `+` (a left-deep chain makes emission quadratic)."""
     return pipelined_sum(terms, register=None, every=0)
 
 
-def pipelined_sum(terms: list, register, every: int = 0) -> Value:
+def pipelined_sum(terms: list, register, every: int = 0, wire=None) -> Value:
     """A balanced tree of `+` with `register(value)` (a pipeline register) applied to every partial
-    sum after each `every` levels (0: none). The number of register levels is tree_registers()."""
+    sum after each `every` levels (0: none). The number of register levels is tree_registers().
+    `wire(value)` (see kept_wire), when given, names every partial sum as a kept signal: each adder
+    then gets its own carry chain instead of being merged with its neighbours into a multi-operand
+    sum, which yosys builds from LUT full adders (two LUT4 per bit per 3:2 compressor)."""
     terms = list(terms)
     if not terms:
         return Const(0, 1)
     level = 0
     while len(terms) > 1:
         nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        if wire is not None:
+            nxt = [wire(t) for t in nxt]
         if len(terms) % 2:
             nxt.append(terms[-1])
         terms = nxt
