@@ -1,7 +1,7 @@
 # hwgen: one entry point for set-up, tests and the open FPGA flows.
 PYTHON ?= python3
 PIP    ?= $(PYTHON) -m pip
-APT_PACKAGES = iverilog yosys nextpnr-ice40 fpga-icestorm
+APT_PACKAGES = iverilog yosys nextpnr-ice40 fpga-icestorm chromium
 
 .PHONY: setup test test-full demo bitstream
 

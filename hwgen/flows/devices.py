@@ -1,7 +1,12 @@
 """FPGA targets the open flows know: the tools they run, the devices, and what each device holds.
 
 Capacities are the vendor data-sheet numbers nextpnr also reports ("Device utilisation"), used to
-refuse a design that cannot fit before place and route spends minutes finding that out.
+refuse a design that cannot fit before place and route spends minutes finding that out, and by the
+report for utilisation percentages (`capacity`). Checked against nextpnr's "used/available" lines:
+iCE40UP5K ICESTORM_LC 5280, ICESTORM_RAM 30, ICESTORM_DSP 8, ICESTORM_SPRAM 4; HX8K / LP8K 7680 LC,
+32 RAM; HX1K 1280 LC, 16 RAM; LFE5U-25F / 45F / 85F TRELLIS_COMB 24288 / 43848 / 83640 (TRELLIS_FF
+the same), DP16KD 56 / 108 / 208, MULT18X18D 28 / 72 / 156. nextpnr places --12k on the 25F die
+and reports the 25F's numbers; the table keeps the LFE5U-12F data sheet's (12K LUT, 32 EBR, 28).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ class Device:
     nextpnr_args: tuple[str, ...] = ()
     synth_args: tuple[str, ...] = ()
     packages: tuple[str, ...] = field(default=())
+    spram: int = 0         # iCE40 UltraPlus SB_SPRAM256KA blocks
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ TARGETS: dict[str, Target] = {
 DEVICES: dict[str, dict[str, Device]] = {
     "ice40": {
         "up5k": Device("ice40", "up5k", "iCE40UP5K", "sg48", 5280, 5280, 30, 8,
-                       ("--up5k",), ("-dsp",), ("sg48", "uwg30")),
+                       ("--up5k",), ("-dsp",), ("sg48", "uwg30"), spram=4),
         "hx8k": Device("ice40", "hx8k", "iCE40HX8K", "ct256", 7680, 7680, 32, 0,
                        ("--hx8k",), (), ("ct256", "cb132", "bg121")),
         "hx1k": Device("ice40", "hx1k", "iCE40HX1K", "tq144", 1280, 1280, 16, 0,
@@ -114,3 +120,34 @@ def device(target_name: str, name: str | None = None, package: str | None = None
     if pkg is not None and dev.packages and pkg not in dev.packages:
         raise HwgenError(f"{dev.part} has no package {pkg!r}: choose one of {', '.join(dev.packages)}")
     return dev, pkg
+
+
+def capacity(dev: Device) -> dict[str, int]:
+    """What the device holds, in the units `hwgen synth` counts cells in (synth-*.json keys):
+    luts, ffs, carry, brams, dsps, plus lutram (ECP5) and spram (iCE40 UltraPlus).
+
+    carry: iCE40 has one SB_CARRY per logic cell; an ECP5 CCU2C takes a slice (2 LUT4, so
+    luts / 2); a 7-series CARRY4 takes a slice (4 LUT6). lutram: an ECP5 TRELLIS_DPR16X4 takes a
+    RAM-capable slice's write port (nextpnr's TRELLIS_RAMW: luts / 8)."""
+    cap = {"luts": dev.luts, "ffs": dev.ffs, "brams": dev.brams, "dsps": dev.dsps}
+    if dev.family == "ice40":
+        cap["carry"] = dev.luts
+        if dev.spram:
+            cap["spram"] = dev.spram
+    elif dev.family == "ecp5":
+        cap["carry"] = dev.luts // 2
+        cap["lutram"] = dev.luts // 8
+    elif dev.family == "xilinx":
+        cap["carry"] = dev.luts // 4
+    return cap
+
+
+def find_device(target_name: str | None, name: str | None = None, part: str | None = None) -> Device | None:
+    """The Device a synth result names (by its short name or its part), or None if unknown."""
+    devs = DEVICES.get(target_name or "", {})
+    if name in devs:
+        return devs[name]
+    for d in devs.values():
+        if part and d.part.split()[0].lower() == str(part).split()[0].lower():
+            return d
+    return None

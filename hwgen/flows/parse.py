@@ -1,5 +1,6 @@
 """Read what yosys and nextpnr write: `stat -json` cell counts, per-module roll-ups, nextpnr's
-"Max frequency" and "Device utilisation" lines, and the first error line of a failed run.
+"Max frequency", "Device utilisation" and critical-path reports, and the first error line of a
+failed run.
 
 Pure functions on text, so they are tested on captured excerpts without the tools.
 """
@@ -192,6 +193,81 @@ def parse_utilisation(log: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for m in _UTIL.finditer(log):
         out[m["bel"]] = {"used": int(m["used"]), "available": int(m["avail"])}
+    return out
+
+
+_CP_HEAD = re.compile(r"^Info:\s*Critical path report for (?:clock '(?P<clk>[^']+)'|cross-domain path)")
+_CP_CELL = re.compile(r"\b(?P<kind>Source|Sink|Setup)\s+(?P<pin>\S+)")
+_CP_TOTAL = re.compile(r"(?P<total>[0-9.]+)\s+(?:Source|Setup)\s")
+_CP_SUM = re.compile(r"^Info:\s*(?P<logic>[0-9.]+)\s*ns logic,\s*(?P<routing>[0-9.]+)\s*ns routing")
+
+
+def _cell_of(pin: str) -> str:
+    """'core.s6_Gemm_1.o__ready_LUT4_D.F' -> 'core.s6_Gemm_1.o__ready_LUT4_D' (the port dropped)."""
+    return pin.rsplit(".", 1)[0] if "." in pin else pin
+
+
+def parse_critical_paths(log: str) -> dict[str, dict]:
+    """{clock: {"cells", "source", "sink", "logic_ns", "routing_ns", "delay_ns"}} from nextpnr's
+    "Critical path report for clock '...'" blocks (the last one per clock: post-route).
+
+    cells: the cells the path visits, in order, ports dropped, repeats merged; source: the
+    first, sink: the last (the register or pin the path ends at). Cross-domain (<async>) paths
+    are skipped. Both log styles are read: nextpnr 0.4 ("1.4 1.4 Source X.O") and later
+    ("clk-to-q 0.52 0.52 Source X.Q")."""
+    out: dict[str, dict] = {}
+    clk, cells, total = None, [], None
+    for ln in log.splitlines():
+        m = _CP_HEAD.match(ln)
+        if m:
+            clk, cells, total = m["clk"], [], None
+            continue
+        if clk is None:
+            continue
+        m = _CP_SUM.match(ln)
+        if m:
+            if cells:
+                logic, routing = float(m["logic"]), float(m["routing"])
+                out[clk] = {"cells": cells, "source": cells[0], "sink": cells[-1], "logic_ns": logic,
+                            "routing_ns": routing,
+                            "delay_ns": total if total is not None else round(logic + routing, 3)}
+            clk = None
+            continue
+        if not ln.startswith("Info:"):
+            clk = None
+            continue
+        m = _CP_TOTAL.search(ln)
+        if m:
+            total = float(m["total"])
+        for c in _CP_CELL.finditer(ln):
+            cell = _cell_of(c["pin"])
+            if not cells or cells[-1] != cell:
+                cells.append(cell)
+    return out
+
+
+def critical_paths_from_report(report: dict) -> dict[str, dict]:
+    """The same as parse_critical_paths, from nextpnr's --report JSON ("critical_paths")."""
+    out: dict[str, dict] = {}
+    for cp in report.get("critical_paths") or []:
+        src, dst = str(cp.get("from", "")), str(cp.get("to", ""))
+        if "<async>" in (src + dst) or not src or src.split(" ", 1)[-1] != dst.split(" ", 1)[-1]:
+            continue
+        cells, logic, routing = [], 0.0, 0.0
+        for step in cp.get("path") or []:
+            for end in ("from", "to"):
+                cell = (step.get(end) or {}).get("cell")
+                if cell and (not cells or cells[-1] != cell):
+                    cells.append(cell)
+            d = float(step.get("delay") or 0.0)
+            if step.get("type") == "routing":
+                routing += d
+            else:
+                logic += d
+        if cells:
+            out[src.split(" ", 1)[-1]] = {"cells": cells, "source": cells[0], "sink": cells[-1],
+                                          "logic_ns": round(logic, 3), "routing_ns": round(routing, 3),
+                                          "delay_ns": round(logic + routing, 3)}
     return out
 
 
