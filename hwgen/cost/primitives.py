@@ -335,7 +335,8 @@ _LOGIC_COST_ROM = 1.0 / 16  # memory_libmap -logic-cost-rom default
 _LOGIC_COST_RAM = 1.0       # memory_libmap -logic-cost-ram default
 
 
-def map_memory(width: int, depth: int, target: str, *, write_ports: int = 0, read_ports: int = 1) -> MemoryMap:
+def map_memory(width: int, depth: int, target: str, *, write_ports: int = 0, read_ports: int = 1,
+               force_bram: bool = False) -> MemoryMap:
     """memory_libmap's choice for a memory of width x depth (width after constant lanes are removed),
     with synchronous read ports (Amaranth `read_port(domain="sync")`, read enable, not transparent)
     and synchronous write ports in the same clock domain.
@@ -345,17 +346,19 @@ def map_memory(width: int, depth: int, target: str, *, write_ports: int = 0, rea
     costs cell_cost * cells + 0.5 * (read mux bits) + 0.5 * (write demux) + 2 * (emulation score),
     minimised over the cell's port widths; the cheapest mapping strictly below the logic cost wins.
     Emulation score: 1 per read port; a RAM on a block RAM with no read-old capability (both
-    targets) adds read-first emulation (3 per write port, 3 per read port)."""
+    targets) adds read-first emulation (3 per write port, 3 per read port).
+    force_bram: the cheapest block-RAM mapping even when logic costs less (a `rom_style = "block"`
+    attribute)."""
     check_target(target)
     width, depth = int(width), int(depth)
     rom = write_ports == 0
     logic = int(width * depth * (_LOGIC_COST_ROM if rom else _LOGIC_COST_RAM))
-    best = MemoryMap("logic", 0, width, depth, 0, 1, float(logic), logic)
+    best = MemoryMap("logic", 0, width, depth, 0, 1, math.inf if force_bram else float(logic), logic)
     if width <= 0 or depth <= 0:
         return MemoryMap("logic", 0, max(width, 0), depth, 0, 1, 0.0, 0)
     for name, kind, cell_cost, abits, widths, ports, sync in _LIBS[target]:
-        if kind == "lutram" and rom:
-            continue  # prune_rom
+        if kind == "lutram" and rom or force_bram and kind != "bram":
+            continue  # prune_rom; or only block RAM asked for
         emu = read_ports  # one point per (non-shared) read port
         if kind == "bram" and not rom:
             emu += 3 * write_ports + 3 * read_ports  # emulate read-first + transparency
@@ -369,7 +372,7 @@ def map_memory(width: int, depth: int, target: str, *, write_ports: int = 0, rea
             if mult_a > 1:
                 cost += _FACTOR_DEMUX * mult_a * write_ports
             cost += _FACTOR_EMU * emu
-            if cost < best.cost and cost < logic:
+            if cost < best.cost and (cost < logic or force_bram):
                 best = MemoryMap(kind, repl * repl_port, width, depth, unit, mult_a, cost, logic)
     return best
 
@@ -453,7 +456,7 @@ def rom_logic(lanes: list[int], depth: int, target: str) -> Resources:
     return lut(target, "rom_leaf", n_leaf) + lut(target, "rom_node", nodes) + register(len(distinct))
 
 
-def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1) -> Resources:
+def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1, style: str | None = None) -> Resources:
     """A ROM (Amaranth Memory with init, synchronous read port with enable) of width x depth.
 
     `words` (the init, element 0 = address 0) lets the model drop the lanes yosys opt_mem drops and
@@ -463,14 +466,15 @@ def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1)
         never goes to block RAM (64 per 16 bits is never below width*depth/16);
       ECP5 DP16KD / PDPW16KD 16384x1 .. 512x36 (18 kbit, cost 128); LUT RAM is never used for ROMs.
     A block-RAM ROM stacked in depth (mult_a > 1) needs an output mux and the registered high
-    address bits."""
+    address bits. `style` ("bram" | "logic": the plan's choice, emitted as yosys's rom_style
+    attribute, hwgen.rtl.util.rom_memory) overrides the rule."""
     check_target(target)
     lanes = None
     if words is not None:
         lanes = rom_lanes(words, width, depth)
         width = len(lanes)
-    mm = map_memory(width, depth, target, read_ports=read_ports)
-    if mm.kind == "logic":
+    mm = map_memory(width, depth, target, read_ports=read_ports, force_bram=(style == "bram" and width > 0))
+    if mm.kind == "logic" or style == "logic":
         if width == 0:
             return Resources()
         if lanes is None:  # random contents: every lane its own function

@@ -50,6 +50,12 @@ class Resources:
 
     __rmul__ = __mul__
 
+    def score(self, bram: float = 64) -> float:
+        """One number for the plan's choices between implementations of one unit: LUT + carry
+        cells, a DSP block counted as 64 of them and a block RAM as `bram` (scarce, and a whole
+        cell even when barely used)."""
+        return self.lut + self.carry + 64 * self.dsp + bram * self.bram
+
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 

@@ -199,7 +199,7 @@ def matvec(unit, target: str) -> Resources:
         r += P.mux(2, S * ib, target)
     if unit.folded:
         r += P.counter(NF * SF, target)
-        r += P.rom(PE * S * unit.w_bits, NF * SF, target, words=unit.rom_init())
+        r += P.rom(PE * S * unit.w_bits, NF * SF, target, words=unit.rom_init(), style=unit.rom_style)
     r += _lanes(unit, target) + _pipeline(unit)
     r += P.register(PE * acc)  # dot2
     if SF > 1:
@@ -223,7 +223,7 @@ def threshold(unit, target: str) -> Resources:
         if unit.folded:
             r += P.counter(NF, target)
         for p in range(PE):
-            r += P.rom(ob, NF << unit.in_bits, target, words=unit.lut_init(p))
+            r += P.rom(ob, NF << unit.in_bits, target, words=unit.lut_init(p), style=unit.rom_style)
         if reg_ops:  # the LUT ROMs' output registers (a block RAM's own, where one is used)
             r += P.register(PE * ob + 1)
         return r
@@ -234,7 +234,7 @@ def threshold(unit, target: str) -> Resources:
         r += P.register(PE * L + 1)
     if unit.folded:
         r += P.counter(NF, target)
-        r += P.rom(PE * (L * tb + 1), NF, target, words=unit.rom_init())
+        r += P.rom(PE * (L * tb + 1), NF, target, words=unit.rom_init(), style=unit.rom_style)
         for p in range(PE):
             decs = {bool(unit.decreasing[g * PE + p]) for g in range(NF)}
             r += P.comparator(tb, target) * (L * len(decs))
@@ -275,7 +275,7 @@ def requant(unit, target: str) -> Resources:
     width = unit.product_bits + 1
     r = P.control(target) + P.register(2 + PE * ob) + P.register(PE * a)
     if unit.folded:
-        r += P.counter(unit.NF, target) + P.rom(unit.word_bits, unit.NF, target, words=unit.rom_init())
+        r += P.counter(unit.NF, target) + P.rom(unit.word_bits, unit.NF, target, words=unit.rom_init(), style=unit.rom_style)
     for p in range(PE):
         if unit._pow2(p):  # (acc >> s') + A + carry: the carry from the low bits, one short adder, the clip
             level_bits = max(a - unit.shift + int(unit.mul[p]).bit_length(), 2)
@@ -460,7 +460,7 @@ def kernel_bank(unit, target: str) -> Resources:
         r += P.popcount(T, target) * S
     if unit.folded:
         r += P.counter(NF * SF, target)
-        r += P.rom(PE * S * unit.tau, NF * SF, target, words=unit.rom_init())
+        r += P.rom(PE * S * unit.tau, NF * SF, target, words=unit.rom_init(), style=unit.rom_style)
         r += P.mux(unit.NK, rb, target) * (PE * S)
     dw = min(rb + P.bits_for(S), acc)
     r += P.sum_of_terms(S * dw, dw, target, terms=S) * PE

@@ -95,11 +95,7 @@ class ThresholdLowering(Lowering):
         if mode != "requant":
             candidates.append(thresholds)
 
-        def score(unit):
-            e = self.cost(unit, target) or {}
-            return e.get("lut", 0) + e.get("carry", 0) + 64 * (e.get("dsp", 0) + e.get("bram", 0))
-
-        best = min(candidates, key=score)
+        best = min(candidates, key=lambda unit: self.estimate(unit, target).score())
         for unit in candidates:  # the others are never elaborated
             unit._MustUse__silence = True
         return best

@@ -18,6 +18,7 @@ from ..lowering import lowering_of, lowering_of_unit
 from ..plan import DEFAULT_CLOCK_MHZ, ClockTarget, HardwarePlan, Stage, StreamFormat
 from ..rtl.fifo import StreamFIFO
 from ..rtl.skid import SkidBuffer
+from ..rtl.util import ROM_STYLES
 from ..rtl.width_converter import WidthConverter
 
 DEFAULT_TARGET = "ecp5"
@@ -239,6 +240,29 @@ def _styles(est: dict | None, memory_bits) -> dict:
     return {"memory_style": memory, "arithmetic": "dsp" if est.get("dsp") else "lut"}
 
 
+# LUT4s per block RAM on the family's reference device (LFE5U-85F: 83,640 / 208 DP16KD; UP5K: 5,280 /
+# 30 SB_RAM40_4K): a ROM goes to block RAM when that takes a smaller share of the device than its logic
+BRAM_IN_LUTS = {"ecp5": 400, "ice40": 176}
+
+
+def choose_rom_styles(stages: list[Stage], target: str) -> None:
+    """Block RAM or logic for each unit's ROMs (units that have them carry `rom_style`): the style the
+    cost model scores lower (Resources.score, a block RAM weighed by its share of the device,
+    BRAM_IN_LUTS), emitted as yosys's rom_style attribute so synthesis builds what the plan costed.
+    Where both cost the same (no ROM) yosys keeps its own rule."""
+    for st in stages:
+        unit = st.unit
+        if not hasattr(unit, "rom_style"):
+            continue
+        lowering = lowering_of_unit(unit)
+        scores = {}
+        for style in ROM_STYLES:
+            unit.rom_style = style
+            scores[style] = lowering.estimate(unit, target).score(bram=BRAM_IN_LUTS[target])
+        best = min(ROM_STYLES, key=lambda s: scores[s])
+        unit.rom_style = best if len(set(scores.values())) > 1 else None
+
+
 def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, clock_mhz: float | str | None = "auto",
              arith: str = "auto", activation: str = "auto", fifo_slack: int = 2) -> HardwarePlan:
     """The folded graph's HardwarePlan for `target`, pipelined for `clock_mhz` ("auto": the target's
@@ -251,6 +275,7 @@ def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, clock_mhz: float | s
         clock_mhz = DEFAULT_CLOCK_MHZ[target]
 
     stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack, clock=ClockTarget(target, clock_mhz, arith, activation))
+    choose_rom_styles(stages, target)
     bound = estimate_ii(stages)
     ii = estimate_ii(stages, in_fmt, out_fmt)
     latency = estimate_latency(stages, in_fmt, out_fmt)

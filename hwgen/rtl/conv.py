@@ -103,6 +103,15 @@ class ConvUnit(wiring.Component):
 
     # -- facts for the report -------------------------------------------------------------
     @property
+    def rom_style(self) -> str | None:
+        """The weight ROM's style (the inner MatVecUnit's; hwgen.rtl.util.rom_memory)."""
+        return self.mv.rom_style
+
+    @rom_style.setter
+    def rom_style(self, style: str | None) -> None:
+        self.mv.rom_style = style
+
+    @property
     def out_shape(self) -> tuple[int, int, int]:
         return (*self.swg.out_shape, self.Cout)
 

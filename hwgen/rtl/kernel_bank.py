@@ -44,10 +44,12 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import Bipolar
 from .sliding_window import SlidingWindowUnit
-from .util import balanced_sum, pack_ints, popcount, signed_width_for
+from .util import rom_memory, balanced_sum, pack_ints, popcount, signed_width_for
 
 
 class KernelBankConvUnit(wiring.Component):
+    rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
+
     def __init__(self, *, codebook: np.ndarray, indices: np.ndarray, tau: int, in_shape, acc_bits: int,
                  stride=(1, 1), pads=(0, 0, 0, 0), pe: int = 1, simd: int = 1, rows: int | None = None):
         book = np.asarray(codebook, dtype=np.int64)
@@ -244,7 +246,8 @@ class KernelBankConvUnit(wiring.Component):
             x = x_stream
 
         if self.folded:
-            m.submodules.index_rom = rom = Memory(shape=PE * S * self.tau, depth=NF * SF, init=self.rom_init())
+            m.submodules.index_rom = rom = rom_memory(shape=PE * S * self.tau, depth=NF * SF, init=self.rom_init(),
+                                                      style=self.rom_style)
             rrd = rom.read_port(domain="sync")
             waddr = Signal(range(max(NF * SF, 2)))
             with m.If(fire0):

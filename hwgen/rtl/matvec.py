@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
-from .util import (kept_wire, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
+from .util import (kept_wire, rom_memory, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
                    tree_registers)
 
 
@@ -57,6 +57,8 @@ class Pipeline:
 
 
 class MatVecUnit(wiring.Component):
+    rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
+
     def __init__(self, *, weights: np.ndarray, in_type, w_type, acc_bits: int, pe: int = 1,
                  simd: int = 1, arith: str = "dsp", pipeline: "Pipeline | None" = None):
         weights = np.asarray(weights, dtype=np.int64)
@@ -268,8 +270,8 @@ class MatVecUnit(wiring.Component):
 
         # weights
         if self.folded:
-            m.submodules.rom = rom = Memory(shape=PE * SIMD * self.w_bits, depth=NF * SF,
-                                            init=self.rom_init())
+            m.submodules.rom = rom = rom_memory(shape=PE * SIMD * self.w_bits, depth=NF * SF,
+                                                init=self.rom_init(), style=self.rom_style)
             rrd = rom.read_port(domain="sync")
             waddr = Signal(range(max(NF * SF, 2)))
             with m.If(fire0):

@@ -38,6 +38,8 @@ def is_shift(mul: int, shift: int) -> bool:
 
 
 class RequantUnit(wiring.Component):
+    rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
+
     def __init__(self, *, mul: np.ndarray, add: np.ndarray, shift: int, levels: int, in_bits: int, out_type,
                  rounding: str = "floor",
                  out_base: int, pe: int = 1, arith: str = "dsp", registers: tuple[bool, bool] = (False, False)):
@@ -138,7 +140,8 @@ class RequantUnit(wiring.Component):
             fire.eq(self.i.valid & en),
         ]
         if self.folded:
-            rom_data = group_rom(m, width=self.word_bits, words=self.rom_init(), fire=fire, en=en)
+            rom_data = group_rom(m, width=self.word_bits, words=self.rom_init(), fire=fire, en=en,
+                                 style=self.rom_style)
 
         v1 = Signal()
         x1 = Signal(PE * self.in_bits)

@@ -26,14 +26,15 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
-from .util import group_rom, element, pack_ints, pipeline_register, popcount, signed_width_for
+from .util import rom_memory, group_rom, element, pack_ints, pipeline_register, popcount, signed_width_for
 
 
 class ThresholdUnit(wiring.Component):
+    rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
+
     def __init__(self, *, thresholds: np.ndarray, decreasing: np.ndarray, in_bits: int, out_type,
                  out_base: int, pe: int = 1, style: str = "auto", registers: tuple[bool, bool] = (False, False)):
         T = np.asarray(thresholds, dtype=np.int64)
@@ -154,7 +155,8 @@ class ThresholdUnit(wiring.Component):
             # yosys decides BRAM vs logic for this ROM by itself; forcing block RAM made the
             # iCE40 demo need 38 of 30 BRAMs, so the choice (and its jumps in LUT counts
             # between accumulator widths, see bench/qor.py) stays with the tool
-            rom_data = group_rom(m, width=PE * (L * tb + 1), words=self.rom_init(), fire=fire, en=en)
+            rom_data = group_rom(m, width=PE * (L * tb + 1), words=self.rom_init(), fire=fire, en=en,
+                                 style=self.rom_style)
 
         v1 = Signal()
         x1 = Signal(PE * self.in_bits)
@@ -204,7 +206,7 @@ class ThresholdUnit(wiring.Component):
                 m.d.sync += group.eq(Mux(group == self.NF - 1, 0, group + 1))
         outs = []
         for p in range(PE):
-            lut = Memory(shape=self.out_bits, depth=self.NF << n, init=self.lut_init(p))
+            lut = rom_memory(shape=self.out_bits, depth=self.NF << n, init=self.lut_init(p), style=self.rom_style)
             m.submodules[f"lut{p}"] = lut
             rd = lut.read_port(domain="sync")
             addr = self.i.payload[p * n:(p + 1) * n]

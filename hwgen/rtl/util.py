@@ -78,14 +78,27 @@ def pipeline_register(m, en, value: Value, name: str) -> Signal:
     return reg
 
 
-def group_rom(m, *, width: int, words: list[int], fire, en):
+ROM_STYLES = ("bram", "logic")
+_ROM_STYLE_ATTR = {"bram": "block", "logic": "logic"}  # yosys memory_libmap's rom_style values
+
+
+def rom_memory(*, shape, depth: int, init, style: str | None = None):
+    """An Amaranth Memory for a ROM; `style` ("bram" | "logic", the plan's choice) becomes yosys's
+    `rom_style` attribute, which memory_libmap obeys (None: yosys's own cost rule decides)."""
+    from amaranth.lib.memory import Memory
+
+    if style is not None and style not in ROM_STYLES:
+        raise ValueError(f"ROM style must be one of {', '.join(ROM_STYLES)}, not {style!r}")
+    attrs = {"rom_style": _ROM_STYLE_ATTR[style]} if style else None
+    return Memory(shape=shape, depth=depth, init=init, attrs=attrs)
+
+
+def group_rom(m, *, width: int, words: list[int], fire, en, style: str | None = None):
     """A ROM of one word per channel group (m.submodules.rom), addressed by a group counter that
     steps on every accepted beat and wraps after the last group; read under the pipeline enable.
     Returns the read data (one cycle after the address, like a block RAM)."""
-    from amaranth.lib.memory import Memory
-
     groups = len(words)
-    m.submodules.rom = rom = Memory(shape=width, depth=groups, init=words)
+    m.submodules.rom = rom = rom_memory(shape=width, depth=groups, init=words, style=style)
     rd = rom.read_port(domain="sync")
     group = Signal(range(groups))
     with m.If(fire):
