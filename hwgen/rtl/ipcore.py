@@ -4,13 +4,16 @@
     <top>_axis_tb.v  a self-contained smoke testbench for `fusesoc run --target sim` (Icarus)
     <top>.f          a plain file list (<top>.v, <top>_axis.v), names relative to the build
                      directory (`verilator -F DIR/<top>.f` resolves them from anywhere)
+    <top>.vlt        Verilator waivers for <top>.v (verilator_waivers): `verilator --lint-only -Wall
+                     DIR/<top>.vlt -F DIR/<top>.f` is clean; not in <top>.f (other tools read it)
     <top>.core       a FuseSoC CAPI2 core, hwgen:generated:<top>:<hwgen version>, with targets
-                     default (the wrapper), sim (the smoke test, Icarus), lint (Verilator) and
-                     synth_ecp5 / synth_ice40 (yosys only: resource counts, no place and route;
-                     `hwgen synth` adds nextpnr, a device and a pin harness)
+                     default (the wrapper), sim (the smoke test, Icarus), lint (Verilator -Wall, with
+                     the waivers) and synth_ecp5 / synth_ice40 (yosys only: resource counts, no place
+                     and route; `hwgen synth` adds nextpnr, a device and a pin harness)
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -123,24 +126,82 @@ endmodule
 """
 
 
+# Verilator -Wall warnings the generated core (yosys' Verilog backend, which Amaranth emits through)
+# always has, each with why it is safe: (rule, message pattern or None, reason). Only <top>.v is
+# waived; the wrapper <top>_axis.v is -Wall clean by itself. Not waived, because they can point at a
+# real defect: any other WIDTHTRUNC (a data path cut short), CMPCONST (a comparison that can never
+# change), UNDRIVEN, LATCH, MULTIDRIVEN, and every warning class not listed.
+WAIVERS = (
+    ("PROCASSINIT", None,
+     "registers are declared with their power-up value (`reg [3:0] x = 4'h0;`, Amaranth's init) and then "
+     "assigned in always blocks: the initializer is the FPGA's configuration value, as intended"),
+    ("UNUSEDSIGNAL", None,
+     "Amaranth keeps named signals nothing reads and the unused slices of packed buses (ROM words, payload "
+     "bits a unit does not consume, carry bits); a used signal that nothing drives is UNDRIVEN, still on"),
+    ("WIDTHEXPAND", None,
+     "yosys writes each cell's operands at their own width and lets Verilog extend them to the cell's width "
+     "(sign extension where the cell is signed, made explicit with $signed): extending never loses a bit"),
+    ("WIDTHTRUNC", "Logical operator LOGNOT expects 1 bit*",
+     "`!x` on a vector is Amaranth's x == 0 (Verilog's ! is true when no bit is set): nothing is truncated; "
+     "every other WIDTHTRUNC message stays on"),
+    ("CASEINCOMPLETE", None,
+     "yosys' combinational case statements assign the default before the case, so a value without a case "
+     "item keeps it (no latch; LATCH stays on); the missing values are ones the counters never take"),
+    ("DECLFILENAME", None,
+     "the whole hierarchy is one file: the submodules are named <top>.<stage> (escaped identifiers)"),
+    ("ASCRANGE", "*bit range: [-1:0]",
+     "yosys writes a zero-width Amaranth signal as [-1:0]; nothing drives or reads it"),
+)
+
+
+def verilator_waivers(top: str, verilog: str | None = None) -> str:
+    """<top>.vlt: a Verilator configuration file that waives WAIVERS in <top>.v (verilog: the core's
+    file name, default <top>.v), each rule with its reason."""
+    verilog = verilog or f"{top}.v"
+    lines = ["`verilator_config",
+             f"// Lint waivers for the generated core {verilog} (hwgen {__version__}).",
+             f"// Use: `verilator --lint-only -Wall {top}.vlt -F {top}.f --top-module {top}_axis` (the .vlt",
+             "// before the sources; the .core's lint target does this). No comment here may start with the",
+             "// word Verilator: Verilator reads such a comment as a directive.",
+             "// The waivers name only the generated file; the AXI4-Stream wrapper is -Wall clean by itself.",
+             "// Each is a style warning of the Verilog that yosys writes for Amaranth, not a defect (the core",
+             "// is checked bit-exactly against the golden model by `hwgen verify`). Not waived, because they",
+             "// can point at a real defect: other WIDTHTRUNC (a data path cut short), CMPCONST, UNDRIVEN,",
+             "// LATCH, MULTIDRIVEN and every class not listed here.", ""]
+    for rule, match, why in WAIVERS:
+        lines += textwrap.wrap(f"{rule}: {why}", 96, initial_indent="// ", subsequent_indent="//   ")
+        lines.append(f'lint_off -rule {rule} -file "*{verilog}"' + (f' -match "{match}"' if match else ""))
+    return "\n".join(lines) + "\n"
+
+
 def filelist(files: list[str]) -> str:
     """A .f file: one source per line, in compile order (the core before the wrapper)."""
     return "".join(f"{f}\n" for f in files)
 
 
-def fusesoc_core(top: str, rtl: list[str], tb: str, *, model: str) -> str:
+def fusesoc_core(top: str, rtl: list[str], tb: str, *, model: str, waivers: str | None = None) -> str:
     """<top>.core: FuseSoC CAPI2 with edalize flows (fusesoc 2.x; the flow API, not the deprecated
     tool API). synth_ecp5 uses the generic flow with yosys: edalize 0.6.8's trellis flow with
     pnr: none still asks for nextpnr-ecp5."""
     files = "".join(f"      - {f}\n" for f in rtl)
     vlnv = f"hwgen:generated:{top}:{__version__}"
+    waiver_set = "" if waivers is None else f"""\
+  waivers:
+    files:
+      - {waivers}
+    file_type: vlt
+"""
+    lint_sets = "[rtl]" if waivers is None else "[waivers, rtl]"
+    lint_what = ("Verilator lint of the core and the wrapper (warnings shown, not fatal)" if waivers is None else
+                 f"Verilator -Wall lint of the core and the wrapper; {waivers} waives the generated core's style "
+                 "warnings (each with its reason); anything else is shown, not fatal")
     model = safe_name(model)
     return f"""\
 CAPI=2:
 # FuseSoC core of the hwgen build {top} (model {model}), generated by hwgen {__version__}.
 # From a directory outside this one (FuseSoC writes build/ into the working directory):
 #   fusesoc --cores-root DIR run --target sim        {vlnv}   (Icarus smoke test)
-#   fusesoc --cores-root DIR run --target lint       {vlnv}   (Verilator)
+#   fusesoc --cores-root DIR run --target lint       {vlnv}   (Verilator -Wall)
 #   fusesoc --cores-root DIR run --target synth_ecp5 {vlnv}   (yosys synth_ecp5, no place and route)
 #   fusesoc --cores-root DIR run --target synth_ice40 {vlnv}  (yosys synth_ice40, no place and route)
 # The toplevel is the AXI4-Stream wrapper {top}_axis ({top}_axis.v; its header has the interface).
@@ -155,7 +216,7 @@ filesets:
     files:
       - {tb}
     file_type: verilogSource
-
+{waiver_set}
 targets:
   default:
     filesets: [rtl]
@@ -169,12 +230,12 @@ targets:
     filesets: [rtl, tb]
     toplevel: {top}_axis_tb
   lint:
-    description: "Verilator lint of the core and the wrapper (warnings shown, not fatal)"
+    description: "{lint_what}"
     flow: lint
     flow_options:
       tool: verilator
-      verilator_options: [-Wno-fatal]
-    filesets: [rtl]
+      verilator_options: [{'-Wno-fatal' if waivers is None else '-Wall, -Wno-fatal'}]
+    filesets: {lint_sets}
     toplevel: {top}_axis
   synth_ecp5:
     description: "yosys synth_ecp5 (resource counts in yosys.log; hwgen synth also places and routes)"
@@ -202,13 +263,14 @@ def write_ip_files(out: Path, plan: HardwarePlan, graph: Graph, top: str, core_v
     head_out = graph.tensors[graph.head.outputs[0]].shape
     core_out = graph.tensors[graph.core[-1].outputs[0]].shape
     header = interface_comment(plan, top, model=graph.name, in_shape=head_out, out_shape=core_out, axis=True)
-    axis, tb = f"{top}_axis.v", f"{top}_axis_tb.v"
+    axis, tb, vlt = f"{top}_axis.v", f"{top}_axis_tb.v", f"{top}.vlt"
     rtl = [*core_verilog, axis]
     texts = {
         axis: axis_verilog(plan, top, header=header),
         tb: smoke_testbench(plan, top, zero_input_words(graph, plan)),
         f"{top}.f": filelist(rtl),
-        f"{top}.core": fusesoc_core(top, rtl, tb, model=graph.name),
+        vlt: verilator_waivers(top, core_verilog[0]),
+        f"{top}.core": fusesoc_core(top, rtl, tb, model=graph.name, waivers=vlt),
     }
     for name, text in texts.items():
         write_atomic(out / name, text.encode())
