@@ -39,7 +39,7 @@ import numpy as np
 import onnx
 
 from .errors import HwgenError
-from .ir import Add, Dot, FloatActivation, GlobalSumPool, Graph, Head, MaxPool, Tail, Threshold
+from .ir import Add, Dot, FloatActivation, Graph, Head, MaxPool, Tail, Threshold
 from .ir.types import BipolarType
 
 U32 = 2.0 ** -24  # float32 unit roundoff
@@ -200,8 +200,10 @@ def _dot_bound(graph: Graph, src, values: dict, scale, segment) -> np.ndarray | 
     (plus a leading bias) can be from hwgen's acc * scale (+ bias), from n and the magnitudes of
     the terms: B = 2 (n + 6) u (sum_i |x_i w_i| + |bias|), u = 2^-24. B is 0 where the
     reference computes exactly: power-of-two input and weight scales, a bias on the accumulator
-    grid (or none) and sum |q_x q_w| + |bias / scale| < 2^24. A layer after a global average
-    pool adds the pool's H*W terms (the reference's means are float sums too)."""
+    grid (or none) and sum |q_x q_w| + |bias / scale| < 2^24. A layer after an average pool adds
+    the pool's window terms (the reference's means are float sums too: float_sum_terms)."""
+    from .lowering import lowering_of
+
     x = values[src.inputs[0]]
     if isinstance(src, Dot):
         mag = dataclasses.replace(src, weights=np.abs(src.weights), acc_type=None)
@@ -211,11 +213,12 @@ def _dot_bound(graph: Graph, src, values: dict, scale, segment) -> np.ndarray | 
         n = src.in_features
         before = graph.producer(src.inputs[0])
         exact = bool(_pow2(src.input_scale)) & _pow2(src.weight_scale)  # [C]
-        if isinstance(before, GlobalSumPool):
-            n += before.in_shape[0] * before.in_shape[1]
-    elif isinstance(src, GlobalSumPool):
-        m_int = np.abs(x.astype(np.int64)).sum(axis=(1, 2))
-        n = src.in_shape[0] * src.in_shape[1]
+        n += (lowering_of(before).float_sum_terms(before) or 0) if before is not None else 0
+    elif lowering_of(src).float_sum_terms(src):  # a pool's mean: a float32 sum in the reference
+        from .golden import run_op
+
+        m_int = run_op(src, np.abs(x.astype(np.int64)))
+        n = lowering_of(src).float_sum_terms(src)
         exact = _pow2(np.broadcast_to(np.asarray(scale, np.float64), (m_int.shape[-1],)))
     else:
         return None

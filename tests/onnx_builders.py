@@ -405,3 +405,152 @@ def tie_mlp(path, *, seed=0, k=6, hidden=16, out=6) -> str:
     b.quant(0.6, 4, signed=True)
     b.linear(rng.integers(-3, 4, size=(out, hidden)), 0.7, bits=3)
     return b.save(path)
+
+
+# --- average pools, Trunc, pixel shuffles (tests/test_avgpool.py, tests/test_data_movement.py) ---
+
+def _save_qonnx_version(b: GraphBuilder, path, opset: int, qonnx_version: int) -> str:
+    """Save with the qonnx domain's opset `qonnx_version` (which picks Trunc_v1 or Trunc_v2)."""
+    m = b.model(opset=opset)
+    for o in m.opset_import:
+        if o.domain == QDOMAIN:
+            o.version = qonnx_version
+    onnx.save(m, str(path))
+    return str(path)
+
+
+def avgpool_cnn(path, *, seed=0, kernel=(2, 2), stride=(2, 2), size=(6, 6), a_bits=3, signed=False,
+                after="linear", trunc=None, opset=13, pool_attrs=None) -> str:
+    """quant -> conv3x3 (2 -> 4) -> BN -> [ReLU] -> quant (INT or UINT a_bits, scale 1/2) -> AveragePool
+    (kernel, stride; None: no strides attribute) -> [Trunc] -> `after`: "linear" (flatten -> linear),
+    "quant" (quant INT4 1/4 -> flatten -> linear), "conv" (conv1x1 -> output) or "output".
+
+    trunc: dict(version=1|2, shift=t, out_bits, rounding_mode, signed, narrow, zeropt, scale_ratio):
+    the Trunc's input scale is the pool's mean scale (1/2 / (kh*kw)) times scale_ratio (default 1),
+    its output scale that times 2^t (v2) or in_bits - out_bits = t (v1). Power-of-two scales
+    everywhere (with a 2x2 or 4x1 kernel every float is exact), so golden == reference bit for bit."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder((2, *size), name=f"avgpool{seed}")
+    b.quant(2.0 ** -3, 3, signed=False)
+    b.conv(rng.integers(-3, 4, size=(4, 2, 3, 3)), 2.0 ** rng.integers(-3, 0, size=4), bits=3)
+    b.batchnorm(rng.uniform(0.2, 1.0, 4) * np.where(rng.random(4) < 0.25, -1, 1), rng.normal(size=4),
+                rng.normal(size=4) * 3, rng.uniform(1, 8, 4))
+    if not signed:
+        b.op("Relu")
+    b.quant(0.5, a_bits, signed=signed)
+    attrs = {"kernel_shape": list(kernel)}
+    if stride is not None:
+        attrs["strides"] = list(stride)
+    attrs.update(pool_attrs or {})
+    b.op("AveragePool", **attrs)
+    n = kernel[0] * kernel[1]
+    version = 1
+    if trunc is not None:
+        t = dict(version=2, shift=0, out_bits=8, rounding_mode="FLOOR", signed=False, narrow=False, zeropt=0.0,
+                 scale_ratio=1.0)
+        t.update(trunc)
+        version = t["version"]
+        scale = np.float32(0.5 / n * t["scale_ratio"])
+        in_bits = a_bits + int(np.ceil(np.log2(n)))
+        if version == 2:
+            b.op("Trunc", b.const(scale), b.const(t["zeropt"]), b.const(in_bits),
+                 b.const(np.float32(scale * 2.0 ** t["shift"])), b.const(t["out_bits"]), domain=QDOMAIN,
+                 rounding_mode=t["rounding_mode"], signed=int(t["signed"]), narrow=int(t["narrow"]))
+        else:
+            b.op("Trunc", b.const(scale), b.const(t["zeropt"]), b.const(in_bits), b.const(in_bits - t["shift"]),
+                 domain=QDOMAIN, rounding_mode=t["rounding_mode"])
+    h, w = size
+    kh, kw = kernel
+    sh, sw = stride or (1, 1)
+    pixels = ((h - kh) // sh + 1) * ((w - kw) // sw + 1)
+    if after == "quant":
+        b.quant(0.25, 4, signed=True)
+    if after in ("linear", "quant"):
+        b.op("Flatten", axis=1)
+        b.linear(rng.integers(-3, 4, (3, 4 * pixels)), 0.25, bits=3, bias=rng.normal(size=3))
+    elif after == "conv":
+        b.conv(rng.integers(-3, 4, size=(3, 4, 1, 1)), 0.25, bits=3, pad=0)
+    return _save_qonnx_version(b, path, opset, version)
+
+
+def pixel_shuffle_cnn(path, *, seed=0, op="DepthToSpace", mode=None, block=2, where="after", between=(),
+                      then=None, opset=13) -> str:
+    """quant -> conv3x3 (2 -> 8 channels) -> BN, then
+      where "after":  ReLU -> quant -> `op` (DepthToSpace with `mode`, or SpaceToDepth) -> ...
+      where "before": `op` -> `between` ("relu", "mul" (a scalar), "add" (a per-channel constant)) -> quant -> ...
+    and `then`: None (the output), "conv" (a conv1x1 -> output: the shuffle is then between two layers)
+    or "quant_conv" (a quantizer and a conv1x1)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder((2, 4, 4), name=f"shuffle{seed}")
+    b.quant(2.0 ** -3, 3, signed=False)
+    b.conv(rng.integers(-3, 4, size=(8, 2, 3, 3)), 2.0 ** rng.integers(-3, 0, size=8), bits=3)
+    b.batchnorm(rng.uniform(0.2, 1.0, 8) * np.where(rng.random(8) < 0.25, -1, 1), rng.normal(size=8),
+                rng.normal(size=8) * 3, rng.uniform(1, 8, 8))
+    attrs = {"blocksize": block}
+    if mode is not None:
+        attrs["mode"] = mode
+    channels = 8 // block ** 2 if op == "DepthToSpace" else 8 * block ** 2
+    if where == "before":
+        b.op(op, **attrs)
+        for what in between:
+            if what == "relu":
+                b.op("Relu")
+            elif what == "mul":
+                b.op("Mul", b.const(np.float32(0.5)))
+            elif what == "add":
+                b.op("Add", b.const(rng.normal(size=(1, channels, 1, 1)).astype(np.float32)))
+        b.quant(0.5, 3, signed=True)
+    else:
+        b.op("Relu")
+        b.quant(0.5, 3, signed=False)
+        b.op(op, **attrs)
+    if then == "quant_conv":
+        b.quant(0.5, 3, signed=True)
+    if then in ("conv", "quant_conv"):
+        b.conv(rng.integers(-3, 4, size=(3, channels, 1, 1)), 0.25, bits=3, pad=0)
+    return b.save_opset(path, opset)
+
+
+def brevitas_trunc_pool_model(path, *, seed=0, pool="avg", kernel=2, stride=2, act_bits=8, trunc="round",
+                              after="linear", size=6) -> str:
+    """QuantIdentity -> QuantConv2d(2, 4, 3, padding 1) -> BN -> QuantReLU(act_bits) -> TruncAvgPool2d(kernel,
+    stride) or TruncAdaptiveAvgPool2d(1) (trunc_quant RoundTo8bit "round" or TruncTo8bit "floor") ->
+    [QuantIdentity (after == "quant")] -> flatten -> QuantLinear with a bias. Fixed-point (power-of-two)
+    scales, random weights and BatchNorm statistics. With 8-bit activations the sums have more than 8
+    bits and the Trunc really shifts; with 4 bits it only changes the scale."""
+    import torch
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU, TruncAdaptiveAvgPool2d, TruncAvgPool2d
+    from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+    from brevitas.quant.scaled_int import RoundTo8bit, TruncTo8bit
+    from torch import nn
+
+    torch.manual_seed(seed)
+    wq = {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": 4}
+    tq = {"round": RoundTo8bit, "floor": TruncTo8bit}[trunc]
+    if pool == "avg":
+        p = TruncAvgPool2d(kernel, stride=stride, trunc_quant=tq)
+        pixels = ((size - kernel) // stride + 1) ** 2
+    else:
+        p = TruncAdaptiveAvgPool2d((1, 1), trunc_quant=tq)
+        pixels = 1
+    layers = [QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=4, return_quant_tensor=True),
+              QuantConv2d(2, 4, 3, padding=1, bias=False, **wq), nn.BatchNorm2d(4),
+              QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=act_bits, return_quant_tensor=True), p]
+    if after == "quant":
+        layers.append(QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=5, return_quant_tensor=True))
+    layers += [nn.Flatten(), QuantLinear(4 * pixels, 3, bias=True, **wq)]
+    model = nn.Sequential(*layers)
+    randomize_bn(model, seed)
+    return brevitas_export(model, torch.randn(1, 2, size, size), path)
+
+
+def brevitas_espcn(path, *, name="quant_espcn_x2_w4a4_base", seed=0, size=8) -> str:
+    """brevitas_examples' super-resolution ESPCN (conv x 4 with BatchNorm, the last conv -> PixelShuffle ->
+    QuantReLU(uint8) -> output), seeded random weights and BatchNorm statistics, exported at 1x3xsizexsize."""
+    import torch
+    from brevitas_examples.super_resolution.models import get_model_by_name
+
+    torch.manual_seed(seed)
+    model = get_model_by_name(name)
+    randomize_bn(model, seed)
+    return brevitas_export(model, torch.rand(1, 3, size, size), path)

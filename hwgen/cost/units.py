@@ -412,6 +412,20 @@ def sumpool(unit, target: str) -> Resources:
     return r
 
 
+def window_sumpool(unit, target: str) -> Resources:
+    """SumPoolUnit: sliding window, CF running-sum registers (out_bits per element), per element an
+    adder and the first-tap gate, the output register, tap / channel-group counters."""
+    P.check_target(target)
+    S, ob = unit.simd, unit.out_bits
+    r = P.control(target) + sliding_window(unit.swg, target) + P.register(1)
+    r += P.counter(unit.CF, target) + P.counter(unit.taps, target)
+    r += P.register(S * ob)  # out_data
+    if unit.taps > 1:
+        r += P.register(unit.CF * S * ob)
+        r += (P.adder(ob, target) + P.mux(2, ob, target)) * S
+    return r
+
+
 def residual_add(unit, target: str) -> Resources:
     """ResidualAddUnit: per element the shifted sum (shifts are wiring), the rounding (a remainder
     compare and an increment; none for FLOOR), the clamp (a comparison with a constant and a mux per

@@ -10,8 +10,11 @@ Weight quantizers are folded to integer matrices here, quantizers of other const
 biases: Brevitas Int32Bias, QKeras) to the float values qonnx computes for them; the float ops
 between an accumulator and the next quantizer stay float (FloatActivation) until the streamline
 pass turns them into thresholds, so that the import itself is trivially faithful to the file.
-A global average pool (GlobalAveragePool, or ReduceMean over H and W) becomes a GlobalSumPool; a
-quantizer right after it becomes a FloatActivation on the sum (sum * s / (H*W), as the reference).
+A global average pool (GlobalAveragePool, or ReduceMean over H and W) becomes a GlobalSumPool, an
+unpadded AveragePool a SumPool; a quantizer right after it becomes a FloatActivation on the sum
+(sum * s / (k*k), as the reference), a Brevitas Trunc after it a Threshold on the sum (or part of
+the next quantizer's; hwgen.frontend.trunc). DepthToSpace / SpaceToDepth (pixel shuffles) run on
+the host: in the Tail, moved past the last quantizer when they come just before it.
 """
 from __future__ import annotations
 
@@ -22,11 +25,13 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import HwgenError
-from ..ir import (Add, Conv, FloatActivation, GlobalSumPool, Graph, Head, MatVec, MaxPool, Quantizer,
-                  Tail, TensorInfo)
+from ..ir import (Add, Conv, FloatActivation, GlobalSumPool, Graph, SumPool, Head, MatVec, MaxPool, Quantizer,
+                  Tail, TensorInfo, Threshold)
 from ..ir.float_segment import make_segment
+
 from ..ir.types import Bipolar, IntType, signed_bits_for, smallest_type
 from .load import load_qonnx
+from .trunc import trunc_spec
 
 QUANTIZERS = ("Quant", "BipolarQuant")
 LINEAR = ("MatMul", "Gemm", "Conv")
@@ -34,13 +39,17 @@ LINEAR = ("MatMul", "Gemm", "Conv")
 ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "LeakyRelu",
                "Identity", "Sigmoid", "Tanh", "HardTanh", "Neg", "Pow", "Sqrt", "Abs")
 SHAPE_ONLY = ("Reshape", "Flatten", "Identity", "Transpose", "Squeeze", "Unsqueeze")
+# pure permutations of an N, C, H, W tensor (PixelShuffle / PixelUnshuffle): host-side only
+PERMUTATIONS = ("DepthToSpace", "SpaceToDepth")
 HEAD_OPS = ("Add", "Sub", "Mul", "Div", "Reshape", "Flatten", "Identity", "Transpose", "Squeeze",
-            "Unsqueeze")
+            "Unsqueeze", "Relu") + PERMUTATIONS
 TAIL_OPS = ELEMENTWISE + ("Softmax", "LogSoftmax", "ArgMax", "Reshape", "Flatten", "Squeeze",
-                          "GlobalAveragePool", "ReduceMean", "MaxPool")
-# integer ops between quantizer and layer (ReduceMean: only the global mean over H and W)
-INTEGER_CORE = ("MaxPool", "GlobalAveragePool", "ReduceMean", "Pad")
+                          "GlobalAveragePool", "ReduceMean", "MaxPool", "AveragePool") + PERMUTATIONS
+# integer ops between quantizer and layer (ReduceMean: only the global mean over H and W; Trunc:
+# only right after an average pool)
+INTEGER_CORE = ("MaxPool", "GlobalAveragePool", "ReduceMean", "AveragePool", "Trunc", "Pad")
 GLOBAL_POOLS = ("GlobalAveragePool", "ReduceMean")
+POOLS = GLOBAL_POOLS + ("AveragePool",)
 SUPPORTED = sorted(set(QUANTIZERS + LINEAR + ELEMENTWISE + HEAD_OPS + TAIL_OPS + INTEGER_CORE))
 
 
@@ -205,7 +214,8 @@ class _Importer:
     def quantizer_of_weights(self, node, scale) -> Quantizer:
         zp = self.const(node, 2, "the zero point")
         if np.any(zp != 0):
-            raise HwgenError("non-zero weight zero points are not supported", node=node.name, op=node.op_type)
+            raise HwgenError("non-zero weight zero points are not supported; use a symmetric weight quantizer "
+                             "(zero point 0)", node=node.name, op=node.op_type)
         bits = float(self.const(node, 3, "the bit width").reshape(()))
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         mode = attrs.get("rounding_mode", b"ROUND")
@@ -350,7 +360,9 @@ class _Importer:
         if q.ndim != 4:
             raise HwgenError("only 2-D convolutions are supported", node=node.name, op=node.op_type)
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
-            raise HwgenError("dilated convolutions are not supported", node=node.name, op=node.op_type)
+            raise HwgenError(f"dilated convolutions are not supported (dilations {list(attrs['dilations'])}): "
+                             "hwgen's sliding window reads dense k x k patches; use dilation 1",
+                             node=node.name, op=node.op_type)
         if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             raise HwgenError("auto_pad is not supported; export with explicit pads", node=node.name, op=node.op_type)
         sc = s.reshape(len(s), -1)
@@ -381,7 +393,7 @@ class _Importer:
                              node=node.name, op=node.op_type)
         kernel = tuple(int(k) for k in attrs["kernel_shape"])
         op = MaxPool(name=node.name, inputs=[x], outputs=[node.output[0]], in_shape=shape, kernel=kernel,
-                     stride=tuple(int(v) for v in attrs.get("strides", kernel)),
+                     stride=tuple(int(v) for v in attrs.get("strides", [1, 1])),  # ONNX's default: 1
                      pads=_pads(attrs.get("pads", [0, 0, 0, 0])), dtype=x_type)
         self.tensors[node.output[0]] = TensorInfo(op.out_shape, x_type)
         return op
@@ -408,27 +420,81 @@ class _Importer:
         if len(shape) != 3:
             raise HwgenError(f"{node.op_type} needs an N, C, H, W input", node=node.name, op=node.op_type)
 
-    def import_global_pool(self, node, x: str, x_scale: float, x_type):
-        """Global average pool -> GlobalSumPool. Into a layer: the 1/(H*W) moves into that
-        layer's input scale. Into a quantizer (e.g. a QuantIdentity after AdaptiveAvgPool2d):
-        the requantization of sum * s / (H*W) becomes a FloatActivation (a Threshold after
-        streamlining) on the signed sum."""
-        self.global_pool_check(node, x)
-        h, w, c = self.tensors[x].shape
-        lo, hi = x_type.min * h * w, x_type.max * h * w
+    def avgpool_window(self, node, x: str) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(kernel, stride) of an AveragePool that is an integer window sum: N, C, H, W, 2-D, no
+        padding, no dilation (ceil_mode only where it changes nothing)."""
+        attrs = _attrs(node)
+        shape = self.tensors[x].shape
+        if len(shape) != 3 or len(attrs.get("kernel_shape", [])) != 2:
+            raise HwgenError("AveragePool needs an N, C, H, W input and a 2-D kernel", node=node.name, op=node.op_type)
+        kernel = tuple(int(k) for k in attrs["kernel_shape"])
+        stride = tuple(int(v) for v in attrs.get("strides", [1, 1]))  # ONNX's default: 1
+        pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])]
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+        if any(pads) or auto_pad not in ("NOTSET", "VALID"):
+            what = f"pads {pads}" if any(pads) else f"auto_pad {auto_pad}"
+            raise HwgenError(
+                f"AveragePool with padding ({what}) is not supported: hwgen maps an average pool onto an "
+                "integer window sum, and a padded border window averages fewer real pixels; use padding=0 "
+                "(e.g. nn.AvgPool2d(k, s) or TruncAvgPool2d without padding), or pool after the last "
+                "quantizer, where it runs on the host", node=node.name, op=node.op_type)
+        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise HwgenError("dilated average pools are not supported; use dilation 1",
+                             node=node.name, op=node.op_type)
+        h, w, _ = shape
+        if kernel[0] > h or kernel[1] > w or min(kernel + stride) < 1:
+            raise HwgenError(f"AveragePool kernel {list(kernel)} does not fit the {h}x{w} input",
+                             node=node.name, op=node.op_type)
+        if attrs.get("ceil_mode", 0) and ((h - kernel[0]) % stride[0] or (w - kernel[1]) % stride[1]):
+            raise HwgenError("AveragePool with ceil_mode=1 and partial border windows is not supported; "
+                             "use ceil_mode=0", node=node.name, op=node.op_type)
+        return kernel, stride
+
+    def import_pool(self, node, x: str, x_scale: float, x_type):
+        """Average pool -> integer sums: GlobalSumPool (GlobalAveragePool, ReduceMean over H and W) or
+        SumPool (AveragePool, k x k windows). Then, by what follows:
+          a layer (or the output): the 1/(k*k) moves into its input scale;
+          a quantizer (e.g. a QuantIdentity after AvgPool2d): the requantization of sum * s / (k*k)
+          becomes a FloatActivation (a Threshold after streamlining) on the signed sum;
+          a Trunc (Brevitas TruncAvgPool2d / TruncAdaptiveAvgPool2d): see import_trunc."""
+        if node.op_type in GLOBAL_POOLS:
+            self.global_pool_check(node, x)
+            h, w, c = self.tensors[x].shape
+            count, out_shape = h * w, (c,)
+        else:
+            kernel, stride = self.avgpool_window(node, x)
+            h, w, c = self.tensors[x].shape
+            count = kernel[0] * kernel[1]
+            out_shape = ((h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1, c)
+        lo, hi = x_type.min * count, x_type.max * count
+        mean_scale = float(np.float32(x_scale) / np.float32(count))
         out = node.output[0]
         nxt = self.next_node(out)
-        requant = nxt is not None and nxt.op_type in QUANTIZERS
-        # the Threshold after the pool takes signed inputs (as it does after an accumulator)
-        out_type = IntType(signed_bits_for(lo, hi), signed=True) if requant else smallest_type(lo, hi)
-        self.ops.append(GlobalSumPool(name=node.name, inputs=[x], outputs=[out],
-                                      in_shape=(h, w, c), in_type=x_type, out_type=out_type))
-        self.tensors[out] = TensorInfo((c,), out_type)
-        if not requant:
-            return out, float(np.float32(x_scale) / np.float32(h * w)), out_type
+        trunc = None
+        if nxt is not None and nxt.op_type == "Trunc":
+            opsets = {o.domain: o.version for o in self.w.model.opset_import}
+            trunc = trunc_spec(nxt, self.inits, opsets, mean_scale)
+        after = self.next_node(nxt.output[0]) if trunc is not None else nxt
+        # a Threshold follows (the Trunc's or a quantizer's): it takes signed sums, as after an accumulator
+        thresholded = (trunc is not None and not trunc.scale_only(lo, hi)) or \
+            (after is not None and after.op_type in QUANTIZERS)
+        out_type = IntType(signed_bits_for(lo, hi), signed=True) if thresholded else smallest_type(lo, hi)
+        if node.op_type in GLOBAL_POOLS:
+            op = GlobalSumPool(name=node.name, inputs=[x], outputs=[out], in_shape=(h, w, c), in_type=x_type,
+                               out_type=out_type)
+        else:
+            op = SumPool(name=node.name, inputs=[x], outputs=[out], in_shape=(h, w, c), kernel=kernel,
+                         stride=stride, in_type=x_type, out_type=out_type)
+        self.ops.append(op)
+        self.tensors[out] = TensorInfo(out_shape, out_type)
+        if trunc is not None:
+            return self.import_trunc(nxt, trunc, out, out_type, (lo, hi))
+        if nxt is None or nxt.op_type not in QUANTIZERS:
+            return out, mean_scale, out_type
         quant = self.quantizer_of(nxt)
         n_name = out + "__hwgen_pool_size"
-        self.inits[n_name] = np.array(h * w, dtype=np.float32)
+        self.inits[n_name] = np.array(count, dtype=np.float32)
         mean = out + "__hwgen_mean"
         seg = self.segment([onnx.helper.make_node("Div", [out, n_name], [mean], name=node.name + "_mean")],
                            out, (c,), mean)
@@ -436,8 +502,54 @@ class _Importer:
         self.ops.append(FloatActivation(
             name=nxt.name, inputs=[out], outputs=[y], scale=np.full(c, np.float32(x_scale), np.float32),
             segment=seg, quantizer=quant, onnx_nodes=[node.name], segment_shape=(c,)))
-        self.tensors[y] = TensorInfo((c,), quant.out_type)
+        self.tensors[y] = TensorInfo(out_shape, quant.out_type)
         return y, quant.scale, quant.out_type
+
+    def import_trunc(self, node, spec, s: str, s_type, s_range):
+        """A Trunc on the integer sums s (hwgen.frontend.trunc: out = f(s) * out_scale, f monotone):
+          the identity on the sums' range (f(s) * out_scale == s * scale, e.g. Brevitas' RoundTo8bit
+          on sums of fewer than 8 bits): no op;
+          a quantizer after it: folded into that quantizer's FloatActivation on s (its float ops
+          compute f exactly), so streamlining makes one Threshold of both;
+          else: a Threshold on s reproducing f on the sums' whole range (a shift-and-clip
+          requantizer after the requantize pass)."""
+        lo, hi = s_range
+        y = node.output[0]
+        shape = self.tensors[s].shape
+        c = shape[-1]
+        nxt = self.next_node(y)
+        quant = self.quantizer_of(nxt) if nxt is not None and nxt.op_type in QUANTIZERS else None
+        if spec.scale_only(lo, hi):
+            scale = spec.rescaled()
+            self.notes.append(f"Trunc '{node.name}' changes nothing on its input range: no hardware")
+            self.ops[-1].outputs = [y]
+            self.tensors[y] = self.tensors.pop(s)
+            if quant is None:
+                return y, scale, s_type
+            q = nxt.output[0]
+            self.ops.append(FloatActivation(
+                name=nxt.name, inputs=[y], outputs=[q], scale=np.full(c, np.float32(scale), np.float32),
+                segment=None, quantizer=quant, onnx_nodes=[node.name], segment_shape=(c,)))
+            self.tensors[q] = TensorInfo(shape, quant.out_type)
+            return q, quant.scale, quant.out_type
+        if quant is not None:
+            x_in = y + "__hwgen_trunc_in"
+            nodes = spec.segment_nodes(x_in, y, self.inits, node.name + "__hwgen")
+            seg = make_segment(nodes, self.inits, x_in, (c,), y, max(self.opset, 13))
+            q = nxt.output[0]
+            self.ops.append(FloatActivation(
+                name=nxt.name, inputs=[s], outputs=[q],
+                scale=np.full(c, np.float32(2.0 ** -spec.shift), np.float32), segment=seg, quantizer=quant,
+                onnx_nodes=[node.name], segment_shape=(c,)))
+            self.tensors[q] = TensorInfo(shape, quant.out_type)
+            return q, quant.scale, quant.out_type
+        thresholds, base, out_type = spec.staircase(lo, hi)
+        self.ops.append(Threshold(
+            name=node.name, inputs=[s], outputs=[y], thresholds=np.tile(thresholds, (c, 1)),
+            decreasing=np.zeros(c, bool), in_type=s_type, out_type=out_type, out_base=base,
+            out_scale=spec.out_scale))
+        self.tensors[y] = TensorInfo(shape, out_type)
+        return y, spec.out_scale, out_type
 
     def zero_pads(self, node) -> tuple[int, int, int, int]:
         """A constant zero Pad on H and W only, to be folded into the next Conv."""
@@ -488,9 +600,14 @@ class _Importer:
                 self.ops.append(op)
                 x = op.outputs[0]
                 continue
-            if node is not None and node.op_type in GLOBAL_POOLS:
-                x, x_scale, x_type = self.import_global_pool(node, x, x_scale, x_type)
+            if node is not None and node.op_type in POOLS:
+                x, x_scale, x_type = self.import_pool(node, x, x_scale, x_type)
                 continue
+            if node is not None and node.op_type == "Trunc":
+                raise HwgenError(
+                    "a Trunc is supported only right after an average pool (AveragePool, GlobalAveragePool "
+                    "or ReduceMean over H and W: Brevitas TruncAvgPool2d / TruncAdaptiveAvgPool2d), where "
+                    "it truncates the pool's integer sums", node=node.name, op=node.op_type)
             if node is not None and node.op_type == "Pad":
                 pads = self.zero_pads(node)
                 nxt = self.next_node(node.output[0])
@@ -512,6 +629,9 @@ class _Importer:
                     raise HwgenError("two quantizers in a row are not supported", node=node.name, op=node.op_type)
                 x_nodes, end, stop = self.walk_float(x, TAIL_OPS, "after the last quantizer")
                 if stop is not None:
+                    perm = next((n for n in x_nodes if n.op_type in PERMUTATIONS), None)
+                    if perm is not None:
+                        raise self.permutation_inside(perm, stop)
                     raise self.unsupported(stop, "between a quantizer and a layer", ["Reshape", "Flatten"])
                 self.ops.append(self.host_tail(x, x_scale, x_nodes, end))
                 graph_output = end
@@ -528,6 +648,10 @@ class _Importer:
             seg_nodes = bias_nodes + float_nodes
             seg_shape = (op.out_channels, 1, 1) if isinstance(op, Conv) else (op.out_channels,)
             if stop is not None and stop.op_type in QUANTIZERS and stop.input[0] == end:
+                moved = [n for n in float_nodes if n.op_type in PERMUTATIONS]
+                if moved:  # a permutation commutes with elementwise ops: run it after the quantizer
+                    float_nodes, end = self.without_permutations(float_nodes, end)
+                    seg_nodes = bias_nodes + float_nodes
                 bad = [n for n in float_nodes if n.op_type not in ELEMENTWISE]
                 if bad:
                     raise self.unsupported(bad[0], where, ELEMENTWISE)
@@ -535,17 +659,29 @@ class _Importer:
                 segment = self.segment(seg_nodes, acc, seg_shape, end) \
                     if seg_nodes else None
                 x = stop.output[0]
+                q = x + "__hwgen_unpermuted" if moved else x
                 self.ops.append(FloatActivation(
-                    name=stop.name, inputs=[acc], outputs=[x], scale=op.float_scale, segment=segment,
+                    name=stop.name, inputs=[acc], outputs=[q], scale=op.float_scale, segment=segment,
                     quantizer=quant, onnx_nodes=[n.name for n in float_nodes], segment_shape=seg_shape))
-                self.tensors[x] = TensorInfo(self.tensors[acc].shape, quant.out_type)
+                self.tensors[q] = TensorInfo(self.tensors[acc].shape, quant.out_type)
                 x_scale, x_type = quant.scale, quant.out_type
+                if moved:  # the quantizer's integers go to the host, which permutes them
+                    tail_nodes, end, stop = self.walk_float(x, TAIL_OPS, "after the last quantizer")
+                    if stop is not None:
+                        raise self.permutation_inside(moved[0], stop)
+                    self.ops.append(self.host_tail(q, x_scale, self.rechain(moved, q, x) + tail_nodes, end))
+                    graph_output = end
+                    break
                 continue
             if stop is not None:
                 raise HwgenError(
                     f"layer '{node.name}' feeds {stop.op_type} '{stop.name}' without an activation "
                     "quantizer in between; quantize the activation (e.g. QuantReLU / QuantIdentity)",
                     node=stop.name, op=stop.op_type)
+            if end == acc:  # the layer feeds the output itself: its accumulator needs a name (and shape) of its own
+                op.outputs = [acc + "__acc"]
+                self.tensors[op.outputs[0]] = self.tensors.pop(acc)
+                acc = op.outputs[0]
             self.ops.append(self.host_tail(acc, op.float_scale, seg_nodes, end))
             graph_output = end
             break
@@ -556,6 +692,56 @@ class _Importer:
                       input=graph_input, output=graph_output, source=self.path, notes=self.notes)
         graph.validate()
         return graph
+
+    # --- pixel shuffles (DepthToSpace / SpaceToDepth) ----------------------------------------
+    @staticmethod
+    def permutation_inside(perm, stop) -> HwgenError:
+        return HwgenError(
+            f"{perm.op_type} (a pixel shuffle) is not supported inside the integer path (it reaches "
+            f"{stop.op_type} '{stop.name}'): hwgen runs DepthToSpace / SpaceToDepth only on the host, after "
+            "the last quantizer; move it there (e.g. last conv -> quant -> PixelShuffle -> output, or last "
+            "conv -> PixelShuffle -> quant -> output) or run the layers after it on the host",
+            node=perm.name, op=perm.op_type)
+
+    def without_permutations(self, nodes, end: str):
+        """The float ops between a layer and its quantizer without their permutations (which move past
+        the quantizer, into the host tail), rewired; and the new name of the quantizer's input. Ops
+        after a permutation must treat every element alike (scalar constants only), else moving the
+        permutation would change what they do."""
+        rename, kept, perm = {}, [], None
+        for n in nodes:
+            if n.op_type in PERMUTATIONS:
+                rename[n.output[0]] = rename.get(n.input[0], n.input[0])
+                perm = perm or n
+                continue
+            if perm is not None:
+                per_channel = [i for i in n.input if i in self.inits and np.asarray(self.inits[i]).size > 1]
+                if per_channel:
+                    raise HwgenError(
+                        f"{n.op_type} '{n.name}' after {perm.op_type} '{perm.name}' has per-element constants "
+                        f"('{per_channel[0]}'): hwgen runs {perm.op_type} on the host after the last quantizer, "
+                        f"which needs the ops between them to use scalars only; move {perm.op_type} after "
+                        f"{n.op_type} in the model", node=perm.name, op=perm.op_type)
+            copy = onnx.NodeProto()
+            copy.CopyFrom(n)
+            for k, name in enumerate(copy.input):
+                copy.input[k] = rename.get(name, name)
+            kept.append(copy)
+        return kept, rename.get(end, end)
+
+    @staticmethod
+    def rechain(perms, first: str, last: str) -> list:
+        """Copies of the permutations `perms` chained from tensor `first` to tensor `last`."""
+        out = []
+        src = first
+        for k, n in enumerate(perms):
+            copy = onnx.NodeProto()
+            copy.CopyFrom(n)
+            copy.input[0] = src
+            copy.output[0] = last if k == len(perms) - 1 else f"{n.output[0]}__hwgen_moved"
+            src = copy.output[0]
+            out.append(copy)
+        return out
 
     def fork_residual(self, x: str, scale: float, dtype) -> None:
         """x feeds a layer and a later Add: keep it as the skip input of that Add."""

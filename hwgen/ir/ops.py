@@ -164,6 +164,26 @@ class GlobalSumPool(Op):
 
 
 @dataclass(kw_only=True)
+class SumPool(Op):
+    """Sum over kh x kw windows (stride, no padding) per channel of an integer NHWC tensor.
+    AveragePool imports as this: the 1/(kh*kw) moves into the next layer's input scale or into the
+    Threshold of the quantizer after it (as for GlobalSumPool), and a Brevitas Trunc after it becomes
+    a Threshold on the sums (hwgen.frontend.trunc)."""
+
+    in_shape: tuple[int, int, int]  # H, W, C
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    in_type: DataType
+    out_type: IntType
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.in_shape
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        return ((h - kh) // sh + 1, (w - kw) // sw + 1, c)
+
+
+@dataclass(kw_only=True)
 class Add(Op):
     """Residual add of two integer tensors in power-of-two domains, requantized:
 
@@ -238,4 +258,4 @@ class Tail(Op):
     nchw: bool = False  # the integers arrive NHWC; the float ops expect NCHW
 
 
-INTEGER_OPS = (MatVec, Conv, KernelBankConv, Threshold, MaxPool, GlobalSumPool, Add, ODEBlock)
+INTEGER_OPS = (MatVec, Conv, KernelBankConv, Threshold, MaxPool, GlobalSumPool, SumPool, Add, ODEBlock)

@@ -45,6 +45,11 @@ class Lowering:
         allows (what streamlining and requantizers must be exact on); None when not known."""
         return None
 
+    def float_sum_terms(self, op) -> int | None:
+        """For an op the float reference computes as a plain float32 sum of its inputs (a pool's
+        mean), the number of terms per output; None otherwise (hwgen check's float-error bound)."""
+        return None
+
     def children(self, op) -> list:
         """Ops nested inside this one (an ODE block's body)."""
         return []

@@ -1,0 +1,110 @@
+"""Window sum pool unit: sums over kh x kw windows, stride s, no padding, on an integer (or
+Bipolar) NHWC stream (AveragePool imports as this; the 1/(kh*kw) lives in the next scale).
+
+    i (NHWC pixels, SIMD elements per beat) -> SlidingWindowUnit
+      -> patches in (kh, kw, c) order -> running sum per channel -> o (NHWC, SIMD per beat)
+
+The reduction is MaxPoolUnit's with an adder instead of a comparator: one running-sum word per
+channel group in a CF-word shift register (CF = C/SIMD); patch beats arrive (tap, cf) with cf
+innermost, so the word at the head is always the running sum of the beat's channels; the last
+tap's sum goes to the output register. Sums are `out_bits` (out_type) wide and wrap like a register
+of that width (every partial sum, like the final one, lies in [taps * min, taps * max], which
+out_type holds). Bipolar elements count -1/+1.
+
+Output: Ho*Wo*CF beats per image of SIMD elements of out_type.
+Cycles per image = Ho*Wo*kh*kw*CF (one patch beat per cycle) plus the line-buffer fill.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .sliding_window import SlidingWindowUnit
+from .window_util import elements, value_of
+
+
+class SumPoolUnit(wiring.Component):
+    def __init__(self, *, in_shape, kernel, stride, in_type, out_type, simd: int = 1, rows: int | None = None):
+        self.in_type, self.out_type = in_type, out_type
+        self.in_bits, self.out_bits = in_type.wire_bits, out_type.wire_bits
+        self.swg = SlidingWindowUnit(in_shape=in_shape, kernel=kernel, stride=stride, in_type=in_type,
+                                     simd=simd, rows=rows)
+        self.simd, self.CF, self.C = self.swg.simd, self.swg.CF, self.swg.C
+        self.taps = self.swg.kh * self.swg.kw
+        super().__init__({
+            "i": In(stream.Signature(self.simd * self.in_bits)),
+            "o": Out(stream.Signature(self.simd * self.out_bits)),
+        })
+
+    @classmethod
+    def from_op(cls, op, *, simd: int = 1, rows: int | None = None):
+        return cls(in_shape=op.in_shape, kernel=op.kernel, stride=op.stride, in_type=op.in_type,
+                   out_type=op.out_type, simd=simd, rows=rows)
+
+    # -- facts for the report -------------------------------------------------------------
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (*self.swg.out_shape, self.C)
+
+    @property
+    def cycles(self) -> int:
+        return self.swg.cycles
+
+    @property
+    def fill_cycles(self) -> int:
+        return self.swg.fill_cycles
+
+    @property
+    def latency(self) -> int:
+        return self.swg.fill_cycles + self.swg.latency + self.swg.patch_beats + 1
+
+    @property
+    def buffer_bits(self) -> int:
+        return self.swg.buffer_bits + (self.CF if self.taps > 1 else 0) * self.simd * self.out_bits
+
+    rom_bits = 0
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.swg = swg = self.swg
+        CF, T, S, ob = self.CF, self.taps, self.simd, self.out_bits
+        wiring.connect(m, wiring.flipped(self.i), swg.i)
+        src = swg.o
+
+        cf = Signal(range(CF), name="cf")
+        tap = Signal(range(T), name="tap")
+        first, last = tap == 0, tap == T - 1
+        # running sums of the CF channel groups, head = the group of the arriving beat
+        regs = [Signal(S * ob, name=f"sum{k}") for k in range(CF)] if T > 1 else []
+        xs = [value_of(e, self.in_type) for e in elements(src.payload, S, self.in_bits)]
+        heads = elements(regs[0], S, ob) if regs else [None] * S
+        lanes = [Signal(ob, name=f"new{e}") for e in range(S)]
+        for lane, h, x in zip(lanes, heads, xs):
+            m.d.comb += lane.eq(x if h is None else Mux(first, 0, h.as_signed()) + x)  # wraps to ob bits
+        new = Cat(*lanes)
+
+        out_valid = Signal()
+        out_data = Signal(S * ob)
+        fire = Signal()
+        m.d.comb += [
+            src.ready.eq(~last | ~out_valid | self.o.ready),
+            fire.eq(src.valid & src.ready),
+            self.o.valid.eq(out_valid),
+            self.o.payload.eq(out_data),
+        ]
+        with m.If(self.o.ready):
+            m.d.sync += out_valid.eq(0)
+        with m.If(fire):
+            if regs:
+                m.d.sync += [regs[k].eq(regs[k + 1]) for k in range(CF - 1)]
+                m.d.sync += regs[-1].eq(new)
+            with m.If(last):
+                m.d.sync += [out_valid.eq(1), out_data.eq(new)]
+            with m.If(cf == CF - 1):
+                m.d.sync += [cf.eq(0), tap.eq(tap + 1)]
+                with m.If(last):
+                    m.d.sync += tap.eq(0)
+            with m.Else():
+                m.d.sync += cf.eq(cf + 1)
+        return m
