@@ -24,6 +24,9 @@ from ..rtl.width_converter import WidthConverter
 DEFAULT_TARGET = "ecp5"
 
 
+SKID_NARROW_BITS = 64  # a skid's two registers and mux per bit: cheap up to here
+
+
 class Planner:
     """The stream so far (`fmt`, what the last stage emits) and the stages planned; lowerings
     append their stages with `feed` (make the stream fit) and `push`."""
@@ -63,7 +66,11 @@ class Planner:
         put a 256-bit skid in front of the digits II-64 MatVec whose clock-enable fan-out cost 110.8 ->
         87.5 MHz; bench/qor_vs_peers.py). Before a third uncut unit in a row, a SkidBuffer goes on the
         narrower of the two boundaries it could cut (after the last unit, or between the last two:
-        usually after an activation rather than on a wide accumulator stream)."""
+        usually after an activation rather than on a wide accumulator stream), except that a unit
+        with more pipeline registers than the one after it gets the skid right behind it when that
+        boundary is at most SKID_NARROW_BITS wide: its clock-enable fan-out is the slow part of a
+        ready path, so it should hang off a register through one LUT, not two (digits A2Q II 64:
+        skid -> Quant -> MatVec enable was the 99.2 MHz critical path, 8.4 of 10.1 ns routing)."""
         cuts = (SkidBuffer,) if self.clock.target == "ice40" else (SkidBuffer, StreamFIFO)
         if self.clock.mhz is None or isinstance(unit, cuts):
             return
@@ -75,7 +82,10 @@ class Planner:
         if len(run) < 2:
             return
         last = run[0]
-        if last.in_fmt.payload_bits < self.fmt.payload_bits:  # cut in front of the last unit
+        narrower = last.in_fmt.payload_bits < self.fmt.payload_bits
+        heavier = (last.in_fmt.payload_bits <= SKID_NARROW_BITS
+                   and self._registers(run[1].unit) > self._registers(last.unit))
+        if narrower or heavier:  # cut in front of the last unit
             skid = SkidBuffer(width=last.in_fmt.payload_bits)
             _planned(skid)
             self.stages.insert(self.stages.index(last), Stage(f"{last.name}_skid", skid, None, last.in_fmt.beats,
@@ -86,6 +96,10 @@ class Planner:
             if self.stages[-1].out_fmt is None:
                 self.stages[-1].out_fmt = self.fmt
             self.stages.append(Stage(f"{name}_skid", skid, None, self.fmt.beats, in_fmt=self.fmt))
+
+    def _registers(self, unit) -> int:
+        """The unit's estimated flip-flops: the fan-out of its pipeline enable."""
+        return lowering_of_unit(unit).estimate(unit, self.clock.target).ff
 
     def close(self) -> "Planner":
         """Record the last stage's output format; returns self."""
