@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -270,7 +270,7 @@ class KernelBankConvUnit(wiring.Component):
             for j in range(S):
                 if self.folded:
                     sel = rrd.data[(p * S + j) * self.tau:(p * S + j + 1) * self.tau]
-                    terms.append(Cat(*resp[j]).word_select(sel, rb).as_signed())
+                    terms.append(Array(resp[j])[sel])  # a mux (word_select's shift lints as WIDTHTRUNC)
                 else:
                     terms.append(resp[j][int(self.indices[p, j])])
             dots.append(balanced_sum(terms))

@@ -68,7 +68,8 @@ class ResidualAddUnit(wiring.Component):
                 up = Const(0, 1)
             else:
                 half = 1 << (s - 1)
-                up = (rem > half) | ((rem == half) & floor[0])
+                above = (rem > half) if s > 1 else Const(0, 1)  # one remainder bit is never above 1/2
+                up = above | ((rem == half) & floor[0])
             q = Signal(signed(len(floor) + 1), name=f"rounded{k}")
             m.d.comb += q.eq(floor + up)
         lo, hi = self.out_type.min, self.out_type.max
