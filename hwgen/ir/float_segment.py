@@ -56,19 +56,22 @@ def make_segment(
     """Cut `nodes` out as a model with a free batch dimension on `input_name`.
 
     Reshape targets that spell out the exported batch size get 0 ("copy this dim") there,
-    which keeps them valid for any batch.
+    which keeps them valid for any batch; such a Reshape loses `allowzero=1` (today's torch
+    exporter sets it: with it a 0 is a literal empty dimension, and onnxruntime refuses [0, -1]).
     """
     from onnx import helper, numpy_helper
 
     used = {i for n in nodes for i in n.input}
-    inits = []
+    inits, batch_free = [], set()
     for name in sorted(used & initializers.keys()):
         arr = initializers[name]
         if any(n.op_type == "Reshape" and n.input[1] == name for n in nodes):
             arr = arr.copy()
-            if arr.size and arr[0] == reference_batch:
+            if arr.size and arr[0] == reference_batch and not (arr[1:] == 0).any():
                 arr[0] = 0
+                batch_free.add(name)
         inits.append(numpy_helper.from_array(np.asarray(arr), name))
+    nodes = [_without_allowzero(n) if n.op_type == "Reshape" and n.input[1] in batch_free else n for n in nodes]
     if not nodes:  # identity segment
         nodes = [helper.make_node("Identity", [input_name], [output_name + "__id"])]
         output_name = output_name + "__id"
@@ -82,6 +85,14 @@ def make_segment(
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, 8)
     return FloatSegment(model.SerializeToString(), input_name, output_name)
+
+
+def _without_allowzero(node):
+    """A copy of a Reshape node with allowzero 0 (a 0 in its target copies the input's dim)."""
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "allowzero"}
+    return helper.make_node("Reshape", list(node.input), list(node.output), name=node.name, **attrs)
 
 
 def scale_then_segment(
