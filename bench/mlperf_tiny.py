@@ -39,6 +39,12 @@ def _cnv():
     return cnv_onnx()
 
 
+def _cnv_tau5():
+    from quant_models.cnv import cnv_onnx
+
+    return cnv_onnx(tau=5)
+
+
 def _kws():
     from quant_models.kws import kws_onnx
 
@@ -46,12 +52,19 @@ def _kws():
 
 
 # name: (model description, cached export, verification: random vectors, adversarial-extreme limit
-# (None: every first-layer channel's two extremes), back-to-back vectors for the II measurement)
+# (None: every first-layer channel's two extremes), back-to-back vectors for the II measurement[,
+# hwgen.compile options])
 DESIGNS = {
     "cnv_w1a1": ("FINN CNV-W1A1 (brevitas_examples cnv_1w1a, 3x32x32, 10 classes), random weights",
                  _cnv, dict(vectors=3, adversarial_limit=2, ii_vectors=3)),
     "kws_w3a3": ("KWS MLP W3A3 (490-256-256-256-12, 8-bit input), random weights",
                  _kws, dict(vectors=20, adversarial_limit=None, ii_vectors=8)),
+    # Sub-bit: the same CNV with the binary-input 3x3 convs on a 32-word codebook (quant_models.cnv
+    # tau=5), once as kernel banks (tau/9 weight bits) and once as plain binary convs
+    "cnv_w1a1_tau5_banks": ("CNV-W1A1, conv 2-6 kernels on a tau=5 codebook, as kernel banks (Sub-bit NNs)",
+                            _cnv_tau5, dict(vectors=3, adversarial_limit=2, ii_vectors=3), dict(kernel_bank="force")),
+    "cnv_w1a1_tau5_binary": ("CNV-W1A1, conv 2-6 kernels on a tau=5 codebook, as plain binary convs",
+                             _cnv_tau5, dict(vectors=3, adversarial_limit=2, ii_vectors=3), dict(kernel_bank="off")),
 }
 
 
@@ -61,7 +74,8 @@ def _folding(acc) -> dict:
 
 
 def run(name: str, args) -> dict:
-    what, export, vkw = DESIGNS[name]
+    what, export, vkw, *options = DESIGNS[name]
+    options = options[0] if options else {}
     dev = resolve_device(args.device)
     row: dict = {"design": name, "model": what, "device": dev.part, "margin": args.margin,
                  "objective": args.objective}
@@ -73,7 +87,8 @@ def run(name: str, args) -> dict:
     print(f"== {name}: {row['onnx']} (export or cache {seconds['export_or_cache']} s); fitting to {dev.part}", flush=True)
     t0 = time.perf_counter()
     acc = fit(path, device=dev, objective=args.objective, margin=args.margin,
-              progress=lambda m: print(f"  {m}", flush=True))
+              progress=lambda m: print(f"  {m}", flush=True), **options)
+    row["options"] = options
     seconds["fit"] = round(time.perf_counter() - t0, 1)
     fr = acc.fit_report
     print(fr.table())

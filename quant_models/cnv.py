@@ -21,6 +21,11 @@ BatchNorm scale (decreasing thresholds).
 
 `cnv_onnx()` returns a cached export under build/models/ (gitignored; made on first use, about
 10-20 s); `export_cnv(path)` writes one where you like.
+
+`tau=T` gives the Sub-bit variant: every 3x3 conv whose input is binary (layers 2-6) has its
+kernels replaced by the nearest (Hamming distance) of a seeded random codebook of 2^T sign
+patterns, as Sub-bit NNs' codebook conv stores them; hwgen's kernel-bank pass then recognises
+them (`--kernel-bank auto`, the default). The first conv (8-bit input) stays plain binary.
 """
 
 from __future__ import annotations
@@ -42,9 +47,9 @@ VERSION = 1  # bump when the definition below changes: the cache file name carri
 CALIBRATION_IMAGES = 32
 
 
-def build_cnv(seed: int = 0) -> torch.nn.Module:
+def build_cnv(seed: int = 0, tau: int | None = None) -> torch.nn.Module:
     """Upstream CNV-W1A1 with seeded random weights and random BatchNorm / TensorNorm
-    statistics, in eval mode."""
+    statistics, in eval mode; with `tau`, binary-input 3x3 kernels on a 2^tau-word codebook."""
     from brevitas_examples.bnn_pynq.models import model_with_cfg
     from brevitas_examples.bnn_pynq.models.tensor_norm import TensorNorm
 
@@ -62,7 +67,27 @@ def build_cnv(seed: int = 0) -> torch.nn.Module:
             m.running_var.copy_(0.5 + 1.5 * torch.rand(1, generator=gen))
             m.weight.data.copy_(0.5 + torch.rand(1, generator=gen))
             m.bias.data.copy_(torch.rand(1, generator=gen) - 0.5)
+    if tau is not None:
+        project_on_codebook(model, tau, seed + 3)
     return model.eval()
+
+
+def project_on_codebook(model: torch.nn.Module, tau: int, seed: int) -> None:
+    """Every 3x3 QuantConv2d but the first (the one on the 8-bit input): each kernel's sign pattern
+    becomes the nearest codeword of a random 2^tau-word codebook (magnitudes kept, so the binary
+    quantizer sees the codeword's signs)."""
+    from brevitas.nn import QuantConv2d
+
+    from quant_models.subbit import random_codebook
+
+    book = random_codebook(tau, torch.Generator().manual_seed(seed))  # [2^tau, 9] of +-1
+    convs = [m for m in model.modules() if isinstance(m, QuantConv2d) and tuple(m.kernel_size) == (3, 3)]
+    with torch.no_grad():
+        for conv in convs[1:]:
+            w = conv.weight  # [Cout, Cin, 3, 3]
+            signs = torch.where(w >= 0, 1.0, -1.0).reshape(-1, 9)
+            nearest = (signs @ book.T).argmax(1)  # most agreeing elements = least Hamming distance
+            w.copy_((book[nearest] * w.abs().reshape(-1, 9).clamp_min(1e-3)).reshape(w.shape))
 
 
 def example_input() -> torch.Tensor:
@@ -75,17 +100,18 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, *INPUT_SHAPE), dtype=np.float32)
 
 
-def export_cnv(path: str | Path, seed: int = 0) -> Path:
-    """Export CNV-W1A1 (seed `seed`) to `path` as QONNX; returns the path."""
+def export_cnv(path: str | Path, seed: int = 0, tau: int | None = None) -> Path:
+    """Export CNV-W1A1 (seed `seed`, Sub-bit codebook `tau`) to `path` as QONNX; returns the path."""
     path = Path(path)
-    export_model(build_cnv(seed), example_input(), path)
+    export_model(build_cnv(seed, tau), example_input(), path)
     return path
 
 
-def cnv_onnx(seed: int = 0) -> Path:
-    """The cached export build/models/cnv_w1a1_v<VERSION>_seed<seed>.onnx, made if missing."""
-    return cached_export(CACHE_DIR / f"cnv_w1a1_v{VERSION}_seed{seed}.onnx",
-                         lambda: (build_cnv(seed), example_input()))
+def cnv_onnx(seed: int = 0, tau: int | None = None) -> Path:
+    """The cached export build/models/cnv_w1a1_v<VERSION>_seed<seed>[_tau<tau>].onnx, made if missing."""
+    suffix = f"_tau{tau}" if tau is not None else ""
+    return cached_export(CACHE_DIR / f"cnv_w1a1_v{VERSION}_seed{seed}{suffix}.onnx",
+                         lambda: (build_cnv(seed, tau), example_input()))
 
 
 if __name__ == "__main__":

@@ -230,3 +230,13 @@ def test_core_lint_target_reads_the_waivers(builds):
     assert "  waivers:\n    files:\n      - hwgen_top.vlt\n    file_type: vlt\n" in core
     lint = core[core.index("\n  lint:\n"):core.index("\n  synth_ecp5:\n")]
     assert "verilator_options: [-Wall, -Wno-fatal]" in lint and "filesets: [waivers, rtl]" in lint
+
+
+def test_recompiling_drops_the_old_verify_json(builds):
+    """verify.json belongs to the design it verified: writing a new build into the directory removes it."""
+    d = builds("mlp")
+    (d / "verify.json").write_text('{"ok": true}')
+    model = d.parent / "mlp.onnx"
+    hwgen.compile(str(model)).write(d)
+    assert not (d / "verify.json").exists()
+    check_build(d)

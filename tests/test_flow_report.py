@@ -155,3 +155,13 @@ def test_flows_mk_targets_call_the_cli(tmp_path):
     assert out.splitlines()[0].startswith(f"hwgen compile flows.mk -o {tmp_path / 'new'} --fold auto --target-cycles 1024")
     demo = dry("flow-demo", "HWGEN=hwgen")
     assert "--fold auto --target-cycles 1024" in demo and "digits_mlp_w4a4_a2q.onnx" in demo and "--sim verilator" in demo and "--stage bitstream" in demo
+
+
+def test_summary_gives_the_board_rate(build):
+    """A board build is paced by its UART: (4 x 8 + 5 x 3) bytes of 10 bits at 115200 baud."""
+    board = {"target": "ice40", "stage": "bitstream", "device": "iCE40UP5K", "package": "sg48", "top": "hwgen_top",
+             "luts": 1600, "ffs": 720, "carry": 120, "brams": 9, "dsps": 0, "fmax_mhz": 31.5, "tool_seconds": 20,
+             "bitstream": "flow-ice40-board/hwgen_board.bin"}
+    (build / "bitstream-ice40.json").write_text(json.dumps(board))
+    s = summarize(build)
+    assert "-> 245 inferences/s on the board (UART 115200 baud, 32 + 15 bytes per inference)" in s

@@ -137,6 +137,14 @@ def _synth_lines(build: Path, rep: dict, s: dict) -> list[str]:
         line += f", Fmax {float(s['fmax_mhz']):.1f} MHz"
         if ii and s.get("stage") != "bitstream":
             line += f" -> {float(s['fmax_mhz']) * 1e6 / ii:,.0f} inferences/s"
+    if s.get("stage") == "bitstream":  # the board is paced by its UART, not by the core's clock
+        from ..report_metrics import board_link, uart_rate
+
+        link = board_link(build, s, rep)
+        rate = uart_rate(link)
+        if rate is not None:
+            line += (f" -> {rate:,.0f} inferences/s on the board (UART {link['baud']} baud, "
+                     f"{link['bytes_in']} + {link['bytes_out']} bytes per inference)")
     line += f" [{float(s.get('tool_seconds') or 0):.0f} s]"
     out = [line]
     if s.get("bitstream"):

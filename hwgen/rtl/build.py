@@ -85,6 +85,7 @@ def build_accelerator(graph: Graph, out_dir: str | os.PathLike, *, top: str | No
     text = interface_comment(plan, top, model=graph.name, in_shape=head_shape, out_shape=core_shape) + "\n" + text
     (out / MANIFEST).unlink(missing_ok=True)  # the directory is incomplete until the new manifest lands
     (out / "graph.pkl").unlink(missing_ok=True)  # an older hwgen's pickle: never read, never left beside
+    (out / "verify.json").unlink(missing_ok=True)  # the previous design's verification result (sim.verify)
     vname = f"{top}.v"
     write_atomic(out / vname, text.encode())
     files = [vname, *save_graph(graph, out)]
