@@ -62,7 +62,7 @@ DESIGNS = {
     # Sub-bit: the same CNV with the binary-input 3x3 convs on a 32-word codebook (quant_models.cnv
     # tau=5), once as kernel banks (tau/9 weight bits) and once as plain binary convs
     "cnv_w1a1_tau5_banks": ("CNV-W1A1, conv 2-6 kernels on a tau=5 codebook, as kernel banks (Sub-bit NNs)",
-                            _cnv_tau5, dict(vectors=3, adversarial_limit=2, ii_vectors=3), dict(kernel_bank="force")),
+                            _cnv_tau5, dict(vectors=3, adversarial_limit=2, ii_vectors=3), dict(kernel_bank="auto")),
     "cnv_w1a1_tau5_binary": ("CNV-W1A1, conv 2-6 kernels on a tau=5 codebook, as plain binary convs",
                              _cnv_tau5, dict(vectors=3, adversarial_limit=2, ii_vectors=3), dict(kernel_bank="off")),
 }
