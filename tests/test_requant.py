@@ -228,3 +228,25 @@ def test_requant_unit_power_of_two_lanes_on_every_accumulator(rounding, register
     got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), len(mul)), len(exp), seed=3,
                         p_valid=0.8, p_ready=0.7)
     assert got == exp
+
+
+@pytest.mark.parametrize("rounding", ["floor", "half_even"])
+def test_requant_unit_with_reachable_ranges_drops_only_dead_clips(rounding):
+    """Lanes told their accumulator range: clips no reachable value needs are left out (lane 0
+    stays inside [0, L], lane 1 can only go below 0, lane 2 only above L, lane 3 both), and on every
+    value in the range the unit still equals the golden formula."""
+    shift, in_bits, out_type = 4, 10, IntType(4, False)
+    mul = np.array([1, 1, 2, 3], dtype=np.int64)
+    add = np.array([8, 8, 0, 5], dtype=np.int64)
+    lo = np.array([0, -100, 0, -300], dtype=np.int64)
+    hi = np.array([230, 200, 200, 300], dtype=np.int64)
+    dut = RequantUnit(mul=mul, add=add, shift=shift, rounding=rounding, levels=16, in_bits=in_bits,
+                      out_type=out_type, out_base=0, pe=4, arith="lut", acc_lo=lo, acc_hi=hi)
+    reach = [dut.quotient_range(p) for p in range(4)]
+    assert [(r[0] < 0, r[1] > 15) for r in reach] == [(False, False), (True, False), (False, True), (True, True)]
+    rng = np.random.default_rng(7)
+    X = np.stack([np.concatenate([[lo[c], hi[c]], rng.integers(lo[c], hi[c] + 1, 200)]) for c in range(4)], 1)
+    level = np.stack([requant_levels(X[:, c], int(mul[c]), int(add[c]), shift, 16, rounding) for c in range(4)], 1)
+    exp = pack_beats(level, out_type, 4)
+    got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), 4), len(exp), seed=1, p_valid=0.8, p_ready=0.8)
+    assert got == exp

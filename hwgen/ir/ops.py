@@ -235,6 +235,10 @@ class Threshold(Op):
     requant_add: np.ndarray | None = None  # int64 [C]
     requant_shift: int = 0
     requant_round: str = "floor"
+    # the per-channel accumulator range the requantizer was proved on (what the producer can reach):
+    # the unit needs no clip against a bound no reachable value crosses
+    requant_lo: np.ndarray | None = None  # int64 [C]
+    requant_hi: np.ndarray | None = None  # int64 [C]
 
     @property
     def channels(self) -> int:

@@ -223,6 +223,7 @@ def requantize_threshold(op: Threshold, lo: np.ndarray | None = None, hi: np.nda
             return False  # (never seen: the rescaling above is exact; refuse rather than guess)
     _share_common_pairs(mul, add, proved)
     op.requant_mul, op.requant_add, op.requant_shift, op.requant_round = mul, add, shift, rounding
+    op.requant_lo, op.requant_hi = np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64)
     return True
 
 

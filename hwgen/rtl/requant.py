@@ -42,7 +42,8 @@ class RequantUnit(wiring.Component):
 
     def __init__(self, *, mul: np.ndarray, add: np.ndarray, shift: int, levels: int, in_bits: int, out_type,
                  rounding: str = "floor",
-                 out_base: int, pe: int = 1, arith: str = "dsp", registers: tuple[bool, bool] = (False, False)):
+                 out_base: int, pe: int = 1, arith: str = "dsp", registers: tuple[bool, bool] = (False, False),
+                 acc_lo: np.ndarray | None = None, acc_hi: np.ndarray | None = None):
         self.mul = np.asarray(mul, dtype=np.int64).reshape(-1)
         self.add = np.asarray(add, dtype=np.int64).reshape(-1)
         self.C = len(self.mul)
@@ -59,6 +60,9 @@ class RequantUnit(wiring.Component):
         self.mul_bits = signed_width_for(int(self.mul.min()), int(self.mul.max()))
         self.add_bits = signed_width_for(int(self.add.min()), int(self.add.max()))
         self.reg_operands, self.reg_product = (bool(r) for r in registers)
+        # the accumulator range per channel that can reach the unit (None: the whole input type)
+        self.acc_lo = None if acc_lo is None else np.asarray(acc_lo, dtype=np.int64).reshape(-1)
+        self.acc_hi = None if acc_hi is None else np.asarray(acc_hi, dtype=np.int64).reshape(-1)
         super().__init__({
             "i": In(stream.Signature(self.pe * self.in_bits)),
             "o": Out(stream.Signature(self.pe * self.out_bits)),
@@ -104,19 +108,34 @@ class RequantUnit(wiring.Component):
         return words
 
     # -- structure ------------------------------------------------------------------------
-    def _clip(self, q, inc):
-        """clip(q + inc, 0, L) for a quotient q and a 0/1 increment. When L + 1 is a power of two
-        2^b (every full-range quantizer) the bounds are tests of q's sign and high bits (LUTs, no
-        comparator) and the increment is b bits wide: q + inc > L exactly when q >= L (q = L with
-        inc saturates), and q + inc <= 0 whenever q < 0."""
+    def quotient_range(self, p: int) -> tuple[int, int] | None:
+        """(lo, hi) of lane p's quotient plus rounding increment over the accumulators that can reach
+        it (constant lanes with a known range only; None: unknown)."""
+        if self.folded or self.acc_lo is None or self.acc_hi is None:
+            return None
+        m, a = int(self.mul[p]), int(self.add[p])
+        ends = [(int(v) * m + a) >> self.shift for v in (self.acc_lo[p], self.acc_hi[p])]
+        return min(ends), max(ends) + (self.rounding != "floor")
+
+    def _clip(self, q, inc, p: int):
+        """clip(q + inc, 0, L) for a quotient q and a 0/1 increment, without the bound lane p's
+        reachable accumulators never cross. When L + 1 is a power of two 2^b (every full-range
+        quantizer) the bounds are tests of q's sign and high bits (LUTs, no comparator) and the
+        increment is b bits wide: q + inc > L exactly when q >= L (q = L with inc saturates), and
+        q + inc <= 0 whenever q < 0."""
         L = self.L
         b = L.bit_length()
+        reach = self.quotient_range(p)
+        low_clip = reach is None or reach[0] < 0
+        high_clip = reach is None or reach[1] > L
         if (L + 1) & L or len(q) <= b:  # not 2^b - 1: plain comparisons
             level = q + inc
-            return Mux(level < 0, 0, Mux(level > L, L, level))
+            v = Mux(level > L, L, level) if high_clip else level
+            return Mux(level < 0, 0, v) if low_clip else v
         high = q[b:-1].any() if len(q) > b + 1 else Const(0, 1)
         low = (q[:b] + inc)[:b]
-        return Mux(q[-1], 0, Mux(high | (q[:b].all() & inc), L, low))
+        v = Mux(high | (q[:b].all() & inc), L, low) if high_clip else low
+        return Mux(q[-1], 0, v) if low_clip else v
 
     def _product(self, acc, mul):
         if isinstance(mul, int):
@@ -180,11 +199,12 @@ class RequantUnit(wiring.Component):
         outs = []
         for p in range(PE):
             if self._pow2(p):
-                q = self._pow2_quotient(m, prods[p], int(self.mul[p]).bit_length() - 1, int(self.add[p]), p)
+                q = self._pow2_quotient(m, prods[p], int(self.mul[p]).bit_length() - 1, int(self.add[p]), p,
+                                        self.quotient_range(p))
                 inc = Const(0, 1)
             else:
                 q, inc = self._quotient(m, prods[p], adds[p], p)
-            clipped = self._clip(q, inc)
+            clipped = self._clip(q, inc, p)
             o = Signal(self.out_bits, name=f"out{p}")
             base = self.out_base & ((1 << self.out_bits) - 1)
             m.d.comb += o.eq(clipped + base)  # truncated to out_bits (mod 2^out_bits)
@@ -221,7 +241,7 @@ class RequantUnit(wiring.Component):
             m.d.comb += inc.eq(tie & total[:self.shift].all())
         return q, inc
 
-    def _pow2_quotient(self, m, acc, k, add, p):
+    def _pow2_quotient(self, m, acc, k, add, p, reach=None):
         """The rounded quotient of (acc 2^k + add) >> shift for a constant power-of-two multiplier,
         without the full-width add: with s' = shift - k, acc = H 2^s' + v and add = A 2^shift + r,
         it is (acc >> s') + A + c, where the carry c (from v 2^k + r reaching 2^shift, or a tie
@@ -246,7 +266,10 @@ class RequantUnit(wiring.Component):
                 tie = acc[sp] ^ (A & 1) ^ (1 if self.rounding == "half_odd" else 0)
                 m.d.comb += c.eq(carry | ((v == full >> k) & tie))
         high = acc >> sp
-        q = Signal(signed(len(high) + 2 + max(abs(A), 1).bit_length()), name=f"q{p}")
+        width = len(high) + 2 + max(abs(A), 1).bit_length()
+        if reach is not None:  # only as wide as the reachable quotients (and their sign)
+            width = min(width, signed_width_for(min(reach[0], 0), max(reach[1], 0)))
+        q = Signal(signed(width), name=f"q{p}")
         if A:
             base = Signal(signed(len(q)), name=f"qa{p}", attrs={"keep": 1})
             m.d.comb += base.eq(high + A)
