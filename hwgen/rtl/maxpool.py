@@ -14,13 +14,13 @@ Cycles per image = Ho*Wo*kh*kw*CF (one patch beat per cycle) plus the line-buffe
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
 from .sliding_window import SlidingWindowUnit
-from .window_util import elements, elementwise_max
+from .window_util import elements, elementwise_max, reduce_over_taps
 
 
 class MaxPoolUnit(wiring.Component):
@@ -73,39 +73,8 @@ class MaxPoolUnit(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), swg.i)
         src = swg.o
 
-        cf = Signal(range(CF), name="cf")
-        tap = Signal(range(T), name="tap")
-        first, last = tap == 0, tap == T - 1
-        # running maxima of the CF channel groups, head = the group of the arriving beat
-        regs = [Signal(S * b, name=f"run{k}") for k in range(CF)] if T > 1 else []
-        new = Signal(S * b, name="new")
-        m.d.comb += new.eq(src.payload)
-        if regs:
-            merged = Cat(*elementwise_max(elements(regs[0], S, b), elements(src.payload, S, b), self.dtype))
-            with m.If(~first):
-                m.d.comb += new.eq(merged)
-
-        out_valid = Signal()
-        out_data = Signal(S * b)
-        fire = Signal()
-        m.d.comb += [
-            src.ready.eq(~last | ~out_valid | self.o.ready),
-            fire.eq(src.valid & src.ready),
-            self.o.valid.eq(out_valid),
-            self.o.payload.eq(out_data),
-        ]
-        with m.If(self.o.ready):
-            m.d.sync += out_valid.eq(0)
-        with m.If(fire):
-            if regs:
-                m.d.sync += [regs[k].eq(regs[k + 1]) for k in range(CF - 1)]
-                m.d.sync += regs[-1].eq(new)
-            with m.If(last):
-                m.d.sync += [out_valid.eq(1), out_data.eq(new)]
-            with m.If(cf == CF - 1):
-                m.d.sync += [cf.eq(0), tap.eq(tap + 1)]
-                with m.If(last):
-                    m.d.sync += tap.eq(0)
-            with m.Else():
-                m.d.sync += cf.eq(cf + 1)
+        # running maxima of the CF channel groups over the window's taps
+        reduce_over_taps(m, src, self.o, groups=CF, taps=T, width=S * b, first_value=lambda x: x,
+                         merge=lambda run, x: Cat(*elementwise_max(elements(run, S, b), elements(x, S, b),
+                                                                   self.dtype)))
         return m

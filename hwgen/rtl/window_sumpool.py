@@ -16,12 +16,12 @@ Cycles per image = Ho*Wo*kh*kw*CF (one patch beat per cycle) plus the line-buffe
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .sliding_window import SlidingWindowUnit
-from .window_util import elements, value_of
+from .window_util import elements, reduce_over_taps, value_of
 
 
 class SumPoolUnit(wiring.Component):
@@ -72,39 +72,18 @@ class SumPoolUnit(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), swg.i)
         src = swg.o
 
-        cf = Signal(range(CF), name="cf")
-        tap = Signal(range(T), name="tap")
-        first, last = tap == 0, tap == T - 1
-        # running sums of the CF channel groups, head = the group of the arriving beat
-        regs = [Signal(S * ob, name=f"sum{k}") for k in range(CF)] if T > 1 else []
-        xs = [value_of(e, self.in_type) for e in elements(src.payload, S, self.in_bits)]
-        heads = elements(regs[0], S, ob) if regs else [None] * S
-        lanes = [Signal(ob, name=f"new{e}") for e in range(S)]
-        for lane, h, x in zip(lanes, heads, xs):
-            m.d.comb += lane.eq(x if h is None else Mux(first, 0, h.as_signed()) + x)  # wraps to ob bits
-        new = Cat(*lanes)
+        # running sums of the CF channel groups over the window's taps (wrapping to ob bits: the
+        # window sum fits them, and a partial sum's wrap cancels in two's complement)
+        def lanes(values, name):
+            sigs = [Signal(ob, name=f"{name}{e}") for e in range(S)]
+            m.d.comb += [s.eq(v) for s, v in zip(sigs, values)]  # extended, or wrapped, to ob bits
+            return Cat(*sigs)
 
-        out_valid = Signal()
-        out_data = Signal(S * ob)
-        fire = Signal()
-        m.d.comb += [
-            src.ready.eq(~last | ~out_valid | self.o.ready),
-            fire.eq(src.valid & src.ready),
-            self.o.valid.eq(out_valid),
-            self.o.payload.eq(out_data),
-        ]
-        with m.If(self.o.ready):
-            m.d.sync += out_valid.eq(0)
-        with m.If(fire):
-            if regs:
-                m.d.sync += [regs[k].eq(regs[k + 1]) for k in range(CF - 1)]
-                m.d.sync += regs[-1].eq(new)
-            with m.If(last):
-                m.d.sync += [out_valid.eq(1), out_data.eq(new)]
-            with m.If(cf == CF - 1):
-                m.d.sync += [cf.eq(0), tap.eq(tap + 1)]
-                with m.If(last):
-                    m.d.sync += tap.eq(0)
-            with m.Else():
-                m.d.sync += cf.eq(cf + 1)
+        def extend(x):
+            return lanes([value_of(e, self.in_type) for e in elements(x, S, self.in_bits)], "first")
+
+        def add(run, x):
+            return lanes([h.as_signed() + value_of(e, self.in_type)
+                          for h, e in zip(elements(run, S, ob), elements(x, S, self.in_bits))], "sum")
+        reduce_over_taps(m, src, self.o, groups=CF, taps=T, width=S * ob, first_value=extend, merge=add)
         return m

@@ -1,7 +1,7 @@
 """Small helpers shared by the spatial (windowed) RTL components; not components themselves."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Mux, Value, signed
+from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
 
 from ..ir.types import BipolarType, IntType
 
@@ -64,3 +64,44 @@ def elementwise_max(a: list[Value], b: list[Value], dtype) -> list[Value]:
 def int2_of_bipolar(bit: Value, pad: Value) -> Value:
     """A Bipolar wire bit as INT2 (+1 = 0b01, -1 = 0b11), or 0 for a padding tap."""
     return Mux(pad, Const(0, 2), Cat(Const(1, 1), ~bit))
+
+
+def reduce_over_taps(m, src, o, *, groups: int, taps: int, width: int, first_value, merge) -> None:
+    """The reduction every windowed pool shares. A sliding window (`src`) sends, per output pixel,
+    `taps` beats (kernel positions) for each of `groups` channel groups, group-major within a tap;
+    a register per group keeps the running value of its window: first_value(payload) at the first
+    tap, merge(running, payload) at the others (both `width` bits). The last tap's value goes to
+    the output register (`o`). Drives src.ready, o.valid and o.payload."""
+    cf = Signal(range(groups), name="cf")
+    tap = Signal(range(taps), name="tap")
+    first, last = tap == 0, tap == taps - 1
+    regs = [Signal(width, name=f"run{k}") for k in range(groups)] if taps > 1 else []
+    new = Signal(width, name="new")  # the running value after this beat; the head register is its group's
+    m.d.comb += new.eq(first_value(src.payload))
+    if regs:
+        with m.If(~first):
+            m.d.comb += new.eq(merge(regs[0], src.payload))
+
+    out_valid = Signal()
+    out_data = Signal(width)
+    fire = Signal()
+    m.d.comb += [
+        src.ready.eq(~last | ~out_valid | o.ready),
+        fire.eq(src.valid & src.ready),
+        o.valid.eq(out_valid),
+        o.payload.eq(out_data),
+    ]
+    with m.If(o.ready):
+        m.d.sync += out_valid.eq(0)
+    with m.If(fire):
+        if regs:
+            m.d.sync += [regs[k].eq(regs[k + 1]) for k in range(groups - 1)]
+            m.d.sync += regs[-1].eq(new)
+        with m.If(last):
+            m.d.sync += [out_valid.eq(1), out_data.eq(new)]
+        with m.If(cf == groups - 1):
+            m.d.sync += [cf.eq(0), tap.eq(tap + 1)]
+            with m.If(last):
+                m.d.sync += tap.eq(0)
+        with m.Else():
+            m.d.sync += cf.eq(cf + 1)
