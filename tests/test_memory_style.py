@@ -4,7 +4,6 @@ import random
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Module, Signal

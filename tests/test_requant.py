@@ -192,8 +192,9 @@ def test_requant_unit_stalls_and_pipeline(pe, registers):
 def test_compiled_models_take_requantizers_where_cheaper():
     """4-bit activations on ECP5 become requantizers (a DSP block per lane instead of 15 stored
     thresholds); forcing thresholds keeps the comparators; 2-bit activations keep thresholds."""
-    import hwgen
     from conftest import own_model
+
+    import hwgen
 
     acc = hwgen.compile(own_model("w4a4"), fold="auto", target_cycles=1024, target="ecp5")
     styles = {r["name"]: r["style"] for r in acc.plan.layers if r["op"] == "Threshold"}

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 
 
-
 def add_subcommands(sub) -> None:
     """Add `synth` and `report` to an argparse sub-parser collection (hwgen's CLI)."""
     from .devices import DEVICES, TARGETS
@@ -106,7 +105,9 @@ def cmd_report(args) -> int:
 
 def summarize(build_dir) -> str:
     """A few lines for a terminal: what was built, how fast, how big, where the bitstream is."""
-    from .scripts import load_report  # checks the manifest, report.json's keys and its Verilog
+    from .scripts import (
+        load_report,  # checks the manifest, report.json's keys and its Verilog
+    )
 
     build = Path(build_dir)
     rep = load_report(build)

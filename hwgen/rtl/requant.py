@@ -28,7 +28,16 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .util import at_least, group_rom, const_product, element, lut_product, pack_ints, pipeline_register, signed_width_for
+from .util import (
+    at_least,
+    const_product,
+    element,
+    group_rom,
+    lut_product,
+    pack_ints,
+    pipeline_register,
+    signed_width_for,
+)
 
 
 def is_shift(mul: int, shift: int) -> bool:

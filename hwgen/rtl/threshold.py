@@ -29,7 +29,15 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
-from .util import rom_memory, group_rom, element, pack_ints, pipeline_register, popcount, signed_width_for
+from .util import (
+    element,
+    group_rom,
+    pack_ints,
+    pipeline_register,
+    popcount,
+    rom_memory,
+    signed_width_for,
+)
 
 
 class ThresholdUnit(wiring.Component):
