@@ -761,7 +761,13 @@ class _Importer:
         return add if add is not None and add.op_type == "Add" and add.name in self.skips else None
 
     def import_residual(self, node, x: str, x_scale: float, x_type):
-        """skip + dt * x -> Quant becomes an integer Add with power-of-two alignment shifts."""
+        """skip + dt * x -> [Relu] -> Quant becomes an integer Add with power-of-two alignment shifts.
+
+        A Relu before an unsigned quantizer changes nothing (the quantizer clamps negative values to 0
+        as well; Brevitas' QuantReLU after a residual add exports as Relu -> Quant). The three scales
+        (skip, dt * x, sum) must be powers of two, or all equal (e.g. bnn_pynq's QuantBasicBlock, whose
+        branches share one QuantReLU: then the reference's float32 sum is the integer sum times the
+        scale to within a few ulp, and its quantizer recovers that integer exactly)."""
         from ..ir.types import log2_exact
 
         add = self.residual_end(node)
@@ -771,15 +777,27 @@ class _Importer:
             dt = c if node.op_type == "Mul" else 1.0 / c
         skip, skip_scale, skip_type = self.skips.pop(add.name)
         quant_node = self.next_node(add.output[0])
+        relu = None
+        if quant_node is not None and quant_node.op_type == "Relu":
+            relu, quant_node = quant_node, self.next_node(quant_node.output[0])
         if quant_node is None or quant_node.op_type != "Quant":
             raise HwgenError("a residual Add must be followed by a quantizer (one quantized domain "
-                             "for the sum)", node=add.name, op="Add")
+                             "for the sum; a Relu may come between them if the quantizer is unsigned)",
+                             node=add.name, op="Add")
         quant = self.quantizer_of(quant_node)
-        exps = [log2_exact(float(v)) for v in (skip_scale, np.float32(x_scale) * np.float32(dt), quant.scale)]
+        if relu is not None and quant.signed:
+            raise HwgenError(f"a Relu between a residual Add and a signed quantizer ('{quant_node.name}') is "
+                             "not supported; use an unsigned quantizer (e.g. QuantReLU) after the add",
+                             node=relu.name, op="Relu")
+        scales = (np.float32(skip_scale), np.float32(x_scale) * np.float32(dt), np.float32(quant.scale))
+        if scales[0] == scales[1] == scales[2]:
+            exps = [0, 0, 0]
+        else:
+            exps = [log2_exact(float(v)) for v in scales]
         if None in exps:
             raise HwgenError(
                 f"residual add with scales {skip_scale:g}, {x_scale:g} x dt {dt:g} -> {quant.scale:g}: "
-                "hwgen needs power-of-two scales (and dt) so the add is exact in integers",
+                "hwgen needs power-of-two scales (and dt), or three equal ones, so the add is exact in integers",
                 node=add.name, op="Add")
         low = min(exps)
         out = quant_node.output[0]
