@@ -96,8 +96,9 @@ class _Importer:
         if len(nodes) > 1:
             names = ", ".join(f"{n.name} ({n.op_type})" for n in nodes)
             raise HwgenError(
-                f"tensor '{tensor}' feeds several nodes ({names}); hwgen compiles a single data "
-                "path (branches and residual adds are not supported yet)"
+                f"tensor '{tensor}' feeds several nodes ({names}); hwgen compiles one data path with "
+                "identity residual adds (skip -> Add -> quantizer); a branch with layers on both paths "
+                "(e.g. a ResNet projection shortcut) is not supported: make the shortcut an identity"
             )
         return nodes[0] if nodes else None
 
