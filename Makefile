@@ -16,7 +16,7 @@ setup:
 
 ## test: the default suite (fast; one real cocotb run per simulator, one real synthesis).
 test:
-	$(PYTHON) -m pytest -q -n 2
+	$(PYTHON) -m pytest -q -n 2 --durations=15
 
 ## test-full: everything, including the slow simulation and synthesis matrix.
 test-full:
