@@ -221,7 +221,7 @@ def test_requant_unit_power_of_two_lanes_on_every_accumulator(rounding, register
     add = np.array([7, 0, 23, -9, 15, 47, 5, -40, 8, -3], dtype=np.int64)
     dut = RequantUnit(mul=mul, add=add, shift=shift, rounding=rounding, levels=16, in_bits=in_bits,
                       out_type=out_type, out_base=0, pe=len(mul), arith="lut", registers=registers)
-    assert [dut._pow2(p) for p in range(len(mul))] == [True] * 8 + [False] * 2
+    assert [dut.shift_lane(p) for p in range(len(mul))] == [True] * 8 + [False] * 2
     acc = np.arange(-(1 << (in_bits - 1)), 1 << (in_bits - 1))
     X = np.repeat(acc[:, None], len(mul), 1)
     level = np.stack([requant_levels(acc, int(m), int(a), shift, 16, rounding) for m, a in zip(mul, add)], 1)

@@ -280,7 +280,7 @@ def requant(unit, target: str) -> Resources:
     if unit.folded:
         r += P.counter(unit.NF, target) + P.rom(unit.word_bits, unit.NF, target, words=unit.rom_init(), style=unit.rom_style)
     for p in range(PE):
-        if unit._pow2(p):  # (acc >> s') + A + carry: the carry from the low bits, one short adder, the clip
+        if unit.shift_lane(p):  # (acc >> s') + A + carry: the carry from the low bits, one short adder, the clip
             level_bits = max(a - unit.shift + int(unit.mul[p]).bit_length(), 2)
             r += P.lut(target, "ctl", unit.shift / 2 + 1) + P.adder(level_bits, target)
             if int(unit.add[p]) >> unit.shift:

@@ -191,7 +191,7 @@ class RequantUnit(wiring.Component):
                 add = rdata[base + mb:base + mb + ab].as_signed()
             else:
                 mul, add = int(self.mul[p]), Const(int(self.add[p]), signed(ab))
-            if self._pow2(p):  # no product: _pow2_quotient works on the accumulator itself
+            if self.shift_lane(p):  # no product: _pow2_quotient works on the accumulator itself
                 prod = acc
             else:
                 prod = Signal(signed(self.product_bits + 1), name=f"prod{p}")
@@ -207,7 +207,7 @@ class RequantUnit(wiring.Component):
 
         outs = []
         for p in range(PE):
-            if self._pow2(p):
+            if self.shift_lane(p):
                 q = self._pow2_quotient(m, prods[p], int(self.mul[p]).bit_length() - 1, int(self.add[p]), p,
                                         self.quotient_range(p))
                 inc = Const(0, 1)
@@ -224,14 +224,9 @@ class RequantUnit(wiring.Component):
                 m.d.sync += out_data.eq(Cat(*outs))
         return m
 
-    def _pow2(self, p: int) -> bool:
+    def shift_lane(self, p: int) -> bool:
         """Lane p's multiplier is a constant 2^k with k <= shift (a shift, not a product)."""
         return not self.folded and is_shift(self.mul[p], self.shift)
-
-    @property
-    def multiplies(self) -> bool:
-        """Some lane has a real product (the plan's operand / product registers only help then)."""
-        return not all(self._pow2(p) for p in range(self.pe))
 
     def _quotient(self, m, prod, add, p):
         """(v >> shift, rounding increment) for v = prod + add."""
