@@ -16,11 +16,42 @@ from ..rtl.timing import ReduceModel, window_models
 from .base import Lowering, register
 
 
+class WindowPoolLowering(Lowering):
+    """What every windowed pool (a sliding window, then a running reduction per channel group) shares:
+    its cycles, its plan (SIMD from the incoming beats) and its timing models. A subclass names its
+    unit class (`unit_types[0]`, built with `from_op`) and its input / output types."""
+    fold_hint = "takes the beat width of the stream before it (no folding of its own)"
+
+    def in_out_types(self, op) -> tuple:
+        raise NotImplementedError
+
+    def cycles(self, op, pe: int, simd: int) -> int:
+        h, w, c = op.in_shape
+        kh, kw = op.kernel
+        ho, wo, _ = op.out_shape
+        return max(ho * wo * kh * kw, h * w) * (c // simd)
+
+    def plan(self, op, planner) -> None:
+        h, w, c = op.in_shape
+        ho, wo, _ = op.out_shape
+        in_type, out_type = self.in_out_types(op)
+        simd = planner.pool_simd(c, lambda s: self.cycles(op, 1, s))
+        unit = self.unit_types[0].from_op(op, simd=simd)
+        planner.feed(op.name, planner.format_of(in_type, h * w * c, simd))
+        planner.push(op.name, unit, op, unit.cycles)
+        planner.fmt = planner.format_of(out_type, ho * wo * c, simd)
+
+    def timing_models(self, unit) -> list:
+        return window_models(unit.swg) + [ReduceModel(unit.taps, unit.CF)]
+
+
 @register
-class MaxPoolLowering(Lowering):
+class MaxPoolLowering(WindowPoolLowering):
     op_type = MaxPool
     unit_types = (MaxPoolUnit,)
-    fold_hint = "takes the beat width of the stream before it (no folding of its own)"
+
+    def in_out_types(self, op: MaxPool) -> tuple:
+        return op.dtype, op.dtype
 
     def golden(self, op: MaxPool, x):
         fill = np.iinfo(np.int64).min
@@ -28,24 +59,6 @@ class MaxPoolLowering(Lowering):
 
     def reference_scale(self, op: MaxPool, scales):
         return scales[op.inputs[0]]
-
-    def cycles(self, op: MaxPool, pe: int, simd: int) -> int:
-        h, w, c = op.in_shape
-        (kh, kw) = op.kernel
-        ho, wo, _ = op.out_shape
-        return max(ho * wo * kh * kw, h * w) * (c // simd)
-
-    def plan(self, op: MaxPool, planner) -> None:
-        h, w, c = op.in_shape
-        ho, wo, _ = op.out_shape
-        simd = planner.pool_simd(c, lambda s: self.cycles(op, 1, s))
-        unit = MaxPoolUnit.from_op(op, simd=simd)
-        planner.feed(op.name, planner.format_of(op.dtype, h * w * c, simd))
-        planner.push(op.name, unit, op, unit.cycles)
-        planner.fmt = planner.format_of(op.dtype, ho * wo * c, simd)
-
-    def timing_models(self, unit: MaxPoolUnit) -> list:
-        return window_models(unit.swg) + [ReduceModel(unit.taps, unit.CF)]
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit

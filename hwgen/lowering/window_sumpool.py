@@ -12,16 +12,18 @@ import numpy as np
 
 from ..golden.numeric import windows
 from ..ir.ops import SumPool
-from ..rtl.timing import ReduceModel, window_models
 from ..rtl.window_sumpool import SumPoolUnit
-from .base import Lowering, register
+from .base import register
+from .maxpool import WindowPoolLowering
 
 
 @register
-class SumPoolLowering(Lowering):
+class SumPoolLowering(WindowPoolLowering):
     op_type = SumPool
     unit_types = (SumPoolUnit,)
-    fold_hint = "takes the beat width of the stream before it (no folding of its own)"
+
+    def in_out_types(self, op: SumPool) -> tuple:
+        return op.in_type, op.out_type
 
     def output_range(self, op: SumPool):
         n, c = op.kernel[0] * op.kernel[1], op.in_shape[2]
@@ -40,24 +42,6 @@ class SumPoolLowering(Lowering):
         """The reference holds the mean: sum * s / (kh*kw), in float32 like it."""
         n = np.float32(op.kernel[0] * op.kernel[1])
         return (values.astype(np.float32) * np.float32(scales[op.inputs[0]])) / n
-
-    def cycles(self, op: SumPool, pe: int, simd: int) -> int:
-        h, w, c = op.in_shape
-        kh, kw = op.kernel
-        ho, wo, _ = op.out_shape
-        return max(ho * wo * kh * kw, h * w) * (c // simd)
-
-    def plan(self, op: SumPool, planner) -> None:
-        h, w, c = op.in_shape
-        ho, wo, _ = op.out_shape
-        simd = planner.pool_simd(c, lambda s: self.cycles(op, 1, s))
-        unit = SumPoolUnit.from_op(op, simd=simd)
-        planner.feed(op.name, planner.format_of(op.in_type, h * w * c, simd))
-        planner.push(op.name, unit, op, unit.cycles)
-        planner.fmt = planner.format_of(op.out_type, ho * wo * c, simd)
-
-    def timing_models(self, unit: SumPoolUnit) -> list:
-        return window_models(unit.swg) + [ReduceModel(unit.taps, unit.CF)]
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit

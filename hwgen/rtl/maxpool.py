@@ -20,10 +20,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
 from .sliding_window import SlidingWindowUnit
-from .window_util import elements, elementwise_max, reduce_over_taps
+from .window_util import TapReducerFacts, elements, elementwise_max, reduce_over_taps
 
 
-class MaxPoolUnit(wiring.Component):
+class MaxPoolUnit(TapReducerFacts, wiring.Component):
     def __init__(self, *, in_shape, kernel, stride, dtype, pads=(0, 0, 0, 0), simd: int = 1,
                  rows: int | None = None):
         self.dtype = dtype
@@ -45,26 +45,8 @@ class MaxPoolUnit(wiring.Component):
 
     # -- facts for the report -------------------------------------------------------------
     @property
-    def out_shape(self) -> tuple[int, int, int]:
-        return (*self.swg.out_shape, self.C)
-
-    @property
-    def cycles(self) -> int:
-        return self.swg.cycles
-
-    @property
-    def fill_cycles(self) -> int:
-        return self.swg.fill_cycles
-
-    @property
-    def latency(self) -> int:
-        return self.swg.fill_cycles + self.swg.latency + self.swg.patch_beats + 1
-
-    @property
     def buffer_bits(self) -> int:
         return self.swg.buffer_bits + (self.CF if self.taps > 1 else 0) * self.simd * self.bits
-
-    rom_bits = 0
 
     def elaborate(self, platform):
         m = Module()

@@ -21,10 +21,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .sliding_window import SlidingWindowUnit
-from .window_util import elements, reduce_over_taps, value_of
+from .window_util import TapReducerFacts, elements, reduce_over_taps, value_of
 
 
-class SumPoolUnit(wiring.Component):
+class SumPoolUnit(TapReducerFacts, wiring.Component):
     def __init__(self, *, in_shape, kernel, stride, in_type, out_type, simd: int = 1, rows: int | None = None):
         self.in_type, self.out_type = in_type, out_type
         self.in_bits, self.out_bits = in_type.wire_bits, out_type.wire_bits
@@ -44,26 +44,8 @@ class SumPoolUnit(wiring.Component):
 
     # -- facts for the report -------------------------------------------------------------
     @property
-    def out_shape(self) -> tuple[int, int, int]:
-        return (*self.swg.out_shape, self.C)
-
-    @property
-    def cycles(self) -> int:
-        return self.swg.cycles
-
-    @property
-    def fill_cycles(self) -> int:
-        return self.swg.fill_cycles
-
-    @property
-    def latency(self) -> int:
-        return self.swg.fill_cycles + self.swg.latency + self.swg.patch_beats + 1
-
-    @property
     def buffer_bits(self) -> int:
         return self.swg.buffer_bits + (self.CF if self.taps > 1 else 0) * self.simd * self.out_bits
-
-    rom_bits = 0
 
     def elaborate(self, platform):
         m = Module()

@@ -66,6 +66,28 @@ def int2_of_bipolar(bit: Value, pad: Value) -> Value:
     return Mux(pad, Const(0, 2), Cat(Const(1, 1), ~bit))
 
 
+class TapReducerFacts:
+    """The report facts of a pool unit built as a sliding window (`self.swg`) over C channels
+    followed by reduce_over_taps: shapes, cycles and latency come from the window."""
+    rom_bits = 0
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (*self.swg.out_shape, self.C)
+
+    @property
+    def cycles(self) -> int:
+        return self.swg.cycles
+
+    @property
+    def fill_cycles(self) -> int:
+        return self.swg.fill_cycles
+
+    @property
+    def latency(self) -> int:
+        return self.swg.fill_cycles + self.swg.latency + self.swg.patch_beats + 1
+
+
 def reduce_over_taps(m, src, o, *, groups: int, taps: int, width: int, first_value, merge) -> None:
     """The reduction every windowed pool shares. A sliding window (`src`) sends, per output pixel,
     `taps` beats (kernel positions) for each of `groups` channel groups, group-major within a tap;
