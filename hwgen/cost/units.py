@@ -385,16 +385,26 @@ def conv(unit, target: str) -> Resources:
     return r
 
 
-def maxpool(unit, target: str) -> Resources:
-    """MaxPoolUnit: sliding window, CF running-max registers, per element a comparator and a mux
-    (Bipolar: an OR), the first-tap mux, the output register, tap / channel-group counters."""
+def _tap_reducer(unit, target: str, element_bits: int) -> Resources:
+    """What a windowed pool unit (hwgen.rtl.window_util.reduce_over_taps) has besides its merge:
+    the sliding window, the handshake, tap / channel-group counters, the output register and, with
+    more than one tap, the CF running-value registers."""
     P.check_target(target)
-    S, b = unit.simd, unit.bits
+    S = unit.simd
     r = P.control(target) + sliding_window(unit.swg, target) + P.register(1)
     r += P.counter(unit.CF, target) + P.counter(unit.taps, target)
-    r += P.register(S * b)  # out_data
+    r += P.register(S * element_bits)  # out_data
     if unit.taps > 1:
-        r += P.register(unit.CF * S * b)
+        r += P.register(unit.CF * S * element_bits)
+    return r
+
+
+def maxpool(unit, target: str) -> Resources:
+    """MaxPoolUnit: the tap reducer; per element a comparator and a mux (Bipolar: an OR), and the
+    first-tap mux."""
+    S, b = unit.simd, unit.bits
+    r = _tap_reducer(unit, target, b)
+    if unit.taps > 1:
         if _is_bipolar(unit.dtype):
             r += P.mux(2, S, target)
         else:
@@ -416,15 +426,11 @@ def sumpool(unit, target: str) -> Resources:
 
 
 def window_sumpool(unit, target: str) -> Resources:
-    """SumPoolUnit: sliding window, CF running-sum registers (out_bits per element), per element an
-    adder and the first-tap gate, the output register, tap / channel-group counters."""
-    P.check_target(target)
+    """SumPoolUnit: the tap reducer (out_bits per element); per element an adder and the first-tap
+    gate."""
     S, ob = unit.simd, unit.out_bits
-    r = P.control(target) + sliding_window(unit.swg, target) + P.register(1)
-    r += P.counter(unit.CF, target) + P.counter(unit.taps, target)
-    r += P.register(S * ob)  # out_data
+    r = _tap_reducer(unit, target, ob)
     if unit.taps > 1:
-        r += P.register(unit.CF * S * ob)
         r += (P.adder(ob, target) + P.mux(2, ob, target)) * S
     return r
 
