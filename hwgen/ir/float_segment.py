@@ -20,8 +20,13 @@ class FloatSegment:
     _session: object = field(default=None, repr=False, compare=False)
 
     @property
+    def graph(self) -> onnx.GraphProto:
+        """The segment's ONNX graph (nodes and constant initializers), for passes that reason about its ops."""
+        return onnx.load_from_string(self.model_bytes).graph
+
+    @property
     def op_types(self) -> list[str]:
-        return [n.op_type for n in onnx.load_from_string(self.model_bytes).graph.node]
+        return [n.op_type for n in self.graph.node]
 
     def run(self, x: np.ndarray) -> np.ndarray:
         if self._session is None:

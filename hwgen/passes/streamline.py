@@ -1,12 +1,14 @@
 """Streamlining: replace each FloatActivation (acc -> float ops -> quantizer) by a Threshold.
 
-The float map from one channel's integer accumulator to its output level is monotone (bias,
-scale, BatchNorm with either sign, ReLU, clamp, round). Instead of rewriting it algebraically
-(an algebraic BatchNorm differs from the reference by an ulp, and an ulp flips a rounding
-tie), we evaluate the original float ops with the reference's engine and read off where each
-output level starts:
-  * small accumulator ranges: evaluate every reachable value, which also proves monotonicity;
-  * wide ranges: bisection, all channels and levels at once, then a spot check.
+Instead of rewriting the float map from one channel's integer accumulator to its output level
+algebraically (an algebraic BatchNorm differs from the reference by an ulp, and an ulp flips a
+rounding tie), we evaluate the original float ops with the reference's engine and read off where
+each output level starts. That is exact only if the map is monotone per channel:
+  * small accumulator ranges: evaluate every reachable value, which proves monotonicity for any ops;
+  * wide ranges: the ops themselves must prove it (hwgen.passes.monotone: a chain of ops from
+    MONOTONE_OPS, each monotone in its one non-constant operand, values far from float32
+    overflow), else a HwgenError; then bisection, all channels and levels at once, and a spot
+    check (ends, every threshold +-1, random points) as a second line of defence.
 The result is exact by construction over the whole reachable range.
 """
 from __future__ import annotations
@@ -18,8 +20,31 @@ from ..ir import FloatActivation, Graph, Threshold
 from ..ir.float_segment import scale_then_segment
 from ..ir.types import Bipolar, IntType, signed_bits_for
 from ..lowering import lowering_of
+from .monotone import MONOTONE_OPS, monotone_obstacle
 
 DENSE_LIMIT = 1 << 22  # evaluate every value when channels * range is at most this
+
+def _prove_monotone(op: FloatActivation, lo: np.ndarray, hi: np.ndarray, span: int) -> None:
+    """HwgenError unless op's float ops are provably monotone per channel: on a wide range the
+    bisection and spot check only sample the map, and miss a narrow dip."""
+    if op.segment is None:
+        return
+    m = float((np.maximum(np.abs(lo), np.abs(hi)) * np.abs(op.scale.astype(np.float64))).max())
+    found = monotone_obstacle(op.segment, m)
+    if found is None:
+        return
+    node, why = found
+    name, kind = (node.name, node.op_type) if node is not None else (op.name, "Quant")
+    what = f"{kind} '{name}' {why}" if node is not None else why
+    raise HwgenError(
+        f"hwgen cannot prove the float ops between the accumulator and quantizer '{op.name}' monotone: {what}. "
+        f"The accumulator spans up to {span} values in each of {len(lo)} channels ({span * len(lo)} in all), more "
+        f"than the {DENSE_LIMIT} hwgen evaluates one by one (which would prove any ops), so the thresholds must "
+        f"come from ops it proves monotone: a chain of {', '.join(MONOTONE_OPS)} with constant operands "
+        f"(x / c, not c / x). Quantize "
+        f"before '{name}', replace it by such ops, or narrow the accumulator (fewer inputs per output, "
+        f"narrower weights or inputs) to at most {DENSE_LIMIT} values over all channels",
+        node=name, op=kind)
 
 
 def _levels(op: FloatActivation, acc: np.ndarray) -> np.ndarray:
@@ -66,6 +91,7 @@ def thresholds_for(op: FloatActivation, lo: np.ndarray, hi: np.ndarray):
         t = np.where(decreasing[:, None], last_up, first_up)
         check_acc, check_lev = grid, lev
     else:
+        _prove_monotone(op, lo, hi, span)
         t = _bisect(op, lo, hi, n_levels, decreasing)
         rng = np.random.default_rng(0)
         probes = [lo, hi] + [np.clip(t[:, j] + d, lo, hi) for j in range(t.shape[1]) for d in (-1, 0, 1)]
