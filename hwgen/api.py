@@ -123,12 +123,12 @@ class Accelerator:
 
 def fold_spec(fold: Any, target_cycles: int | None) -> Any:
     """The folding spec for fold_graph from the API/CLI pair (fold, target_cycles)."""
-    if fold == "auto":
+    if fold in ("auto", "auto-latency"):
         if target_cycles is None:
-            raise HwgenError("fold='auto' needs target_cycles (cycles per inference per layer)")
-        return ("auto", target_cycles)
+            raise HwgenError(f"fold='{fold}' needs target_cycles (cycles per inference per layer)")
+        return ("auto", target_cycles) if fold == "auto" else ("auto", target_cycles, "stream")
     if target_cycles is not None:
-        raise HwgenError("target_cycles goes with fold='auto'")
+        raise HwgenError("target_cycles goes with fold='auto' or 'auto-latency'")
     return fold
 
 
@@ -143,7 +143,9 @@ def compile(model, *, fold: Any = "full", target_cycles: int | None = None, targ
     """Compile a QONNX model (a path, an onnx.ModelProto or a qonnx ModelWrapper) to an Accelerator.
 
     fold: "full" (every layer parallel), "auto" with target_cycles (the fewest lanes meeting it),
-    a {layer: {"pe": P, "simd": S}} dict or the path of such a JSON file.
+    "auto-latency" (the same, with consecutive dense layers oriented so each reads its input as it is
+    made: lower latency for some more lanes), a {layer: {"pe": P, "simd": S}} dict or the path of
+    such a JSON file.
     target: the device family the plan's resource estimates are for ("ecp5" or "ice40").
     clock_mhz: the clock the plan pipelines for (registered ROM outputs, products, adder trees cut
     every few levels; more latency, same II); "auto" (default): 100 MHz on ECP5, 40 MHz on iCE40;

@@ -162,9 +162,9 @@ def check_output_dir(path: str) -> Path:
 
 def check_fold_file(spec: str) -> None:
     """--fold FILE.json: a readable file (fold.py reads and checks its content)."""
-    if spec in ("full", "auto"):
+    if spec in ("full", "auto", "auto-latency"):
         return
-    hint = "use full, auto or a FILE.json of {layer: {pe: P, simd: S}}"
+    hint = "use full, auto, auto-latency or a FILE.json of {layer: {pe: P, simd: S}}"
     if os.path.isdir(spec):
         raise HwgenError(f"--fold {spec}: is a directory; {hint}")
     if not os.path.exists(spec):
@@ -444,13 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "DIR/manifest.json (file hashes: verify and synth refuse an edited build).")
     p.add_argument("model", help="QONNX model file (.onnx)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--fold", default=None, metavar="full|auto|FILE.json",
+    p.add_argument("--fold", default=None, metavar="full|auto|auto-latency|FILE.json",
                    help="full: every layer fully parallel; II = 1 for an MLP, but a conv's sliding window still "
                         "emits one window beat (Cin channels of one kernel position) per cycle, so a conv "
                         "takes output pixels x kh*kw cycles and the slowest conv sets the II (576 for 8x8 "
                         "outputs of 3x3 kernels); auto: least hardware meeting --target-cycles; "
-                        "FILE.json: {layer: {pe: P, simd: S}}")
-    p.add_argument("--target-cycles", type=_integer(1), metavar="C", help="with --fold auto: cycles per inference")
+                        "auto-latency: the same, but consecutive dense layers alternate how they fold so each "
+                        "reads its input as it is made (lower latency, some more hardware); FILE.json: {layer: {pe: P, simd: S}}")
+    p.add_argument("--target-cycles", type=_integer(1), metavar="C",
+                   help="with --fold auto or auto-latency: cycles per inference")
     p.add_argument("--top", default=None, metavar="NAME", help="Verilog top module name")
     p.add_argument("--target", default=None, choices=["ecp5", "ice40"],
                    help="device family the resource estimates are for (default ecp5; with --fit: the device's)")

@@ -13,6 +13,10 @@ folding; below it a target only adds lanes elsewhere, the II cannot drop) and th
 at one lane. Targets giving the same folding are one candidate, labelled with its own natural
 target: the busiest layer's cycles (auto folding for that target gives the same folding).
 
+For the latency objective the candidates oriented for latency join them (fold's "stream":
+consecutive dense layers alternate small and large PE, so each reads its input as it is made;
+latency close to every other dense layer's cycles instead of their sum, for some more lanes).
+
 Search. Each candidate is a full compile (hwgen.api.plan_accelerator: schedule, II and latency
 from the timing models, the cost model's estimate); the timing models simulate cycle by cycle,
 so a slow candidate costs more to compile than a fast one, and the search goes fastest first:
@@ -53,6 +57,7 @@ from .flows import devices as _devices
 from .flows.devices import Device
 
 OBJECTIVES = ("throughput", "latency")
+ORIENT = {"throughput": ("outputs",), "latency": ("outputs", "stream")}  # auto foldings tried (fold doc)
 RESOURCES = ("lut", "ff", "bram", "dsp")
 _LOGIC = ("lut", "ff", "dsp")  # fewer with fewer lanes; block RAM is not (weights move into it when folded)
 _LOWER_KEYS = ("input_format", "acc_bits", "acc_policy", "kernel_bank", "ode_blocks")
@@ -204,10 +209,15 @@ def _layer_options(op, steps: int) -> list[tuple[int, int]]:
     return [(steps * low.cycles(op, pe, simd), pe * simd) for pe in low.valid_pe(op) for simd in low.valid_simd(op)]
 
 
-def candidates(graph) -> list[tuple[int, dict[str, dict[str, int]]]]:
-    """The distinct auto foldings of a lowered graph, fastest first: (natural target, folding)."""
+def _key(folding: dict) -> tuple:
+    return tuple((v["pe"], v["simd"]) for v in folding.values())
+
+
+def candidates(graph, orient: str = "outputs") -> list[tuple[int, dict[str, dict[str, int]], str]]:
+    """The distinct auto foldings of a lowered graph, fastest first: (natural target, folding,
+    orient), `orient` as hwgen.passes.fold's auto folding."""
     from .lowering import lowering_of
-    from .passes.fold import choose_auto, foldable
+    from .passes.fold import auto_folding, foldable
 
     layers = [(op, block.steps if block else 1) for op, block in foldable(graph)]
     if not layers:
@@ -229,14 +239,13 @@ def candidates(graph) -> list[tuple[int, dict[str, dict[str, int]]]]:
     for target in sorted(v for v in values | {floor} if floor <= v <= hi):
         folding = {}
         natural = 0
-        for op, steps in layers:
-            pe, simd = choose_auto(op, target, steps)
+        for (op, steps), (pe, simd) in zip(layers, auto_folding(list(foldable(graph)), target, orient)):
             folding[op.name] = {"pe": pe, "simd": simd}
             natural = max(natural, steps * lowering_of(op).cycles(op, pe, simd))
-        key = tuple((v["pe"], v["simd"]) for v in folding.values())
+        key = _key(folding)
         if key not in seen:
             seen[key] = natural
-            out.append((natural, folding))
+            out.append((natural, folding, orient))
     out.sort(key=lambda c: c[0])
     return out
 
@@ -284,22 +293,24 @@ def fit(model, device: str | Device = "ecp5-85", objective: str = "throughput", 
     say = progress or (lambda _: None)
 
     base = compile_model(model, CompileOptions(**lower_kw, fold=None))
-    cands = candidates(base)
+    lists = [candidates(base, o) for o in ORIENT[objective]]
     lim = limits(dev, margin)
     report = FitReport(device=dev.part, family=dev.family,
                        capacity={"lut": dev.luts, "ff": dev.ffs, "bram": dev.brams, "dsp": dev.dsps},
-                       margin=float(margin), limits=lim, objective=objective, candidates=max(len(cands), 1))
-    accs: dict[int, Any] = {}  # candidate index -> Accelerator (fitting points only)
-    tried: dict[int, FitPoint] = {}
+                       margin=float(margin), limits=lim, objective=objective,
+                       candidates=max(len({_key(c[1]) for cands in lists for c in cands}), 1))
+    accs: dict[tuple, Any] = {}  # folding key -> Accelerator (fitting points only)
+    done: dict[tuple, FitPoint] = {}  # folding key -> point, over every orientation's list
 
-    def compile_point(i: int) -> FitPoint:
-        if i in tried:
-            return tried[i]
+    def compile_point(cand) -> FitPoint:
+        key = _key(cand[1]) if cand else ()
+        if key in done:
+            return done[key]
         t0 = time.perf_counter()
         graph = copy.deepcopy(base)
-        if cands:
-            natural, folding = cands[i]
-            fold_graph(graph, ("auto", natural))
+        if cand:
+            natural, folding, orient = cand
+            fold_graph(graph, ("auto", natural, orient))
             if folding_table(graph) != folding:  # cannot happen (module doc); be exact anyway
                 fold_graph(graph, folding)
         else:
@@ -313,29 +324,36 @@ def fit(model, device: str | Device = "ecp5-85", objective: str = "throughput", 
         point = FitPoint(target_cycles=natural, folding=folding, ii_cycles=plan.ii_cycles, ii_bound=plan.ii_bound,
                          latency_cycles=plan.latency_cycles, estimate=dict(plan.estimate), needs=need,
                          fits=not over, over=over, seconds=time.perf_counter() - t0)
-        tried[i] = point
+        done[key] = point
         report.points.append(point)
         if point.fits:
-            accs[i] = acc
+            accs[key] = acc
         say(f"fit: target {natural} cycles: II {point.ii_cycles}, latency {point.latency_cycles}, "
             f"{need['lut']} {_logic(dev.family)} / {need['ff']} FF / {need['bram']} BRAM / {need['dsp']} DSP: "
             + ("fits" if point.fits else "over (" + ", ".join(over) + ")") + f" [{point.seconds:.1f} s]")
         return point
 
-    n = max(len(cands), 1)
-    if exhaustive or n == 1:
-        for i in range(n):
-            compile_point(i)
-    else:
-        _search(n, cands, compile_point, tried, objective, lim, lookback=lookback, latency_window=latency_window,
-                full=0 if _fully_parallel(base, cands[0][1]) else None, full_lanes_ratio=full_lanes_ratio)
+    for cands in lists:  # one search per orientation: each list is about monotone in logic, their union is not
+        tried: dict[int, FitPoint] = {}
+
+        def point_at(i: int, cands=cands, tried=tried) -> FitPoint:
+            tried[i] = compile_point(cands[i] if cands else None)
+            return tried[i]
+
+        n = max(len(cands), 1)
+        if exhaustive or n == 1:
+            for i in range(n):
+                point_at(i)
+        else:
+            _search(n, cands, point_at, tried, objective, lim, lookback=lookback, latency_window=latency_window,
+                    full=0 if _fully_parallel(base, cands[0][1]) else None, full_lanes_ratio=full_lanes_ratio)
     report.seconds = time.perf_counter() - t_start
-    best = _choose(tried, objective)
+    best = _choose(done, objective)
     if best is None:
         err = HwgenError(_nothing_fits(report, dev))
         err.fit_report = report  # every point tried, for callers that want more than the line
         raise err
-    report.chosen = report.points.index(tried[best])
+    report.chosen = report.points.index(done[best])
     acc = accs[best]
     acc.fit_report = report
     acc.plan.notes.append(f"fit: {report.summary()}")

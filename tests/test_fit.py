@@ -12,7 +12,7 @@ from conftest import OWN_MODELS
 from hwgen.api import compile as hwgen_compile
 from hwgen.compiler import compile_model
 from hwgen.errors import HwgenError
-from hwgen.fit import candidates, fit, limits, needs, resolve_device
+from hwgen.fit import _key, candidates, fit, limits, needs, resolve_device
 from hwgen.flows.devices import Device
 from hwgen.passes.fold import fold_graph, folding_table
 
@@ -35,13 +35,14 @@ def everything():
 def test_candidates_are_the_distinct_auto_foldings():
     graph = compile_model(MLP)
     cands = candidates(graph)
-    assert [t for t, _ in cands] == NATURAL
-    for target, folding in cands:  # auto folding at the natural target gives exactly that folding
+    assert [t for t, _, _ in cands] == NATURAL
+    assert {o for _, _, o in cands} == {"outputs"}
+    for target, folding, _ in cands:  # auto folding at the natural target gives exactly that folding
         g = compile_model(MLP)
         fold_graph(g, ("auto", target))
         assert folding_table(g) == folding
         assert max(f["pe"] * f["simd"] for f in folding.values()) >= 1
-    assert len({tuple(sorted((k, v["pe"], v["simd"]) for k, v in f.items())) for _, f in cands}) == len(cands)
+    assert len({tuple(sorted((k, v["pe"], v["simd"]) for k, v in f.items())) for _, f, _ in cands}) == len(cands)
 
 
 def test_device_names_and_limits():
@@ -123,6 +124,20 @@ def test_latency_objective_takes_the_smallest_latency_tried(everything):
     fitting = [q for q in report.points if q.fits]
     assert report.point.latency_cycles == min(q.latency_cycles for q in fitting)
     assert report.objective == "latency"
+
+
+def test_latency_objective_also_tries_foldings_oriented_for_latency():
+    """On a device everything fits, the latency objective takes the fastest folding oriented for
+    latency (fold "stream"): II 1 like the plain one, and no dense layer waits for its producer to finish."""
+    graph = compile_model(MLP)
+    stream = {_key(f): t for t, f, _ in candidates(graph, "stream")}
+    plain = {_key(f): t for t, f, _ in candidates(graph)}
+    assert set(stream) != set(plain) and len(stream) == len(plain) == len(NATURAL)
+    acc = fit(MLP, device=device(10**7), objective="latency")
+    p = acc.fit_report.point
+    assert p.ii_cycles == 1 and p.latency_cycles == min(q.latency_cycles for q in acc.fit_report.points)
+    both = fit(MLP, device=device(10**7), objective="latency", exhaustive=True).fit_report
+    assert len(both.points) == len(set(stream) | set(plain)) == both.candidates
 
 
 def test_margin_scales_the_device(everything):

@@ -45,6 +45,13 @@ class Lowering:
         allows (what streamlining and requantizers must be exact on); None when not known."""
         return None
 
+    def channel_input_scale(self, op, scale):
+        """Given per-channel scales of the op's input (float32 [C]: an activation quantizer scaled per
+        channel), the input scale each of its output channels is made of ([C_out]); None when an output
+        combines channels of different scales, which integer hardware cannot absorb exactly (the importer
+        refuses the model there: hwgen.frontend.channel_scale)."""
+        return None
+
     def float_sum_terms(self, op) -> int | None:
         """For an op the float reference computes as a plain float32 sum of its inputs (a pool's
         mean), the number of terms per output; None otherwise (hwgen check's float-error bound)."""
@@ -76,6 +83,20 @@ class Lowering:
 
     def simd_rule(self, op) -> str:
         return f"divide {op.name}'s inputs"
+
+    # Latency-aware folding (hwgen.passes.fold, orientation "stream"): a dense layer whose first
+    # output needs its whole input vector overlaps with its producer only if it reads each input
+    # beat once, as it arrives (PE = all outputs); that layer then gives its outputs at the end.
+    needs_whole_input: ClassVar[bool] = False  # one output needs every input (a dense layer)
+
+    def drain_cycles(self, op, pe: int, simd: int) -> int:
+        """Cycles the op folded so still needs after its last input beat arrives."""
+        return 0
+
+    def streams_output(self, op, pe: int) -> bool:
+        """Whether the op folded to `pe` spreads its output beats over its cycles (a consumer can start
+        on the first ones) rather than giving them all at the end."""
+        return True
 
     # -- planning ---------------------------------------------------------------------------
     def bound(self, op, planner) -> int:

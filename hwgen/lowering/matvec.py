@@ -37,6 +37,16 @@ class MatVecLowering(DotLowering):
     def full_folding(self, op: MatVec) -> tuple[int, int]:
         return op.out_channels, op.in_features
 
+    needs_whole_input = True
+
+    def drain_cycles(self, op: MatVec, pe: int, simd: int) -> int:
+        """The first output group sweeps the input as it arrives; C/PE - 1 replays follow."""
+        return (op.out_channels // pe - 1) * (op.in_features // simd)
+
+    def streams_output(self, op: MatVec, pe: int) -> bool:
+        """Output groups (C/PE of them) come one per input sweep; one group comes at the end."""
+        return op.out_channels // pe > 1
+
     # -- planning ---------------------------------------------------------------------------
     def bound(self, op: MatVec, planner) -> int:
         return self.cycles(op, op.pe, op.simd)

@@ -7,7 +7,12 @@ computes the requantizer's formula whenever the op has one (the proof makes both
 every golden-vs-qonnx test then checks the requantizer too).
 
 It has no folding of its own: it runs at the beat width of the stream feeding it (the PE of the
-MatVec / conv before it) when its channels tile that beat, else one channel per beat.
+MatVec / conv before it) when its channels tile that beat, else one channel per beat. One
+exception: a dense layer that gives its whole output vector in one beat (PE = outputs, oriented
+for latency by hwgen.passes.fold) would need one unit per channel, with constant thresholds on
+carry chains (the KWS MLP's 256-lane Quant_6: ~29k LUT4). There the plan may serialise the
+vector through a width converter to fewer lanes, when the cost model finds converter + narrower
+unit cheaper and the few extra cycles stay within 1/SERIAL_LATENCY_SHARE of the II bound.
 """
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ from ..ir.types import Bipolar
 from ..rtl.requant import RequantUnit, is_shift
 from ..rtl.threshold import ThresholdUnit
 from ..rtl.timing import ThresholdModel
-from .base import Lowering, register
+from .base import Lowering, divisors, register
+
+SERIAL_LATENCY_SHARE = 16  # a serialised vector may add at most II bound / this many cycles of latency
 
 
 def requant_levels(acc, mul, add, shift: int, levels: int, rounding: str = "floor", *, in_bits: int = 62):
@@ -70,11 +77,33 @@ class ThresholdLowering(Lowering):
             raise HwgenError(f"{op.channels} channels do not tile a stream of {fmt.elements} elements",
                              node=op.name, op=op.kind)
         pe = fmt.per_beat if op.channels % fmt.per_beat == 0 else 1
+        if fmt.per_beat == fmt.elements == op.channels > 1:
+            pe = self.serial_pe(op, fmt, planner)
         if pe != fmt.per_beat:
             planner.feed(op.name, planner.stream_format(fmt.element_bits, fmt.signed, fmt.bipolar, fmt.elements, pe))
         unit = self.choose_unit(op, fmt.element_bits, pe, planner.clock)
         planner.push(op.name, unit, op, fmt.elements // pe)
         planner.fmt = planner.format_of(op.out_type, fmt.elements, pe)
+
+    def serial_pe(self, op: Threshold, fmt, planner) -> int:
+        """Lanes for a whole vector given in one beat (module doc): the cheapest of the unit at PE
+        = channels and, for every PE that adds at most bound / SERIAL_LATENCY_SHARE cycles, a width
+        converter to PE plus the unit at PE."""
+        from ..rtl.width_converter import WidthConverter
+        from .base import lowering_of_unit
+
+        target = planner.clock.target if planner.clock is not None else "ecp5"
+
+        def score(unit) -> float:  # a candidate only: the plan builds the chosen one again
+            unit._MustUse__silence = True
+            return lowering_of_unit(unit).estimate(unit, target).score()
+        best = (score(self.choose_unit(op, fmt.element_bits, op.channels, planner.clock)), op.channels)
+        for pe in divisors(op.channels):
+            if pe == op.channels or op.channels // pe > planner.bound // SERIAL_LATENCY_SHARE:
+                continue
+            conv = WidthConverter(element_bits=fmt.element_bits, in_elems=op.channels, out_elems=pe)
+            best = min(best, (score(conv) + score(self.choose_unit(op, fmt.element_bits, pe, planner.clock)), pe))
+        return best[1]
 
     def choose_unit(self, op: Threshold, in_bits: int, pe: int, clock):
         """The ThresholdUnit, or the RequantUnit when the op has a proved requantizer and it costs less

@@ -24,6 +24,16 @@ spec:
                             block) <= target (FINN's target_fps idea); ties go to fewer cycles,
                             then to the smaller PE. A conv whose window unit cannot meet the target
                             gets its fastest folding (a note says so).
+  ("auto", target, "stream")  oriented for latency: a dense layer (one output needs every input)
+                            whose producer spreads its output over its cycles reads each input beat
+                            once, as it arrives, when it can: of the foldings meeting the target
+                            with at most OVERLAP_LANES x the fewest lanes, the one with the fewest
+                            cycles left after its last input (C/PE - 1 replays of K/SIMD: PE = C
+                            drains at once), then the fewest lanes. Such a layer gives its outputs
+                            at the end, so the next dense layer keeps the plain rule, which spreads
+                            them again. The plain rule everywhere makes a chain of dense layers wait
+                            for each other (latency ~ the sum of their cycles); alternating makes it
+                            ~ every other one's (the KWS MLP at II 320: 1,075 -> about 640 cycles).
   dict or JSON file path    {layer_name: {"pe": p, "simd": s}} (a top-level {"layers": {...}}
                             is accepted too); layers not named keep PE = SIMD = 1 (a kernel bank:
                             SIMD = kh*kw)
@@ -38,17 +48,23 @@ from ..errors import HwgenError
 from ..ir import Graph
 from ..lowering import lowering_of, walk
 
+ORIENTATIONS = ("outputs", "stream")  # auto folding's orientation (module doc)
+OVERLAP_LANES = 2  # "stream": a dense layer may take up to this many times the fewest lanes to drain sooner
+
 
 def layer_cycles(op, pe: int | None = None, simd: int | None = None) -> int:
     """Cycles per inference (one pass; an ODE body layer runs `steps` passes)."""
     return lowering_of(op).cycles(op, op.pe if pe is None else pe, op.simd if simd is None else simd)
 
 
-def choose_auto(op, target_cycles: int, steps: int = 1) -> tuple[int, int]:
+def choose_auto(op, target_cycles: int, steps: int = 1, overlap: bool = False) -> tuple[int, int]:
     """The (PE, SIMD) with the fewest lanes whose steps * cycles <= target; if none meets it
-    (a conv's window unit sets a floor), the fastest one (fewest lanes among those)."""
+    (a conv's window unit sets a floor), the fastest one (fewest lanes among those). Ties go to
+    the smaller PE. With `overlap` (module doc: "stream"), among those with at most OVERLAP_LANES x
+    the fewest lanes, the one that drains fewest cycles after its last input (then fewer lanes)."""
     low = lowering_of(op)
     best = fastest = None
+    meeting = []
     for pe in low.valid_pe(op):
         for simd in low.valid_simd(op):
             cyc = steps * low.cycles(op, pe, simd)
@@ -56,11 +72,31 @@ def choose_auto(op, target_cycles: int, steps: int = 1) -> tuple[int, int]:
                 fastest = ((cyc, pe * simd, pe), pe, simd)
             if cyc > target_cycles:
                 continue
+            meeting.append((pe, simd, cyc))
             key = (pe * simd, cyc, pe)
             if best is None or key < best[0]:
                 best = (key, pe, simd)
+    if overlap and best is not None:
+        cap = OVERLAP_LANES * best[0][0]
+        _, pe, simd = min(((steps * low.drain_cycles(op, pe, simd), pe * simd, cyc, -pe), pe, simd)
+                          for pe, simd, cyc in meeting if pe * simd <= cap)
+        return pe, simd
     chosen = best or fastest
     return chosen[1], chosen[2]
+
+
+def auto_folding(layers: list, target_cycles: int, orient: str = "outputs") -> list[tuple[int, int]]:
+    """choose_auto's (PE, SIMD) for every (op, ODE block or None) of `layers` (in stream order),
+    ties oriented as `orient` says (module doc); the ops are not changed."""
+    spread = False  # the graph input: a dense first layer keeps the smaller PE (it spreads its output)
+    out = []
+    for op, block in layers:
+        low = lowering_of(op)
+        overlap = orient == "stream" and low.needs_whole_input and spread
+        pe, simd = choose_auto(op, target_cycles, block.steps if block else 1, overlap=overlap)
+        spread = low.streams_output(op, pe)
+        out.append((pe, simd))
+    return out
 
 
 def foldable(graph: Graph) -> Iterator[tuple[Any, Any]]:
@@ -115,19 +151,23 @@ def fold_graph(graph: Graph, spec: Any = "full") -> Graph:
         for op, _ in layers:
             op.pe, op.simd = lowering_of(op).full_folding(op)
         graph.notes.append("fold: full (every layer parallel)")
-    elif isinstance(spec, (tuple, list)) and len(spec) == 2 and spec[0] == "auto":
+    elif isinstance(spec, (tuple, list)) and len(spec) in (2, 3) and spec[0] == "auto":
         target = spec[1]
+        orient = spec[2] if len(spec) == 3 else "outputs"
         if not _is_int(target) or target < 1:
             raise HwgenError(f"auto folding needs a target of at least 1 cycle per vector, got {target!r}")
-        for op, block in layers:
+        if orient not in ORIENTATIONS:
+            raise HwgenError(f"auto folding orientation must be one of {', '.join(ORIENTATIONS)}, got {orient!r}")
+        for (op, block), (pe, simd) in zip(layers, auto_folding(layers, target, orient)):
+            op.pe, op.simd = pe, simd
             steps = block.steps if block else 1
-            op.pe, op.simd = choose_auto(op, target, steps)
             cyc = steps * layer_cycles(op)
             if cyc > target:
                 graph.notes.append(f"fold: {op.name} cannot meet {target} cycles: its fastest folding "
                                    f"(PE {op.pe}, SIMD {op.simd}) takes {cyc} (the sliding window emits "
                                    "one beat per cycle)")
-        graph.notes.append(f"fold: auto, target {target} cycles per inference")
+        graph.notes.append(f"fold: auto, target {target} cycles per inference"
+                           + (", oriented for latency (stream)" if orient == "stream" else ""))
     elif isinstance(spec, dict):
         names = _all_ops(graph)
         unknown = sorted(set(spec) - names.keys())
