@@ -212,7 +212,7 @@ def _dot_bound(graph: Graph, src, values: dict, scale, segment) -> np.ndarray | 
         m_int = run_op(mag, np.abs(x.astype(np.int64)))
         n = src.in_features
         before = graph.producer(src.inputs[0])
-        exact = bool(_pow2(src.input_scale)) & _pow2(src.weight_scale)  # [C]
+        exact = _pow2(src.input_scale) & _pow2(src.weight_scale)  # [C] (input scales per tensor or per output)
         n += (lowering_of(before).float_sum_terms(before) or 0) if before is not None else 0
     elif lowering_of(src).float_sum_terms(src):  # a pool's mean: a float32 sum in the reference
         from .golden import run_op

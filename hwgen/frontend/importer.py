@@ -15,6 +15,8 @@ unpadded AveragePool a SumPool; a quantizer right after it becomes a FloatActiva
 (sum * s / (k*k), as the reference), a Brevitas Trunc after it a Threshold on the sum (or part of
 the next quantizer's; hwgen.frontend.trunc). DepthToSpace / SpaceToDepth (pixel shuffles) run on
 the host: in the Tail, moved past the last quantizer when they come just before it.
+An activation quantizer may scale per channel where every consumer keeps channels apart (depthwise
+convs, pools; hwgen.frontend.channel_scale): x_scale is then float32 [C].
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from ..ir import (Add, Conv, FloatActivation, GlobalSumPool, Graph, SumPool, Hea
 from ..ir.float_segment import make_segment
 
 from ..ir.types import Bipolar, IntType, signed_bits_for, smallest_type
+from .channel_scale import activation_scale, residual_scales_equal, through
 from .load import load_qonnx
 from .trunc import trunc_spec
 
@@ -86,6 +89,7 @@ class _Importer:
         self.notes: list[str] = []
         self.deferred: set[tuple[str, str]] = set()  # (tensor, Add node) skip connections
         self.skips: dict[str, tuple[str, float, object]] = {}  # Add node -> (tensor, scale, type)
+        self.channel_quant: str | None = None  # the Quant node of the latest per-channel activation scale
 
     # --- helpers -------------------------------------------------------------------
     def consumers(self, tensor: str) -> list[onnx.NodeProto]:
@@ -148,11 +152,9 @@ class _Importer:
         zp = self.const(node, 2, "the zero point")
         bits = self.const(node, 3, "the bit width")
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if scale.size != 1:
-            raise HwgenError(
-                "activation scale is per-channel; hwgen needs per-tensor activation scales so "
-                "that a layer's accumulator is one integer dot product (re-export with a "
-                "per-tensor activation quantizer)", node=node.name, op=node.op_type)
+        scale = activation_scale(node, scale, self.w.get_tensor_shape(node.input[0]))
+        if np.ndim(scale):
+            self.channel_quant = node.name
         if np.any(zp != 0):
             raise HwgenError("non-zero zero points are not supported; use a symmetric quantizer",
                              node=node.name, op=node.op_type)
@@ -162,7 +164,7 @@ class _Importer:
         mode = attrs.get("rounding_mode", b"ROUND")
         mode = mode.decode() if isinstance(mode, bytes) else str(mode)
         signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
-        return Quantizer(scale=float(scale.reshape(())), bits=int(nbits), signed=signed, narrow=narrow,
+        return Quantizer(scale=scale, bits=int(nbits), signed=signed, narrow=narrow,
                          rounding_mode=mode, bipolar=(int(nbits) == 1 and signed))
 
     def fold_constant_quantizers(self) -> None:
@@ -250,6 +252,11 @@ class _Importer:
                     f"the model already quantizes its input (node '{stop.name}'); "
                     "--input-bits/--input-scale are only for models without an input quantizer")
             quant = self.quantizer_of(stop)
+            if quant.per_channel:
+                raise HwgenError(
+                    "the input quantizer's scale is per-channel; hwgen quantizes the input with one scale "
+                    "(on the host, before the first layer): use a per-tensor input quantizer",
+                    node=stop.name, op=stop.op_type)
             if nodes:
                 segment = self.segment(nodes, graph_input, in_shape, tensor)
             out = stop.output[0]
@@ -337,6 +344,7 @@ class _Importer:
         op = MatVec(name=node.name, inputs=[x], outputs=[acc], weights=np.ascontiguousarray(q),
                     in_type=x_type, w_type=wq.dtype, input_scale=x_scale,
                     weight_scale=np.ascontiguousarray(s[:, 0]).astype(np.float32))
+        op.input_scale = through(op, x_scale, self.channel_quant, node)
         self.tensors[acc] = TensorInfo((q.shape[0],), None)
         return op, acc, bias_nodes, out
 
@@ -383,6 +391,7 @@ class _Importer:
                   in_shape=(h, w, c), kernel=tuple(int(k) for k in q.shape[2:]),
                   stride=tuple(int(v) for v in attrs.get("strides", [1, 1])),
                   pads=(pt + et, pl + el, pb + eb, pr + er), groups=groups)
+        op.input_scale = through(op, x_scale, self.channel_quant, node)
         self.tensors[acc] = TensorInfo(op.out_shape, None)
         return op, acc, bias_nodes, out
 
@@ -469,11 +478,17 @@ class _Importer:
             count = kernel[0] * kernel[1]
             out_shape = ((h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1, c)
         lo, hi = x_type.min * count, x_type.max * count
-        mean_scale = float(np.float32(x_scale) / np.float32(count))
+        mean_scale = np.float32(x_scale) / np.float32(count)
+        mean_scale = mean_scale if np.ndim(mean_scale) else float(mean_scale)
         out = node.output[0]
         nxt = self.next_node(out)
         trunc = None
         if nxt is not None and nxt.op_type == "Trunc":
+            if np.ndim(x_scale):
+                raise HwgenError(
+                    f"a Trunc after an average pool of per-channel scales (activation quantizer "
+                    f"'{self.channel_quant}'): hwgen's Trunc takes one scale per tensor; give "
+                    f"'{self.channel_quant}' a per-tensor scale", node=nxt.name, op=nxt.op_type)
             opsets = {o.domain: o.version for o in self.w.model.opset_import}
             trunc = trunc_spec(nxt, self.inits, opsets, mean_scale)
         after = self.next_node(nxt.output[0]) if trunc is not None else nxt
@@ -487,6 +502,7 @@ class _Importer:
         else:
             op = SumPool(name=node.name, inputs=[x], outputs=[out], in_shape=(h, w, c), kernel=kernel,
                          stride=stride, in_type=x_type, out_type=out_type)
+        through(op, x_scale, self.channel_quant, node)
         self.ops.append(op)
         self.tensors[out] = TensorInfo(out_shape, out_type)
         if trunc is not None:
@@ -501,7 +517,7 @@ class _Importer:
                            out, (c,), mean)
         y = nxt.output[0]
         self.ops.append(FloatActivation(
-            name=nxt.name, inputs=[out], outputs=[y], scale=np.full(c, np.float32(x_scale), np.float32),
+            name=nxt.name, inputs=[out], outputs=[y], scale=np.broadcast_to(np.float32(x_scale), (c,)).copy(),
             segment=seg, quantizer=quant, onnx_nodes=[node.name], segment_shape=(c,)))
         self.tensors[y] = TensorInfo(out_shape, quant.out_type)
         return y, quant.scale, quant.out_type
@@ -598,6 +614,7 @@ class _Importer:
                 continue
             if node is not None and node.op_type == "MaxPool":
                 op = self.import_maxpool(node, x, x_type)
+                x_scale = through(op, x_scale, self.channel_quant, node)
                 self.ops.append(op)
                 x = op.outputs[0]
                 continue
@@ -791,7 +808,10 @@ class _Importer:
                              "not supported; use an unsigned quantizer (e.g. QuantReLU) after the add",
                              node=relu.name, op="Relu")
         scales = (np.float32(skip_scale), np.float32(x_scale) * np.float32(dt), np.float32(quant.scale))
-        if scales[0] == scales[1] == scales[2]:
+        if any(np.ndim(v) for v in scales):
+            residual_scales_equal(add, quant_node, *scales)
+            exps = [0, 0, 0]
+        elif scales[0] == scales[1] == scales[2]:
             exps = [0, 0, 0]
         else:
             exps = [log2_exact(float(v)) for v in scales]

@@ -43,13 +43,15 @@ class Dot(Op):
     the common ground of MatVec and Conv for accumulator sizing and streamlining.
 
     `weight_scale` and `input_scale` are the float scales the integers stood for; they
-    only matter to the float ops downstream, not to the hardware.
+    only matter to the float ops downstream, not to the hardware. `input_scale` is the input's
+    scale as each output's dot product sees it: one per tensor, or float32 [out] after a per-channel
+    activation scale (a depthwise conv: hwgen.frontend.channel_scale).
     """
 
     weights: np.ndarray  # int64, [out, in] for MatVec, [out, kh, kw, in/groups] for Conv
     in_type: DataType
     w_type: DataType
-    input_scale: float
+    input_scale: float | np.ndarray
     weight_scale: np.ndarray  # float32 [out] (per-tensor scales broadcast)
     acc_type: IntType | None = None  # set by the accumulator sizing pass
     acc_bounds: dict[str, int] = field(default_factory=dict)  # policy name -> bits
@@ -199,7 +201,7 @@ class Add(Op):
     a_type: DataType
     b_type: DataType
     out_type: DataType
-    out_scale: float
+    out_scale: float | np.ndarray  # float32 [C] when per channel (then the three scales are equal)
     rounding_mode: str = "ROUND"
 
 
@@ -227,7 +229,7 @@ class Threshold(Op):
     in_type: IntType
     out_type: DataType
     out_base: int  # value of level 0
-    out_scale: float = 1.0  # what one output integer stood for in the float graph
+    out_scale: float | np.ndarray = 1.0  # what one output integer stood for in the float graph ([C]: per channel)
     # the same staircase as a requantizer, v = acc * mul[c] + add[c], level = clip(v >> shift, 0, L)
     # (requant_round "floor") or clip((v + ((v >> shift) & 1)) >> shift, 0, L) ("half_even"), when
     # hwgen.passes.requantize proved it equal on every accumulator value (None: not proven)

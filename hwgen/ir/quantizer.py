@@ -16,12 +16,19 @@ from .types import Bipolar, DataType, IntType
 class Quantizer:
     """y_int = round(clamp(x / scale + zero_point)); the hardware carries y_int - zero_point."""
 
-    scale: float  # per-tensor; kept as the float32 value the ONNX file holds
+    # what one integer stands for, kept as the float32 value(s) the ONNX file holds: per tensor, or
+    # per channel (float32 [C], channels last) for an activation whose consumers keep channels apart
+    # (hwgen.frontend.channel_scale)
+    scale: float | np.ndarray
     bits: int
     signed: bool
     narrow: bool = False
     rounding_mode: str = "ROUND"
     bipolar: bool = False  # BipolarQuant, or a 1-bit signed Quant (qonnx treats both as sign)
+
+    @property
+    def per_channel(self) -> bool:
+        return np.ndim(self.scale) > 0
 
     @property
     def out_type(self) -> DataType:
@@ -37,7 +44,7 @@ class Quantizer:
             return np.where(y >= 0.0, 1, -1).astype(np.int64)
         from qonnx.custom_op.general.intquant import max_int, min_int, resolve_rounding_mode
 
-        y = x / np.float32(self.scale)
+        y = x / np.asarray(self.scale, np.float32)
         y = y + np.float32(0.0)
         lo = np.float32(min_int(self.signed, self.narrow, self.bits))
         hi = np.float32(max_int(self.signed, self.narrow, self.bits))
@@ -48,7 +55,10 @@ class Quantizer:
 
     def to_float(self, q: np.ndarray) -> np.ndarray:
         """Integer levels -> the float32 tensor the reference graph carries after this quantizer."""
-        return np.asarray(q, dtype=np.float32) * np.float32(self.scale)
+        return np.asarray(q, dtype=np.float32) * np.asarray(self.scale, np.float32)
 
     def describe(self) -> str:
+        if self.per_channel:
+            s = np.asarray(self.scale)
+            return f"{self.out_type} x per-channel scales {float(s.min()):g}..{float(s.max()):g}"
         return f"{self.out_type} x {self.scale:g}"

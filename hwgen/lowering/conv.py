@@ -58,6 +58,14 @@ class ConvLowering(DotLowering):
         acc = np.einsum("bhwijgc,goijc->bhwgo", p, w, optimize=True).reshape(b, ho, wo, op.out_channels)
         return check_acc(op, acc)
 
+    def channel_input_scale(self, op: Conv, scale):
+        """Output channel o reads the input channels of its group (o // (Cout/G)): a depthwise conv sees
+        one scale per output; a group whose channels differ in scale has none."""
+        groups = np.asarray(scale, np.float32).reshape(op.groups, -1)  # [G, Cin/G]
+        if not np.all(groups == groups[:, :1]):
+            return None
+        return np.repeat(groups[:, 0], op.out_channels // op.groups)
+
     # -- folding ----------------------------------------------------------------------------
     def valid_simd(self, op: Conv) -> list[int]:
         return divisors(patch_length(op))

@@ -25,6 +25,11 @@ class WindowPoolLowering(Lowering):
     def in_out_types(self, op) -> tuple:
         raise NotImplementedError
 
+    def channel_input_scale(self, op, scale):
+        """Each output channel is a max / sum over one input channel's window (a max commutes with a
+        positive scale)."""
+        return scale
+
     def cycles(self, op, pe: int, simd: int) -> int:
         h, w, c = op.in_shape
         kh, kw = op.kernel

@@ -21,6 +21,10 @@ class GlobalSumPoolLowering(Lowering):
         h, w, c = op.in_shape
         return (np.full(c, op.in_type.min * h * w, np.int64), np.full(c, op.in_type.max * h * w, np.int64))
 
+    def channel_input_scale(self, op: GlobalSumPool, scale):
+        """Each output is one input channel's sum."""
+        return scale
+
     def float_sum_terms(self, op: GlobalSumPool) -> int:
         return op.in_shape[0] * op.in_shape[1]
 
