@@ -206,7 +206,8 @@ def _layer_options(op, steps: int) -> list[tuple[int, int]]:
     from .lowering import lowering_of
 
     low = lowering_of(op)
-    return [(steps * low.cycles(op, pe, simd), pe * simd) for pe in low.valid_pe(op) for simd in low.valid_simd(op)]
+    return [(steps * low.cycles(op, pe, simd), low.fold_lanes(op, pe, simd))
+            for pe in low.valid_pe(op) for simd in low.valid_simd(op)]
 
 
 def _key(folding: dict) -> tuple:

@@ -84,6 +84,11 @@ class Lowering:
     def simd_rule(self, op) -> str:
         return f"divide {op.name}'s inputs"
 
+    def fold_lanes(self, op, pe: int, simd: int) -> int:
+        """What auto folding minimises among the foldings meeting its target: the hardware that
+        grows with the folding, in lanes (a PE x SIMD product each, for a plain dot product)."""
+        return pe * simd
+
     # Latency-aware folding (hwgen.passes.fold, orientation "stream"): a dense layer whose first
     # output needs its whole input vector overlaps with its producer only if it reads each input
     # beat once, as it arrives (PE = all outputs); that layer then gives its outputs at the end.

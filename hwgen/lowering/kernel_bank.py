@@ -49,6 +49,15 @@ class KernelBankConvLowering(ConvLowering):
         return (f"be {kh}*{kw} times the input channels per beat, a divisor of its {op.in_shape[2]} "
                 "input channels (kernel bank: SIMD counts window taps)")
 
+    def fold_lanes(self, op: KernelBankConv, pe: int, simd: int) -> int:
+        """Stage 1 computes 2^tau kh*kw-tap codeword responses for each of the S channels of a beat,
+        whatever PE is; stage 2 picks one of 2^tau responses per (output, channel): in taps,
+        S * 2^tau * kh*kw + PE * S * 2^tau. Not PE x SIMD: at equal PE x SIMD a narrow beat and more PE
+        cost far less (CNV's 64-channel conv at 131k cycles: S 32, PE 1 -> S 4, PE 8)."""
+        kh, kw = op.kernel
+        s = math.gcd(simd, op.in_shape[2])
+        return s * (2 ** op.tau) * (kh * kw + pe)
+
     def cycles(self, op: KernelBankConv, pe: int, simd: int) -> int:
         ho, wo, _ = op.out_shape
         kh, kw = op.kernel

@@ -68,18 +68,19 @@ def choose_auto(op, target_cycles: int, steps: int = 1, overlap: bool = False) -
     for pe in low.valid_pe(op):
         for simd in low.valid_simd(op):
             cyc = steps * low.cycles(op, pe, simd)
-            if fastest is None or (cyc, pe * simd, pe) < fastest[0]:
-                fastest = ((cyc, pe * simd, pe), pe, simd)
+            lanes = low.fold_lanes(op, pe, simd)
+            if fastest is None or (cyc, lanes, pe) < fastest[0]:
+                fastest = ((cyc, lanes, pe), pe, simd)
             if cyc > target_cycles:
                 continue
-            meeting.append((pe, simd, cyc))
-            key = (pe * simd, cyc, pe)
+            meeting.append((pe, simd, cyc, lanes))
+            key = (lanes, cyc, pe)
             if best is None or key < best[0]:
                 best = (key, pe, simd)
     if overlap and best is not None:
         cap = OVERLAP_LANES * best[0][0]
-        _, pe, simd = min(((steps * low.drain_cycles(op, pe, simd), pe * simd, cyc, -pe), pe, simd)
-                          for pe, simd, cyc in meeting if pe * simd <= cap)
+        _, pe, simd = min(((steps * low.drain_cycles(op, pe, simd), lanes, cyc, -pe), pe, simd)
+                          for pe, simd, cyc, lanes in meeting if lanes <= cap)
         return pe, simd
     chosen = best or fastest
     return chosen[1], chosen[2]
