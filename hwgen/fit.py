@@ -138,11 +138,12 @@ class FitPoint:
     fits: bool
     over: list[str]  # resources beyond the limit, e.g. "lut 71261 > 66912"
     seconds: float
+    orient: str = "outputs"  # the auto folding's orientation (hwgen.passes.fold: "outputs" | "stream")
 
     def as_dict(self) -> dict:
         return {"target_cycles": self.target_cycles, "ii_cycles": self.ii_cycles, "ii_bound": self.ii_bound,
                 "latency_cycles": self.latency_cycles, "estimate": dict(self.estimate), "needs": dict(self.needs),
-                "fits": self.fits, "over": list(self.over), "folding": self.folding,
+                "fits": self.fits, "over": list(self.over), "folding": self.folding, "orient": self.orient,
                 "compile_seconds": round(self.seconds, 2)}
 
 
@@ -173,11 +174,13 @@ class FitReport:
         rows = []
         for i in order:
             p = self.points[i]
-            rows.append({"mark": "*" if i == self.chosen else "", "target": p.target_cycles, "ii": p.ii_cycles,
+            rows.append({"mark": "*" if i == self.chosen else "", "target": p.target_cycles, "orient": p.orient,
+                         "ii": p.ii_cycles,
                          "latency": p.latency_cycles, **{k: p.needs[k] for k in RESOURCES},
                          "fits": "yes" if p.fits else "no", "s": f"{p.seconds:.1f}"})
         lim = {"mark": "", "target": f"limit ({self.margin:g} x)", **self.limits}
-        cols = [("mark", ""), ("target", "target cycles"), ("ii", "II"), ("latency", "latency"),
+        cols = [("mark", ""), ("target", "target cycles"), ("orient", "orientation"), ("ii", "II"),
+                ("latency", "latency"),
                 ("lut", _logic(self.family)), ("ff", "FF"), ("bram", "BRAM"),
                 ("dsp", "DSP"), ("fits", "fits"), ("s", "compile s")]
         return format_table(rows + [lim], cols)
@@ -186,7 +189,8 @@ class FitReport:
         p = self.point
         if p is None:
             return f"nothing fits {self.device}"
-        return (f"chosen ({self.objective}): target {p.target_cycles} cycles, II {p.ii_cycles}, latency "
+        return (f"chosen ({self.objective}): target {p.target_cycles} cycles"
+                + (", oriented for latency" if p.orient == "stream" else "") + f", II {p.ii_cycles}, latency "
                 f"{p.latency_cycles}; needs {p.needs['lut']} {_logic(self.family)}, {p.needs['ff']} FF, {p.needs['bram']} BRAM, "
                 f"{p.needs['dsp']} DSP of {self.device} x {self.margin:g} ({self.limits['lut']}, {self.limits['ff']}, "
                 f"{self.limits['bram']}, {self.limits['dsp']}); {len(self.points)} of {self.candidates} "
@@ -315,7 +319,7 @@ def fit(model, device: str | Device = "ecp5-85", objective: str = "throughput", 
             if folding_table(graph) != folding:  # cannot happen (module doc); be exact anyway
                 fold_graph(graph, folding)
         else:
-            natural, folding = None, {}
+            natural, folding, orient = None, {}, "outputs"
             fold_graph(graph, "full")
         check_graph(graph, "fold", typed=True)
         acc = plan_accelerator(graph, target_cycles=natural, **plan_kw)
@@ -324,7 +328,7 @@ def fit(model, device: str | Device = "ecp5-85", objective: str = "throughput", 
         over = [f"{k} {need[k]} > {lim[k]}" for k in RESOURCES if need[k] > lim[k]]
         point = FitPoint(target_cycles=natural, folding=folding, ii_cycles=plan.ii_cycles, ii_bound=plan.ii_bound,
                          latency_cycles=plan.latency_cycles, estimate=dict(plan.estimate), needs=need,
-                         fits=not over, over=over, seconds=time.perf_counter() - t0)
+                         fits=not over, over=over, seconds=time.perf_counter() - t0, orient=orient)
         done[key] = point
         report.points.append(point)
         if point.fits:
