@@ -24,16 +24,17 @@ spec:
                             block) <= target (FINN's target_fps idea); ties go to fewer cycles,
                             then to the smaller PE. A conv whose window unit cannot meet the target
                             gets its fastest folding (a note says so).
-  ("auto", target, "stream")  oriented for latency: a dense layer (one output needs every input)
-                            whose producer spreads its output over its cycles reads each input beat
-                            once, as it arrives, when it can: of the foldings meeting the target
-                            with at most OVERLAP_LANES x the fewest lanes, the one with the fewest
+  ("auto", target, "stream")  oriented for latency: every dense layer (one output needs every
+                            input) but the first may take up to OVERLAP_LANES x the fewest lanes to
+                            add less latency. One whose producer spreads its output over its cycles
+                            reads each input beat once, as it arrives, when it can: the fewest
                             cycles left after its last input (C/PE - 1 replays of K/SIMD: PE = C
-                            drains at once), then the fewest lanes. Such a layer gives its outputs
-                            at the end, so the next dense layer keeps the plain rule, which spreads
-                            them again. The plain rule everywhere makes a chain of dense layers wait
-                            for each other (latency ~ the sum of their cycles); alternating makes it
-                            ~ every other one's (the KWS MLP at II 320: 1,075 -> about 640 cycles).
+                            drains at once); it then gives its outputs at the end. One whose input
+                            comes at once takes the fewest cycles (then the smaller PE, which
+                            spreads its output again). The plain rule everywhere makes a chain of
+                            dense layers wait for each other (latency ~ the sum of their cycles);
+                            alternating makes it ~ every other one's (the KWS MLP at II 448: about
+                            1,400 -> 768 cycles).
   dict or JSON file path    {layer_name: {"pe": p, "simd": s}} (a top-level {"layers": {...}}
                             is accepted too); layers not named keep PE = SIMD = 1 (a kernel bank:
                             SIMD = kh*kw)
@@ -57,11 +58,12 @@ def layer_cycles(op, pe: int | None = None, simd: int | None = None) -> int:
     return lowering_of(op).cycles(op, op.pe if pe is None else pe, op.simd if simd is None else simd)
 
 
-def choose_auto(op, target_cycles: int, steps: int = 1, overlap: bool = False) -> tuple[int, int]:
+def choose_auto(op, target_cycles: int, steps: int = 1, overlap: str | None = None) -> tuple[int, int]:
     """The (PE, SIMD) with the fewest lanes whose steps * cycles <= target; if none meets it
     (a conv's window unit sets a floor), the fastest one (fewest lanes among those). Ties go to
     the smaller PE. With `overlap` (module doc: "stream"), among those with at most OVERLAP_LANES x
-    the fewest lanes, the one that drains fewest cycles after its last input (then fewer lanes)."""
+    the fewest lanes, the one that adds the least latency: "drain" (its input comes spread out) the
+    fewest cycles after its last input, "whole" (its input comes at once) the fewest cycles."""
     low = lowering_of(op)
     best = fastest = None
     meeting = []
@@ -79,8 +81,11 @@ def choose_auto(op, target_cycles: int, steps: int = 1, overlap: bool = False) -
                 best = (key, pe, simd)
     if overlap and best is not None:
         cap = OVERLAP_LANES * best[0][0]
-        _, pe, simd = min(((steps * low.drain_cycles(op, pe, simd), lanes, cyc, -pe), pe, simd)
-                          for pe, simd, cyc, lanes in meeting if lanes <= cap)
+        if overlap == "drain":
+            key = lambda m: (steps * low.drain_cycles(op, m[0], m[1]), m[3], m[2], -m[0])
+        else:  # "whole": fewest cycles, then fewest lanes, then the smaller PE (spreads its output)
+            key = lambda m: (m[2], m[3], m[0])
+        pe, simd, _, _ = min((m for m in meeting if m[3] <= cap), key=key)
         return pe, simd
     chosen = best or fastest
     return chosen[1], chosen[2]
@@ -89,13 +94,15 @@ def choose_auto(op, target_cycles: int, steps: int = 1, overlap: bool = False) -
 def auto_folding(layers: list, target_cycles: int, orient: str = "outputs") -> list[tuple[int, int]]:
     """choose_auto's (PE, SIMD) for every (op, ODE block or None) of `layers` (in stream order),
     ties oriented as `orient` says (module doc); the ops are not changed."""
-    spread = False  # the graph input: a dense first layer keeps the smaller PE (it spreads its output)
+    spread, first = False, True  # the graph input: the first layer keeps the plain rule
     out = []
     for op, block in layers:
         low = lowering_of(op)
-        overlap = orient == "stream" and low.needs_whole_input and spread
+        overlap = None
+        if orient == "stream" and low.needs_whole_input and not first:
+            overlap = "drain" if spread else "whole"
         pe, simd = choose_auto(op, target_cycles, block.steps if block else 1, overlap=overlap)
-        spread = low.streams_output(op, pe)
+        spread, first = low.streams_output(op, pe), False
         out.append((pe, simd))
     return out
 

@@ -38,7 +38,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
-from .util import signed_width_for
+from .util import const_product, signed_width_for
 from .window_util import INT2, add_mod, int2_of_bipolar, replicate, wire_const
 
 
@@ -165,7 +165,7 @@ class SlidingWindowUnit(wiring.Component):
         real = Signal(name="real")
         m.d.comb += real.eq((r >= 0) & (r < H) & (caddr >= 0) & (caddr < WCF))
         tapword = Signal(signed(signed_width_for(-pt * WCF - pl * CF, r_hi * WCF + c_hi)), name="tapword")
-        m.d.comb += tapword.eq(r * WCF + caddr)
+        m.d.comb += tapword.eq(const_product(r, WCF) + caddr)  # shift-add: no DSP block for a constant
 
         diff = Signal(2, name="gen_diff")  # writer generation - reader generation
         m.d.comb += diff.eq(wgen - rgen)
@@ -173,7 +173,7 @@ class SlidingWindowUnit(wiring.Component):
 
         # oldest word the reader still needs: start of row max(r0, 0)
         free = Signal(range(HWCF + D + 1), name="free_before")
-        m.d.comb += free.eq(Mux(r0 < 0, 0, r0.as_unsigned()) * WCF + D)
+        m.d.comb += free.eq(const_product(Mux(r0 < 0, 0, r0.as_unsigned()), WCF) + D)
 
         can_write = Signal(name="can_write")
         m.d.comb += can_write.eq(behind | (same & (wpos < free)) | (ahead & (wpos + HWCF < free)))
@@ -185,7 +185,7 @@ class SlidingWindowUnit(wiring.Component):
         m.d.comb += [
             self.i.ready.eq(can_write),
             wfire.eq(self.i.valid & can_write),
-            wr.addr.eq(wslot * WCF + wcol), wr.data.eq(self.i.payload), wr.en.eq(wfire),
+            wr.addr.eq(const_product(wslot, WCF) + wcol), wr.data.eq(self.i.payload), wr.en.eq(wfire),
         ]
         with m.If(wfire):
             with m.If(wcol == WCF - 1):
@@ -204,7 +204,7 @@ class SlidingWindowUnit(wiring.Component):
         m.d.comb += [
             en.eq(~out_valid | self.o.ready),
             fire.eq(en & can_read),
-            rd.addr.eq((tslot * WCF + caddr)[:len(rd.addr)]),
+            rd.addr.eq((const_product(tslot, WCF) + caddr)[:len(rd.addr)]),
             rd.en.eq(en),
         ]
         with m.If(en):
