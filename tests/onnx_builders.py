@@ -177,6 +177,43 @@ def residual_cnn(path, *, seed=0, steps=2, shared=True, dt=0.5, shared_bn=True) 
     return b.save(path)
 
 
+def projection_cnn(path, *, seed=0, size=8, cin=2, c=4, cout=8, scales=(0.25, 0.25, 0.25), skip_first=False,
+                   skip_kernel=1, body_kernel=3) -> str:
+    """A ResNet projection block: quant -> stem conv3x3 -> BN -> ReLU -> quant = h (c channels);
+    body f = conv k x k stride 2 -> BN -> ReLU -> quant -> conv k x k -> BN -> ReLU -> quant (k =
+    body_kernel, scale scales[0]); skip g = conv skip_kernel x skip_kernel stride 2 -> BN -> ReLU ->
+    quant (scales[1]);
+    Add(f, g) (Add(g, f) with skip_first) -> ReLU -> quant (scales[2]) -> GAP -> linear(+bias)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder((cin, size, size), name=f"proj{seed}")
+    b.quant(2.0 ** -3, 3, signed=False)
+
+    def conv_bn_quant(ci, co, k, stride, scale, bits=3):
+        b.conv(rng.integers(-3, 4, (co, ci, k, k)), 2.0 ** rng.integers(-3, 0, size=co), bits=3, stride=stride,
+               pad=k // 2)
+        b.batchnorm(rng.uniform(0.3, 1, co) * np.where(rng.random(co) < 0.2, -1, 1), rng.normal(size=co),
+                    rng.normal(size=co), rng.uniform(1, 4, co))
+        b.op("Relu")
+        return b.quant(scale, bits, signed=False)
+
+    h = conv_bn_quant(cin, c, 3, 1, 0.25)
+    conv_bn_quant(c, cout, body_kernel, 2, 0.25)
+    f = conv_bn_quant(cout, cout, body_kernel, 1, scales[0])
+    b.cur = h
+    g = conv_bn_quant(c, cout, skip_kernel, 2, scales[1])
+    if skip_first:
+        b.op("Add", f)
+    else:
+        b.cur = f
+        b.op("Add", g)
+    b.op("Relu")
+    b.quant(scales[2], 3, signed=False)
+    b.op("GlobalAveragePool")
+    b.op("Flatten", axis=1)
+    b.linear(rng.integers(-3, 4, (3, cout)), 0.25, bits=3, bias=rng.normal(size=3))
+    return b.save(path)
+
+
 def bipolar_cnn(path, *, seed=0, patterns=8, cin=6, cout=16, size=6) -> str:
     """Binary input -> bipolar 3x3 conv (kernels drawn from `patterns` sign patterns) -> BN ->
     BipolarQuant -> second such conv -> BN -> BipolarQuant -> flatten -> linear."""

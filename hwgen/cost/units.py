@@ -522,10 +522,10 @@ def ode_block(unit, target: str) -> Resources:
 
 
 def residual_block(unit, target: str) -> Resources:
-    """ResidualBlock: the skip FIFO (a whole feature map), the body's units, the residual add and
-    the fork's handshake."""
+    """ResidualBlock: the skip FIFO (a whole feature map), the body's and the skip path's units, the
+    residual add and the fork's handshake."""
     r = fifo(unit.skip, target) + residual_add(unit.add, target)
-    for st in unit.stages:
+    for st in unit.stages + unit.skip_stages:
         r += _inner(st.unit, target)
     return r
 

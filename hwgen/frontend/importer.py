@@ -15,6 +15,10 @@ unpadded AveragePool a SumPool; a quantizer right after it becomes a FloatActiva
 (sum * s / (k*k), as the reference), a Brevitas Trunc after it a Threshold on the sum (or part of
 the next quantizer's; hwgen.frontend.trunc). DepthToSpace / SpaceToDepth (pixel shuffles) run on
 the host: in the Tail, moved past the last quantizer when they come just before it.
+A residual block's input h feeds two paths that meet at one Add (-> [Relu] -> quantizer): the Add
+itself (an identity shortcut: h becomes its skip input) or a second chain of layers ending in a
+quantizer (a projection shortcut, imported first, up to the Add: import_skip_chain); any other fork
+is refused naming the node.
 An activation quantizer may scale per channel where every consumer keeps channels apart (depthwise
 convs, pools; hwgen.frontend.channel_scale): x_scale is then float32 [C].
 """
@@ -101,8 +105,8 @@ class _Importer:
             names = ", ".join(f"{n.name} ({n.op_type})" for n in nodes)
             raise HwgenError(
                 f"tensor '{tensor}' feeds several nodes ({names}); hwgen compiles one data path with "
-                "identity residual adds (skip -> Add -> quantizer); a branch with layers on both paths "
-                "(e.g. a ResNet projection shortcut) is not supported: make the shortcut an identity"
+                "residual blocks Add(f(h), g(h)): h feeds two chains of layers (g may be empty: an identity "
+                "shortcut) that meet at one Add followed by a quantizer; restructure the model so"
             )
         return nodes[0] if nodes else None
 
@@ -590,12 +594,26 @@ class _Importer:
         self.fold_weight_quantizers()
         self.fold_constant_quantizers()
         x, quant = self.import_head(graph_input)
-        x_scale, x_type = quant.scale, quant.out_type  # what the integers on x stand for
+        _, graph_output = self.walk_path(x, quant.scale, quant.out_type, graph_output)
+        out_shape = tuple(int(d) for d in (self.w.get_tensor_shape(graph_output) or [0, 0])[1:])
+        self.tensors[graph_output] = TensorInfo(out_shape, None)
+        self.check_unused(graph_output)
+        graph = Graph(name=_model_name(self.path), ops=self.ops, tensors=self.tensors,
+                      input=graph_input, output=graph_output, source=self.path, notes=self.notes)
+        graph.validate()
+        return graph
+
+    def walk_path(self, x: str, x_scale, x_type, graph_output: str, join: str | None = None):
+        """Import the data path from the integer tensor x (scale x_scale, type x_type) until the graph
+        output, or with `join` (the name of a residual Add) until the next node is that Add.
+        Returns ((x, x_scale, x_type) at the join or None, the graph output tensor)."""
         flatten_from = None  # (H, W, C) when x was flattened from a spatial tensor
         pads = (0, 0, 0, 0)  # a Pad waiting for its Conv
         while True:
             self.fork_residual(x, x_scale, x_type)
             node = self.next_node(x)
+            if join is not None and node is not None and node.name == join:
+                return (x, x_scale, x_type), graph_output
             if node is not None and node.op_type in ("Mul", "Div", "Add") and self.residual_end(node):
                 x, x_scale, x_type = self.import_residual(node, x, x_scale, x_type)
                 continue
@@ -703,13 +721,7 @@ class _Importer:
             self.ops.append(self.host_tail(acc, op.float_scale, seg_nodes, end))
             graph_output = end
             break
-        out_shape = tuple(int(d) for d in (self.w.get_tensor_shape(graph_output) or [0, 0])[1:])
-        self.tensors[graph_output] = TensorInfo(out_shape, None)
-        self.check_unused(graph_output)
-        graph = Graph(name=_model_name(self.path), ops=self.ops, tensors=self.tensors,
-                      input=graph_input, output=graph_output, source=self.path, notes=self.notes)
-        graph.validate()
-        return graph
+        return None, graph_output
 
     # --- pixel shuffles (DepthToSpace / SpaceToDepth) ----------------------------------------
     @staticmethod
@@ -762,12 +774,87 @@ class _Importer:
         return out
 
     def fork_residual(self, x: str, scale: float, dtype) -> None:
-        """x feeds a layer and a later Add: keep it as the skip input of that Add."""
+        """x feeds a layer and a later Add: keep it as the skip input of that Add (an identity
+        shortcut). x feeds two paths of layers that meet at one Add (a projection shortcut): import
+        the shorter path (the skip chain) now, up to the Add, and keep its end as the Add's skip input;
+        the caller then walks the other path (the body) from x."""
         nodes = [n for n in self.consumers(x) if (x, n.name) not in self.deferred]
         adds = [n for n in nodes if n.op_type == "Add"]
         if len(nodes) == 2 and len(adds) == 1:
             self.deferred.add((x, adds[0].name))
             self.skips[adds[0].name] = (x, scale, dtype)
+        elif len(nodes) == 2 and not adds:
+            self.import_skip_chain(x, scale, dtype, nodes)
+
+    def data_inputs(self, node) -> list[str]:
+        """node's inputs that are computed (not constants, quantized weights or empty)."""
+        return [i for i in node.input if i and i not in self.inits and i not in self.weights]
+
+    def branch_path(self, x: str, first, names: str) -> tuple[list, onnx.NodeProto]:
+        """The nodes from `first` (a consumer of x) up to the Add they feed, and that Add: each node
+        takes one computed input and feeds exactly one node; else a HwgenError naming where not."""
+        path, node = [], first
+        while True:
+            data = self.data_inputs(node)
+            if node.op_type == "Add" and len(data) == 2:
+                return path, node
+            if len(data) != 1:
+                raise self.fork_error(x, names, f"{node.op_type} '{node.name}' on one path takes {len(data)} "
+                                      "computed inputs", node)
+            path.append(node)
+            nxt = self.consumers(node.output[0])
+            if len(nxt) != 1:
+                what = "the graph output" if not nxt else ", ".join(f"{n.name} ({n.op_type})" for n in nxt)
+                raise self.fork_error(x, names, f"'{node.output[0]}' of {node.op_type} '{node.name}' on one path "
+                                      f"feeds {what}", node)
+            node = nxt[0]
+
+    @staticmethod
+    def fork_error(x: str, names: str, why: str, node) -> HwgenError:
+        return HwgenError(
+            f"tensor '{x}' feeds several nodes ({names}) and {why}: hwgen compiles one data path with residual "
+            "blocks Add(f(h), g(h)) whose two paths f and g are chains of layers (each tensor feeding one node) "
+            "meeting at one Add; restructure this branch so (e.g. a ResNet block with an identity or a "
+            "projection shortcut)", node=node.name, op=node.op_type)
+
+    def import_skip_chain(self, x: str, scale, dtype, nodes) -> None:
+        """x feeds two chains that meet at one Add (a ResNet projection shortcut): import the shorter
+        one (the skip chain g: e.g. a 1x1 stride-2 conv, BatchNorm, quantizer) up to the Add, whose
+        skip input becomes g's quantized output; the body (the other chain) follows from x."""
+        names = ", ".join(f"{n.name} ({n.op_type})" for n in nodes)
+        (p0, add0), (p1, add1) = (self.branch_path(x, n, names) for n in nodes)
+        if add0.name != add1.name:
+            raise self.fork_error(x, names, f"its paths end at two different Adds ('{add0.name}', '{add1.name}')",
+                                  add1)
+        for p in (p0, p1):
+            scaled = len(p) > 1 and p[-1].op_type in ("Mul", "Div") and p[-2].op_type in QUANTIZERS
+            if p[-1].op_type not in QUANTIZERS and not scaled:
+                raise HwgenError(
+                    f"the path {p[0].name} ... {p[-1].name} from '{x}' reaches this residual Add from {p[-1].op_type} "
+                    f"'{p[-1].name}', not from an activation quantizer: hwgen adds two quantized tensors; quantize "
+                    "both paths' outputs (e.g. QuantReLU / QuantIdentity after the BatchNorm)", node=add0.name, op="Add")
+        ends_quantized = [p for p in (p0, p1) if p[-1].op_type in QUANTIZERS]
+        if not ends_quantized:
+            raise HwgenError(f"both paths from '{x}' scale their output before this residual Add ('{p0[-1].name}', "
+                             f"'{p1[-1].name}'); hwgen scales one of them (h + dt * f(h)): fold the other's scale "
+                             "into its quantizer", node=add0.name, op="Add")
+        skip = min(ends_quantized, key=len)
+        body = p1 if skip is p0 else p0
+        for p in (skip, body):
+            if p[0].op_type in SHAPE_ONLY + ("Pad",):
+                raise HwgenError(f"a residual path may not begin with {p[0].op_type}: hwgen keeps the fork tensor "
+                                 f"'{x}' for both paths (pad inside the Conv, reshape after the Add)",
+                                 node=p[0].name, op=p[0].op_type)
+        self.deferred.add((x, body[0].name))
+        end, _ = self.walk_path(x, scale, dtype, self.g.output[0].name, join=add0.name)
+        self.deferred.discard((x, body[0].name))
+        self.deferred.add((x, skip[0].name))
+        if end is None:  # not reached: branch_path checked the path ends at the Add
+            raise HwgenError(f"the skip path from '{x}' does not reach this residual Add", node=add0.name, op="Add")
+        self.skips[add0.name] = end
+        self.notes.append(f"residual Add '{add0.name}' has a projection shortcut: skip path {skip[0].name} ... "
+                          f"{skip[-1].name} ({len(skip)} nodes), body {body[0].name} ... {body[-1].name} "
+                          f"({len(body)} nodes)")
 
     def residual_end(self, node) -> onnx.NodeProto | None:
         """The Add that closes a residual, reached from `node` through at most one scalar Mul/Div."""

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..golden.numeric import check_acc, windows
+from ..golden.numeric import check_acc, int_einsum, windows
 from ..ir import Conv
 from ..rtl.conv import ConvUnit
 from ..rtl.timing import MatVecModel, window_models
@@ -55,7 +55,7 @@ class ConvLowering(DotLowering):
         g = op.groups
         p = p.reshape(b, ho, wo, kh, kw, g, c // g)
         w = op.weights.reshape(g, op.out_channels // g, kh, kw, c // g)
-        acc = np.einsum("bhwijgc,goijc->bhwgo", p, w, optimize=True).reshape(b, ho, wo, op.out_channels)
+        acc = int_einsum("bhwijgc,goijc->bhwgo", p, w, kh * kw * (c // g)).reshape(b, ho, wo, op.out_channels)
         return check_acc(op, acc)
 
     def channel_input_scale(self, op: Conv, scale):

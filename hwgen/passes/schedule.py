@@ -7,8 +7,8 @@ front of an ODE block, so the producer can run ahead; when pipelining to a clock
 wherever three units would otherwise share one combinational ready path). Then the timing models give II and latency
 and the lowerings give each stage's report row and resource estimate for the target.
 
-Only chains are supported, plus residual steps h + f(h) (an op that joins two branches: its
-lowering plans the step).
+Only chains are supported, plus residual steps Add(f(h), g(h)) with f and g chains from one
+tensor h, g empty for an identity shortcut (an op that joins two branches: its lowering plans the step).
 """
 from __future__ import annotations
 
@@ -96,6 +96,11 @@ class Planner:
             if self.stages[-1].out_fmt is None:
                 self.stages[-1].out_fmt = self.fmt
             self.stages.append(Stage(f"{name}_skid", skid, None, self.fmt.beats, in_fmt=self.fmt))
+
+    @staticmethod
+    def discard(unit) -> None:
+        """A unit built but not used (a rejected alternative): no UnusedElaboratable warning for it."""
+        _planned(unit)
 
     def _registers(self, unit) -> int:
         """The unit's estimated flip-flops: the fan-out of its pipeline enable."""
@@ -191,34 +196,34 @@ def plan_stages(graph: Graph, *, fifo_slack: int = 2,
     units: dict = {}
     probe = Planner(graph, fifo_slack=fifo_slack, bound=1, units=units, clock=clock)
     bound = max(lowering_of(op).bound(op, probe) for op in core)
-    steps = {}  # first op of a residual body -> (join op, skip tensor, body)
+    steps = {}  # first op of each branch of a residual step -> (join op, ResidualStep)
     for op in core:
         if len(op.inputs) > 1:
-            skip, body = lowering_of(op).branches(op, core)
-            steps[body[0].name] = (op, skip, body)
+            step = lowering_of(op).branches(op, core)
+            for chain in (step.body, step.skip):
+                if chain:
+                    steps[chain[0].name] = (op, step)
     planner = Planner(graph, fifo_slack=fifo_slack, bound=bound, units=units, clock=clock)
     current = graph.head.outputs[0]
-    i = 0
-    while i < len(core):
-        op = core[i]
+    done: set[str] = set()  # ops planned inside a residual step
+    for op in core:
+        if op.name in done:
+            continue
         if op.inputs[0] != current:
             raise HwgenError("this layer does not take the output of the layer before it: only chains (and "
-                             "residual h + f(h) steps) are supported in hardware", node=op.name, op=op.kind)
+                             "residual Add(f(h), g(h)) steps) are supported in hardware", node=op.name, op=op.kind)
         if op.name in steps:
-            join, skip, body = steps[op.name]
-            if skip != current:
-                raise HwgenError("the skip path must start where the residual branch starts; only h + f(h) "
-                                 "steps (unrolled, or folded into an ODE block) are supported in hardware",
+            join, step = steps[op.name]
+            if step.fork != current:
+                raise HwgenError("the residual paths must start where the stream is; only Add(f(h), g(h)) steps "
+                                 "(unrolled, or identity steps folded into an ODE block) are supported in hardware",
                                  node=join.name, op=join.kind)
-            lowering_of(join).plan_step(join, skip, body, planner)
-            members = {o.name for o in body} | {join.name}
-            while i < len(core) and core[i].name in members:
-                i += 1
+            lowering_of(join).plan_step(join, step, planner)
+            done |= {o.name for o in step.body + step.skip} | {join.name}
             current = join.outputs[0]
             continue
         planner.add(op)
         current = op.outputs[0]
-        i += 1
     planner.close()
     return planner.stages, planner.in_fmt, planner.fmt
 

@@ -367,10 +367,11 @@ class ODEModel:
 
 
 class ResidualModel:
-    """ResidualBlock: fork into a skip FIFO and the body chain, joined by a ResidualAddUnit."""
+    """ResidualBlock: fork into the skip path (its units, if any, then the skip FIFO) and the body
+    chain, joined by a ResidualAddUnit."""
 
-    def __init__(self, skip_depth: int, body: list):
-        self.skip = FifoModel(skip_depth)
+    def __init__(self, skip_depth: int, body: list, skip: list = ()):
+        self.skip = ChainModel([*skip, FifoModel(skip_depth)]) if skip else FifoModel(skip_depth)
         self.body = ChainModel(body)
         self.aov = False
 
