@@ -33,8 +33,8 @@ spec:
                             comes at once takes the fewest cycles (then the smaller PE, which
                             spreads its output again). The plain rule everywhere makes a chain of
                             dense layers wait for each other (latency ~ the sum of their cycles);
-                            alternating makes it ~ every other one's (the KWS MLP at II 448: about
-                            1,400 -> 768 cycles).
+                            alternating makes it ~ every other one's (the KWS MLP at II 512:
+                            1,969 -> 844 cycles).
   dict or JSON file path    {layer_name: {"pe": p, "simd": s}} (a top-level {"layers": {...}}
                             is accepted too); layers not named keep PE = SIMD = 1 (a kernel bank:
                             SIMD = kh*kw)
@@ -50,7 +50,7 @@ from ..ir import Graph
 from ..lowering import lowering_of, walk
 
 ORIENTATIONS = ("outputs", "stream")  # auto folding's orientation (module doc)
-OVERLAP_LANES = 2  # "stream": a dense layer may take up to this many times the fewest lanes to drain sooner
+OVERLAP_LANES = 2  # "stream": a dense layer may take up to this many times the fewest lanes to add less latency
 
 
 def layer_cycles(op, pe: int | None = None, simd: int | None = None) -> int:
@@ -93,7 +93,7 @@ def choose_auto(op, target_cycles: int, steps: int = 1, overlap: str | None = No
 
 def auto_folding(layers: list, target_cycles: int, orient: str = "outputs") -> list[tuple[int, int]]:
     """choose_auto's (PE, SIMD) for every (op, ODE block or None) of `layers` (in stream order),
-    ties oriented as `orient` says (module doc); the ops are not changed."""
+    oriented as `orient` says (module doc); the ops are not changed."""
     spread, first = False, True  # the graph input: the first layer keeps the plain rule
     out = []
     for op, block in layers:
