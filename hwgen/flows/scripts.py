@@ -181,9 +181,13 @@ def yosys_script(*, target: str, device: devices.Device, core_verilog: str, core
 
 def nextpnr_argv(*, target: str, device: devices.Device, package: str | None, freq_mhz: float,
                  netlist: str = "netlist.json", constraints: str | None = None,
-                 seed: int = 1) -> tuple[list[str], list[str]]:
-    """nextpnr command line (and the files it writes) for iCE40 or ECP5."""
+                 seed: int = 1, router: str | None = None) -> tuple[list[str], list[str]]:
+    """nextpnr command line (and the files it writes) for iCE40 or ECP5; `router` None takes
+    the target's default (devices.Target.router)."""
     t = devices.target(target)
+    router = router or t.router
+    if router is not None and router not in t.routers:
+        raise HwgenError(f"nextpnr for {target} has no router {router!r}; choose one of {', '.join(t.routers)}")
     argv = [t.nextpnr, *device.nextpnr_args]
     if package:
         argv += ["--package", package]
@@ -198,6 +202,8 @@ def nextpnr_argv(*, target: str, device: devices.Device, package: str | None, fr
         argv += ["--lpf", constraints] if constraints else ["--lpf-allow-unconstrained"]
     else:
         raise HwgenError(f"no place and route for target {target!r}")
+    if router:
+        argv += ["--router", router]
     argv += ["--freq", _num(freq_mhz), "--seed", str(seed), "--timing-allow-fail",
              "--report", "nextpnr-report.json", "-l", "nextpnr.log", "-q"]
     return argv, [out, "nextpnr-report.json"]
@@ -218,7 +224,7 @@ def run_sh(steps: list[Step]) -> str:
 
 def make_plan(build_dir, *, target: str, device: str | None = None, package: str | None = None,
               freq_mhz: float | None = None, stage: str | None = None, per_module: bool = True,
-              seed: int = 1, dsp: bool = True) -> FlowPlan:
+              seed: int = 1, dsp: bool = True, router: str | None = None) -> FlowPlan:
     """Everything needed to run the flow for build_dir (which holds report.json + Verilog)."""
     build = Path(build_dir)
     rep = load_report(build)
@@ -259,7 +265,8 @@ def make_plan(build_dir, *, target: str, device: str | None = None, package: str
                   ["netlist.json", "stat.json"] + (["stat_hier.json"] if per_module else []))]
     if stage in ("pnr", "bitstream"):
         argv, outs = nextpnr_argv(target=target, device=dev, package=pkg, freq_mhz=freq,
-                                  constraints="icebreaker.pcf" if board else None, seed=seed)
+                                  constraints="icebreaker.pcf" if board else None, seed=seed,
+                                  router=router)
         steps.append(Step("nextpnr", argv, "nextpnr.log", outs))
     if stage == "bitstream":
         steps.append(Step("icepack", [t.packer, "design.asc", "design.bin"], "icepack.log",

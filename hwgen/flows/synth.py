@@ -210,10 +210,33 @@ def _fmax(log: str, report_json: Path) -> tuple[float | None, bool | None, dict]
 
 # -- the flow ------------------------------------------------------------------------------------
 
+def _netlist_current(plan) -> bool:
+    """True when the work dir holds yosys's outputs from the same scripts, written after every
+    Verilog file they read: place and route can start from them (another seed or router)."""
+    work = plan.work_dir
+    outs = [work / o for o in plan.steps[0].outputs]
+    if not all(o.is_file() for o in outs):
+        return False
+    for name, text in plan.files.items():
+        if name != "run.sh" and (not (work / name).is_file() or (work / name).read_text() != text):
+            return False
+    made = min(o.stat().st_mtime for o in outs)
+    sources = [p for p in plan.build_dir.iterdir() if p.suffix in (".v", ".sv")]
+    return all(p.stat().st_mtime <= made for p in sources)
+
+
+def _router(plan) -> str | None:
+    """The --router the plan's nextpnr step passes (None: no nextpnr, or nextpnr's default)."""
+    for s in plan.steps:
+        if s.name == "nextpnr" and "--router" in s.argv:
+            return s.argv[s.argv.index("--router") + 1]
+    return None
+
+
 def synthesize(build_dir, *, target: str, device: str | None = None, package: str | None = None,
                freq_mhz: float | None = None, stage: str | None = None, per_module: bool = True,
                seed: int = 1, timeout: float | None = None, dsp: bool = True,
-               progress: Callable[[str], None] = print) -> dict:
+               router: str | None = None, reuse_netlist: bool = False, progress: Callable[[str], None] = print) -> dict:
     """Run the `target` flow (ice40 | ecp5 | xilinx) on build_dir; write and return
     build_dir/synth-<target>.json (bitstream-ice40.json for stage="bitstream").
 
@@ -227,10 +250,11 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
     build = Path(build_dir)
     report = load_report(build)
     plan = make_plan(build, target=target, device=device, package=package, freq_mhz=freq_mhz,
-                     stage=stage, per_module=per_module, seed=seed, dsp=dsp)
+                     stage=stage, per_module=per_module, seed=seed, dsp=dsp, router=router)
     plan.steps[0].argv[0] = pick_yosys(target)
     plan.files["run.sh"] = run_sh(plan.steps)
     paths = check_tools(plan)
+    reuse = reuse_netlist and _netlist_current(plan)
     write_plan(plan)
     dev = plan.device
     where = f"{dev.part}" + (f" {plan.package}" if plan.package else "")
@@ -240,8 +264,12 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
     seconds: dict[str, float] = {}
 
     ystep = plan.steps[0]
-    progress(f"  yosys {devices.target(target).synth_cmd} ({versions['yosys']})")
-    seconds["yosys"] = _run_step(ystep, plan.work_dir, progress, timeout)
+    if reuse:
+        progress(f"  yosys: reusing {plan.work_dir / 'netlist.json'} (same script, newer than the Verilog)")
+        seconds["yosys"] = 0.0
+    else:
+        progress(f"  yosys {devices.target(target).synth_cmd} ({versions['yosys']})")
+        seconds["yosys"] = _run_step(ystep, plan.work_dir, progress, timeout)
     total, core, per_module = _resources(plan, report)
     progress(f"  yosys done in {seconds['yosys']:.1f} s: {total['luts']} LUT, {total['ffs']} FF, "
              f"{total['carry']} carry, {total['brams']} BRAM, {total['dsps']} DSP")
@@ -264,6 +292,8 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
         "work_dir": plan.work_dir.name,
         "scripts": [f"{plan.work_dir.name}/{n}" for n in plan.files if n.endswith((".ys", ".sh", ".pcf"))],
         "per_module": per_module,
+        "router": _router(plan),
+        "netlist_reused": bool(reuse),
     }
 
     def finish() -> dict:
