@@ -14,6 +14,7 @@ from ..ir import MaxPool
 from ..rtl.maxpool import MaxPoolUnit
 from ..rtl.timing import ReduceModel, window_models
 from .base import Lowering, register
+from .conv import require_window_fits
 
 
 class WindowPoolLowering(Lowering):
@@ -40,6 +41,7 @@ class WindowPoolLowering(Lowering):
         h, w, c = op.in_shape
         ho, wo, _ = op.out_shape
         in_type, out_type = self.in_out_types(op)
+        require_window_fits(op)
         simd = planner.pool_simd(c, lambda s: self.cycles(op, 1, s))
         unit = self.unit_types[0].from_op(op, simd=simd)
         planner.feed(op.name, planner.format_of(in_type, h * w * c, simd))
