@@ -153,7 +153,16 @@ def run(name: str, args) -> dict:
     return row
 
 
-FLOW_KEYS = ("fmax_mhz", "luts", "ffs", "carry", "brams", "dsps", "fits", "router")
+FLOW_KEYS = ("fmax_mhz", "luts", "ffs", "carry", "brams", "dsps", "fits", "router", "freq_target_mhz")
+
+
+def _pnr_command(build_dir: str, family: str) -> str | None:
+    """The nextpnr command line of the build's last flow (its run.sh): seed, router and --freq included."""
+    path = os.path.join(build_dir, f"flow-{family}", "run.sh")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return next((ln.strip() for ln in f if "nextpnr" in ln and not ln.startswith("#")), None)
 
 
 def _current_flow_result(build_dir: str, family: str) -> dict | None:
@@ -187,6 +196,7 @@ def place_and_route(row: dict, dev, *, reuse: bool) -> None:
         except HwgenError as exc:
             res = {"error": str(exc)}
     row.update({k: res.get(k) for k in FLOW_KEYS})
+    row["pnr_command"] = _pnr_command(out, dev.family)
     if res.get("pnr_error") or res.get("error"):
         row["error"] = res.get("pnr_error") or res.get("error")
     ii, lat = row["ii_cycles"], row["latency_cycles"]

@@ -292,7 +292,7 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
         "work_dir": plan.work_dir.name,
         "scripts": [f"{plan.work_dir.name}/{n}" for n in plan.files if n.endswith((".ys", ".sh", ".pcf"))],
         "per_module": per_module,
-        "router": _router(plan),
+        "router": _router(plan), "seed": seed,
         "netlist_reused": bool(reuse),
     }
 
