@@ -38,14 +38,14 @@ def window_cycles(op: Conv, channels_per_beat: int) -> int:
     return max(ho * wo * kh * kw * cf, h * w * cf)
 
 
-def require_window_fits(op) -> None:
+def require_window_fits(op, pads) -> None:
     """The sliding window (FINN's SWG) needs every pad smaller than the kernel on its side: a window
     of padding alone has no input pixel to wait for. ONNX allows it (a padded 1x1 conv's border holds
     only its bias), the golden model runs it, the hardware refuses it here with the node named."""
     kh, kw = op.kernel
-    pt, pl, pb, pr = op.pads
+    pt, pl, pb, pr = pads
     if max(pt, pb) >= kh or max(pl, pr) >= kw:
-        raise HwgenError(f"padding (top, left, bottom, right) = {tuple(op.pads)} is not smaller than the "
+        raise HwgenError(f"padding (top, left, bottom, right) = {tuple(pads)} is not smaller than the "
                          f"{kh}x{kw} kernel, which hwgen's sliding window needs: export the layer with less "
                          "padding (a padded 1x1 convolution only adds a border of its bias values)", node=op.name, op=type(op).__name__)
 
@@ -100,7 +100,7 @@ class ConvLowering(DotLowering):
         return self.cycles(op, op.pe, op.simd)
 
     def build(self, op: Conv, clock=None) -> ConvUnit:
-        require_window_fits(op)
+        require_window_fits(op, op.pads)
         folded = (op.out_channels // op.pe) * (patch_length(op) // op.simd) > 1
         return ConvUnit.from_op(op, arith=self.arithmetic(op, folded, clock), pipeline=self.pipeline(op, folded, clock))
 

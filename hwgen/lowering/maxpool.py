@@ -26,6 +26,10 @@ class WindowPoolLowering(Lowering):
     def in_out_types(self, op) -> tuple:
         raise NotImplementedError
 
+    def pads(self, op) -> tuple:
+        """(top, left, bottom, right): a pool without padding unless its op says otherwise."""
+        return (0, 0, 0, 0)
+
     def channel_input_scale(self, op, scale):
         """Each output channel is a max / sum over one input channel's window (a max commutes with a
         positive scale)."""
@@ -41,7 +45,7 @@ class WindowPoolLowering(Lowering):
         h, w, c = op.in_shape
         ho, wo, _ = op.out_shape
         in_type, out_type = self.in_out_types(op)
-        require_window_fits(op)
+        require_window_fits(op, self.pads(op))
         simd = planner.pool_simd(c, lambda s: self.cycles(op, 1, s))
         unit = self.unit_types[0].from_op(op, simd=simd)
         planner.feed(op.name, planner.format_of(in_type, h * w * c, simd))
@@ -59,6 +63,9 @@ class MaxPoolLowering(WindowPoolLowering):
 
     def in_out_types(self, op: MaxPool) -> tuple:
         return op.dtype, op.dtype
+
+    def pads(self, op: MaxPool) -> tuple:
+        return op.pads
 
     def golden(self, op: MaxPool, x):
         fill = np.iinfo(np.int64).min
