@@ -14,8 +14,8 @@ Model shapes:
          -> flatten -> QuantLinear -> [BN1d] -> [act]
 Brevitas 0.13.4 has no QuantMaxPool2d: the pool is torch's nn.MaxPool2d, which Brevitas applies to
 the QuantTensor (it stays quantized, so the export has a MaxPool between Quant nodes); `pool_first`
-puts it before the activation quantizer instead (a max over float BatchNorm outputs, which hwgen
-refuses with a HwgenError: that exercises the refusal path).
+puts it before the activation quantizer instead (a max over float BatchNorm outputs: hwgen pools the
+quantizer's integers, exact because a quantizer is non-decreasing).
 """
 from __future__ import annotations
 

@@ -688,6 +688,10 @@ class _Importer:
                 if moved:  # a permutation commutes with elementwise ops: run it after the quantizer
                     float_nodes, end = self.without_permutations(float_nodes, end)
                     seg_nodes = bias_nodes + float_nodes
+                pool = self.pool_before_quantizer(float_nodes, stop, moved)
+                if pool is not None:  # max(Q(g(.))) = Q(g(max(.))): pool the quantizer's integers
+                    float_nodes, end = self.rewired(float_nodes, end, {pool.name})
+                    seg_nodes = bias_nodes + float_nodes
                 bad = [n for n in float_nodes if n.op_type not in ELEMENTWISE]
                 if bad:
                     raise self.unsupported(bad[0], where, ELEMENTWISE)
@@ -695,12 +699,19 @@ class _Importer:
                 segment = self.segment(seg_nodes, acc, seg_shape, end) \
                     if seg_nodes else None
                 x = stop.output[0]
-                q = x + "__hwgen_unpermuted" if moved else x
+                q = x + "__hwgen_unpermuted" if moved else x + "__hwgen_unpooled" if pool is not None else x
                 self.ops.append(FloatActivation(
                     name=stop.name, inputs=[acc], outputs=[q], scale=op.float_scale, segment=segment,
                     quantizer=quant, onnx_nodes=[n.name for n in float_nodes], segment_shape=seg_shape))
                 self.tensors[q] = TensorInfo(self.tensors[acc].shape, quant.out_type)
                 x_scale, x_type = quant.scale, quant.out_type
+                if pool is not None:
+                    pooled = onnx.NodeProto()
+                    pooled.CopyFrom(pool)
+                    pooled.output[0] = x
+                    op = self.import_maxpool(pooled, q, x_type)
+                    x_scale = through(op, x_scale, stop.name, pool)
+                    self.ops.append(op)
                 if moved:  # the quantizer's integers go to the host, which permutes them
                     tail_nodes, end, stop = self.walk_float(x, TAIL_OPS, "after the last quantizer")
                     if stop is not None:
@@ -738,20 +749,79 @@ class _Importer:
         the quantizer, into the host tail), rewired; and the new name of the quantizer's input. Ops
         after a permutation must treat every element alike (scalar constants only), else moving the
         permutation would change what they do."""
-        rename, kept, perm = {}, [], None
+        perms = [n for n in nodes if n.op_type in PERMUTATIONS]
+        for n in nodes[nodes.index(perms[0]) + 1:]:
+            per_channel = [i for i in n.input if i in self.inits and np.asarray(self.inits[i]).size > 1]
+            if n.op_type not in PERMUTATIONS and per_channel:
+                perm = perms[0]
+                raise HwgenError(
+                    f"{n.op_type} '{n.name}' after {perm.op_type} '{perm.name}' has per-element constants "
+                    f"('{per_channel[0]}'): hwgen runs {perm.op_type} on the host after the last quantizer, "
+                    f"which needs the ops between them to use scalars only; move {perm.op_type} after "
+                    f"{n.op_type} in the model", node=perm.name, op=perm.op_type)
+        return self.rewired(nodes, end, {n.name for n in perms})
+
+    # --- a MaxPool between a layer and its activation quantizer --------------------------------
+    def pool_before_quantizer(self, nodes, quant_node, moved):
+        """The MaxPool among the float ops between a layer and its quantizer (conv -> BN -> MaxPool ->
+        QuantReLU), or None. It moves after the quantizer, onto integers: a quantizer is non-decreasing,
+        so max(Q(g(v))) = Q(g(max(v))) when every op g between the pool and the quantizer is
+        non-decreasing too, in every channel (Relu, a positive per-channel scale, a BatchNorm of positive
+        gamma, ...). Anything else is refused, naming the op."""
+        pools = [n for n in nodes if n.op_type == "MaxPool"]
+        if not pools:
+            return None
+        pool = pools[0]
+        fix = ("put the MaxPool after the activation quantizer (conv -> BN -> activation -> MaxPool, "
+               "as FINN's CNV does)")
+        if len(pools) > 1 or moved:
+            other = pools[1] if len(pools) > 1 else moved[0]
+            raise HwgenError(f"a MaxPool and {other.op_type} '{other.name}' between one layer and its "
+                             f"quantizer '{quant_node.name}' are not supported; {fix}",
+                             node=pool.name, op=pool.op_type)
+        x = pool.output[0]
+        for n in nodes[nodes.index(pool) + 1:]:
+            if not self.nondecreasing(n, x):
+                raise HwgenError(
+                    f"MaxPool '{pool.name}' runs before {n.op_type} '{n.name}', which is not non-decreasing in "
+                    f"every channel (a negative scale turns the channel's max into a min), and then the activation "
+                    f"quantizer '{quant_node.name}': hwgen pools the quantizer's integers, which is exact only "
+                    f"when everything between the pool and the quantizer is non-decreasing; {fix}",
+                    node=pool.name, op=pool.op_type)
+            x = n.output[0]
+        return pool
+
+    def nondecreasing(self, node, x: str) -> bool:
+        """Whether the float op `node` is a non-decreasing function of its input x in every element
+        (its other operands constants)."""
+        op = node.op_type
+        if op in ("Relu", "Clip", "Identity", "HardTanh", "Sigmoid", "Tanh"):
+            return node.input[0] == x
+        if op == "LeakyRelu":
+            return _attrs(node).get("alpha", 0.01) >= 0
+        others = [i for i in node.input[1:] if i] if node.input[0] == x else None
+        if others is None or any(i not in self.inits for i in others):
+            return op in ("Add", "Mul") and len(node.input) == 2 and node.input[1] == x \
+                and node.input[0] in self.inits and (op == "Add" or np.all(self.inits[node.input[0]] >= 0))
+        if op in ("Add", "Sub"):
+            return True
+        if op == "Mul":
+            return bool(np.all(self.inits[others[0]] >= 0))
+        if op == "Div":
+            return bool(np.all(self.inits[others[0]] > 0))
+        if op == "BatchNormalization":
+            gamma, var = self.inits[node.input[1]], self.inits[node.input[4]]
+            return bool(np.all(gamma / np.sqrt(var + _attrs(node).get("epsilon", 1e-5)) >= 0))
+        return False
+
+    def rewired(self, nodes, end: str, drop: set[str]):
+        """`nodes` without those named in `drop` (single-input ops, each replaced by a wire from its input
+        to its output), as copies; and the new name of `end`."""
+        rename, kept = {}, []
         for n in nodes:
-            if n.op_type in PERMUTATIONS:
+            if n.name in drop:
                 rename[n.output[0]] = rename.get(n.input[0], n.input[0])
-                perm = perm or n
                 continue
-            if perm is not None:
-                per_channel = [i for i in n.input if i in self.inits and np.asarray(self.inits[i]).size > 1]
-                if per_channel:
-                    raise HwgenError(
-                        f"{n.op_type} '{n.name}' after {perm.op_type} '{perm.name}' has per-element constants "
-                        f"('{per_channel[0]}'): hwgen runs {perm.op_type} on the host after the last quantizer, "
-                        f"which needs the ops between them to use scalars only; move {perm.op_type} after "
-                        f"{n.op_type} in the model", node=perm.name, op=perm.op_type)
             copy = onnx.NodeProto()
             copy.CopyFrom(n)
             for k, name in enumerate(copy.input):
