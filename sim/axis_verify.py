@@ -20,7 +20,7 @@ from hwgen.builddir import load_build
 from hwgen.errors import HwgenError
 from hwgen.rtl.lint import verilator_env
 
-from .verify import _Env, _check_simulator
+from .verify import ICARUS_BUILD_ARGS, _Env, _check_simulator
 from .vectors import input_dtype, pack_vector_beats
 
 
@@ -59,7 +59,7 @@ def run_axis_bench(out_dir, xs, *, simulator: str = "icarus", seed: int = 0, p_p
     cfg_path = build_dir / "axis_bench.json"
     cfg_path.write_text(json.dumps(cfg))
     env = {"HWGEN_AXIS_CONFIG": str(cfg_path)}
-    build_args: list[str] = []
+    build_args = list(ICARUS_BUILD_ARGS)
     if simulator == "verilator":
         env.update(verilator_env())
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]

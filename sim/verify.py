@@ -148,6 +148,14 @@ class _Env:
                 os.environ[k] = v
 
 
+# cocotb's Icarus runner compiles with -g2012, under which a variable's declaration initializer raises no
+# event at time 0. Amaranth's Verilog (yosys write_verilog) relies on that event: each `always @*` block
+# reads a `reg ... = 0` trigger so that it runs once at time 0. Under -g2012 a combinational block whose
+# inputs keep their initial values never runs (a width converter's first output beat stayed X when the
+# first input word was all zeros). The generated Verilog is Verilog-2005; the later flag wins.
+ICARUS_BUILD_ARGS = ["-g2005"]
+
+
 def _icarus_vcd_runner():
     from cocotb_tools.runner import Icarus
 
@@ -326,12 +334,13 @@ def verify_dir(out_dir, *, simulator: str | None = "icarus", vectors: int = 20, 
             env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + f" OPT_FAST={cxx_opt} OPT_SLOW={cxx_opt}").strip()
     vcd = build_dir / "waves.vcd"
     sources = [str(vpath)]
-    build_args: list[str] = []
     if simulator == "verilator":
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
-    elif waves:
+    else:
+        build_args = list(ICARUS_BUILD_ARGS)
+    if simulator == "icarus" and waves:
         sources.append(str(_write_vcd_dump(build_dir, top, vcd)))
-        build_args = ["-s", "hwgen_vcd_dump"]
+        build_args += ["-s", "hwgen_vcd_dump"]
     stamp = hashlib.sha256(vpath.read_bytes() + json.dumps([simulator, waves, build_args, cxx_opt]).encode()).hexdigest()
     stamp_path = build_dir / "build.stamp"
     fresh = stamp_path.exists() and stamp_path.read_text() == stamp

@@ -193,7 +193,7 @@ def test_generated_wrapper_wall_clean_with_core(built):
 def test_smoke_testbench_passes_in_icarus(built, tmp_path):
     _, out = built
     files = [out / f for f in ("hwgen_top.v", "hwgen_top_axis.v", "hwgen_top_axis_tb.v")]
-    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "tb.vvp"), *map(str, files)], check=True)
+    subprocess.run(["iverilog", "-g2005", "-o", str(tmp_path / "tb.vvp"), *map(str, files)], check=True)
     p = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "PASS: 2 inferences, 4 output beats" in p.stdout, p.stdout + p.stderr
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iveril
 def _run(tmp_path, tb: str, files: list[str], core: str) -> str:
     (tmp_path / "tb.v").write_text(tb)
     exe = tmp_path / "sim.vvp"
-    subprocess.run(["iverilog", "-g2012", f"-DHWGEN_CORE={core}", "-o", str(exe), "-s", "tb",
+    subprocess.run(["iverilog", "-g2005", f"-DHWGEN_CORE={core}", "-o", str(exe), "-s", "tb",
                     str(tmp_path / "tb.v"), *files], check=True, capture_output=True, text=True)
     r = subprocess.run(["vvp", "-n", str(exe)], check=True, capture_output=True, text=True, timeout=120)
     return r.stdout

@@ -226,7 +226,7 @@ targets:
     flow: sim
     flow_options:
       tool: icarus
-      iverilog_options: [-g2012]
+      iverilog_options: [-g2005]
     filesets: [rtl, tb]
     toplevel: {top}_axis_tb
   lint:
