@@ -175,3 +175,21 @@ def test_two_pools_dropping_rows_and_columns_back_to_back(tmp_path):
     acc.write(tmp_path / "build")
     r = acc.verify(sim="icarus", vectors=6, seed=0)
     assert r.ok and r.failed == 0 and r.passed == r.vectors == 7, r.summary()
+
+
+def test_constant_channel_next_to_decreasing_ones_matches_qonnx(tmp_path):
+    """Found by bench/fuzz_models.py (seed 0, example 112 of 150): the dense layer's channel 1 is 0 on its whole
+    accumulator range, beside channels with negative BatchNorm gammas; the requantizer pass gave it their
+    negative multiplier, proved in the wrong direction, and golden said 15 where qonnx says 0."""
+    spec = FuzzSpec.from_dict({
+        "seed": 1111740317, "kind": "cnn", "input_shape": [1, 6, 10], "input_bits": 6, "input_signed": True,
+        "input_narrow": False, "input_affine": True, "pow2": False,
+        "convs": [{"out": 5, "weight_bits": 8, "weight_per_channel": True, "weight_narrow": False, "bias": "int8",
+                   "batchnorm": True, "act": "hardtanh", "act_bits": 7, "act_signed": False, "act_narrow": False,
+                   "hardtanh_max": 1.0, "kernel": 3, "stride": 2, "padding": 0, "pool": True, "pool_first": False}],
+        "linears": [{"out": 7, "weight_bits": 2, "weight_per_channel": True, "weight_narrow": True, "bias": "int32",
+                     "batchnorm": True, "act": "hardtanh", "act_bits": 4, "act_signed": False, "act_narrow": False,
+                     "hardtanh_max": 3.0}],
+        "bn_negative": 1.0, "bn_zero_gamma": False, "channel_spread": True, "exporter": "dynamo"})
+    r = check_model(export(spec, tmp_path / "constant_channel.onnx"), vectors=100, seed=0)
+    assert r.ok and r.mismatches == 0, r.table()

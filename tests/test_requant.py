@@ -104,6 +104,24 @@ def test_requantize_threshold_common_shift_and_refusals():
     assert not requantize_threshold(bad) and bad.requant_mul is None  # one channel without: none
 
 
+def test_a_constant_channel_never_takes_a_multiplier_of_the_other_direction():
+    """Found by the fuzzer: a channel whose level is 0 on its whole range (every threshold above it)
+    accepts any requantizer that stays at 0 there; _share_common_pairs offered it a decreasing channel's
+    negative multiplier, and the proof (steps clamped to the range, solved for mul > 0) could not tell
+    the staircases apart: the requantizer gave 15 where the thresholds give 0."""
+    lo, hi = np.array([-127, -381, -127]), np.array([508, 127, 508])
+    dec = np.array([True, False, True])
+    falling = [508, 508, 508, 486, 454, 422, 389, 357, 325, 292, 260, 228, 195, 163, 131]  # the fuzzed layer's
+    T = np.array([falling, [128] * 15, falling])  # two channels share (mul, add): the pair offered to channel 1
+    op = _threshold_op(T, dec, 11, IntType(4, False), 0)
+    assert requantize_threshold(op, lo, hi)
+    assert op.requant_mul[0] < 0 < op.requant_mul[1]
+    for c in range(3):
+        acc = np.arange(lo[c], hi[c] + 1)
+        got = requant_levels(acc, op.requant_mul[c], op.requant_add[c], op.requant_shift, 16, op.requant_round)
+        np.testing.assert_array_equal(got, _levels(acc, T[c], dec[c]), err_msg=f"channel {c}")
+
+
 def _half_even_thresholds(rng, L, ratio_bits):
     """Steps of round-half-to-even(acc / 2^r + b) for an integer b (numpy's round, qonnx's ROUND): ties
     fall on integers and go to the even level, so the steps alternate (33, 96, 161, 224 for r = 6)."""

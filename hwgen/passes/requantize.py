@@ -215,6 +215,8 @@ def requantize_threshold(op: Threshold, lo: np.ndarray | None = None, hi: np.nda
 
     def proved(c: int, m: int, a: int) -> bool:
         T, dec, l, h = args[c]
+        if m == 0 or (m < 0) != dec:  # the proof runs in the channel's own direction: a multiplier of the
+            return False  # other sign is a staircase the other way, which its clamped steps cannot tell apart
         Tn, lo_n, hi_n = _increasing(T, dec, l, h)
         return _proved(Tn, -m if dec else m, a, shift, lo_n, hi_n, rounding)
 
