@@ -54,7 +54,7 @@ def first_layer_extremes(op: MatVec, rng: np.random.Generator, channels: list[in
         fill = random_values(op.in_type, w.shape, rng)
         rows.append(np.where(w > 0, x_max, np.where(w < 0, x_min, fill)))
         rows.append(np.where(w > 0, x_min, np.where(w < 0, x_max, fill)))
-    return np.asarray(rows, dtype=np.int64)
+    return np.asarray(rows, dtype=np.int64).reshape(len(rows), op.weights.shape[1])  # (0, K) for no channel
 
 
 def exact_acc_range(op: Dot) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +155,7 @@ def conv_extremes(op: Conv, rng: np.random.Generator, channels: list[int]) -> tu
     dense = _dense(op).reshape(op.out_channels, kh, kw, c)
     slots = [(r, q) for r in _window_origins(h, kh, sh, pt, ho) for q in _window_origins(w, kw, sw, pl, wo)]
     targets = [(ch, sign) for ch in channels for sign in (+1, -1)]
-    if not slots:
+    if not slots or not targets:
         return np.zeros((0, h, w, c), dtype=np.int64), []
     xs, labels = [], []
     for k in range(0, len(targets), len(slots)):

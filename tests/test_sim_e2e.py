@@ -85,6 +85,16 @@ def test_narrow_accumulator_is_caught(tmp_path):
     assert any("max" in f["label"] or "min" in f["label"] for f in r.failed_vectors)
 
 
+@pytest.mark.parametrize("model", ["TFC_2W2A", "digits_cnn_w4a4"])
+def test_no_adversarial_channel_gives_only_random_vectors(model):
+    """adversarial_limit=0 (verify with random vectors only) used to stack a 1-D empty array onto the
+    random ones and raise a numpy ValueError, for MatVec and Conv first layers alike."""
+    g = compile_model(model_path(model))
+    xs, labels, _ = make_vectors(g, 3, 1, adversarial_limit=0, later_layers=False)
+    assert xs.shape[0] == 3 and labels == ["random"] * 3
+    assert make_vectors(g, 3, 1, adversarial_limit=1, later_layers=False)[0].shape[0] > 3
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_threshold_off_by_one_is_caught(tmp_path, simulator):
