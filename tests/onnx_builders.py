@@ -5,6 +5,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+# the upstream-architecture builders and their export helpers live in quant_models.upstream (the bench uses them
+# too); re-exported for the tests that import them from here
+from quant_models.upstream import (brevitas_a2q_resnet18, brevitas_espcn, brevitas_export,  # noqa: F401
+                                   brevitas_export_faithful, brevitas_resnet_blocks, randomize_bn)
+
 QDOMAIN = "qonnx.custom_op.general"
 
 
@@ -329,39 +334,6 @@ GraphBuilder.const_int = _const_int
 GraphBuilder.save_opset = _save_opset
 
 
-def brevitas_export(model, example, path) -> str:
-    """export_qonnx of a Brevitas model in eval mode (the dynamo exporter's side file removed)."""
-    import os
-
-    import torch
-    from brevitas.export import export_qonnx
-
-    model.eval()
-    with torch.no_grad():
-        export_qonnx(model, example, export_path=str(path))
-    data = str(path) + ".data"
-    if os.path.exists(data):
-        os.unlink(data)
-    return str(path)
-
-
-def randomize_bn(module, seed) -> None:
-    """Random BatchNorm statistics and affine parameters (some negative gammas): without them
-    every activation saturates and a test proves little."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            c = m.num_features
-            with torch.no_grad():
-                sign = torch.where(torch.rand(c, generator=g) < 0.25, -1.0, 1.0)
-                m.weight.copy_((0.5 + torch.rand(c, generator=g)) * sign)
-                m.bias.copy_(torch.randn(c, generator=g) * 0.5)
-                m.running_mean.copy_(torch.randn(c, generator=g) * 0.5)
-                m.running_var.copy_(0.5 + torch.rand(c, generator=g) * 2)
-
-
 def brevitas_bias_model(path, *, kind="mlp", seed=0, pow2=True) -> str:
     """Brevitas layers with bias_quant=Int32Bias (the bias quantized to 32 bits with scale
     input scale x weight scale), random weights and BatchNorm statistics, exported to QONNX.
@@ -579,133 +551,3 @@ def brevitas_trunc_pool_model(path, *, seed=0, pool="avg", kernel=2, stride=2, a
     model = nn.Sequential(*layers)
     randomize_bn(model, seed)
     return brevitas_export(model, torch.randn(1, 2, size, size), path)
-
-
-def brevitas_espcn(path, *, name="quant_espcn_x2_w4a4_base", seed=0, size=8, faithful=False) -> str:
-    """brevitas_examples' super-resolution ESPCN (conv x 4 with BatchNorm, the last conv -> PixelShuffle ->
-    QuantReLU(uint8) -> output), seeded random weights and BatchNorm statistics, exported at 1x3xsizexsize.
-    faithful: with the A2Q layers' quantized weights (brevitas_export_faithful)."""
-    import torch
-    from brevitas_examples.super_resolution.models import get_model_by_name
-
-    torch.manual_seed(seed)
-    model = get_model_by_name(name)
-    randomize_bn(model, seed)
-    if faithful:
-        return brevitas_export_faithful(model, torch.rand(1, 3, size, size), path)
-    return brevitas_export(model, torch.rand(1, 3, size, size), path)
-
-
-def brevitas_export_faithful(model, example, path, *, dynamo=None) -> str:
-    """brevitas_export (dynamo=False: the TorchScript exporter, for models the dynamo exporter cannot
-    trace, e.g. bnn_pynq's QuantResNet, whose blocks assert that they add QuantTensors), made faithful
-    for accumulator-aware weight quantizers (A2Q / A2Q+, Brevitas 0.13.4; quant_models.train.export does
-    the same for QuantLinear). The exporter writes the raw float weight of such a layer under a Quant
-    node with the post-clipping scale and ROUND, but A2Q quantizes with its L1-norm pre-scaling,
-    zero-centering (A2Q+) and round-to-zero: the file would hold other integer weights than the model
-    (and their accumulators could exceed the trained width). Each such weight initializer is replaced by
-    the weights Brevitas computes (integer * scale, already on the Quant node's grid, so that node is an
-    identity on them). Returns the path."""
-    import os
-
-    import torch
-    from brevitas.export import export_qonnx
-
-    model.eval()
-    layers = [m for m in model.modules() if hasattr(m, "weight_quant") and hasattr(m, "input_quant")
-              and getattr(m.weight_quant, "requires_quant_input", False)]
-    quant_in = {}  # the layer's quantized input, as its forward hands it to the weight quantizer
-    hooks = [m.input_quant.register_forward_hook(lambda mod, args, out, m=m: quant_in.__setitem__(m, out))
-             for m in layers]
-    try:
-        with torch.no_grad():
-            model(example)
-            kwargs = {} if dynamo is None else {"dynamo": dynamo}
-            export_qonnx(model, example, export_path=str(path), **kwargs)
-            quantized = {m: m.quant_weight(quant_in[m]).value.numpy() for m in layers}
-    finally:
-        for h in hooks:
-            h.remove()
-    data = str(path) + ".data"
-    if os.path.exists(data):
-        os.unlink(data)
-    graph = onnx.load(str(path))
-    for m in layers:
-        raw = m.weight.detach().numpy()
-        init = next(i for i in graph.graph.initializer
-                    if tuple(i.dims) == raw.shape and np.array_equal(numpy_helper.to_array(i), raw))
-        init.CopyFrom(numpy_helper.from_array(quantized[m].astype(np.float32), init.name))
-    onnx.save(graph, str(path))
-    return str(path)
-
-
-def brevitas_a2q_resnet18(path, *, acc_bits=13, plus=False, seed=0, size=32) -> str:
-    """brevitas_examples' A2Q CIFAR-10 ResNet-18 (imagenet_classification.a2q.resnet.quant_resnet18: bnn_pynq's
-    QuantResNet with W4A4 accumulator-aware weight quantizers of target `acc_bits` on every block conv, an
-    8-bit first conv and last linear, no input quantizer), seeded random weights and BatchNorm statistics,
-    upstream's EP-init (a2q.ep_init.apply_ep_init: each A2Q layer's float weights projected onto its L1
-    ball; without it the untrained deep layers quantize to all-zero weights), exported faithfully
-    (brevitas_export_faithful, TorchScript exporter) at 1x3xsizexsize."""
-    import torch
-    from brevitas_examples.imagenet_classification.a2q.ep_init import apply_ep_init
-    from brevitas_examples.imagenet_classification.a2q.quant import (CommonIntAccumulatorAwareWeightQuant,
-                                                                    CommonIntAccumulatorAwareZeroCenterWeightQuant)
-    from brevitas_examples.imagenet_classification.a2q.resnet import quant_resnet18
-
-    torch.manual_seed(seed)
-    quant = CommonIntAccumulatorAwareZeroCenterWeightQuant if plus else CommonIntAccumulatorAwareWeightQuant
-    model = quant_resnet18(act_bit_width=4, acc_bit_width=acc_bits, weight_bit_width=4, weight_quant=quant)
-    randomize_bn(model, seed)
-    apply_ep_init(model, torch.rand(4, 3, size, size, generator=torch.Generator().manual_seed(seed)))
-    return brevitas_export_faithful(model, torch.rand(1, 3, size, size), path, dynamo=False)
-
-
-def brevitas_resnet_blocks(path, *, channels=16, blocks=2, size=8, a2q_bits=None, plus=False, seed=0) -> str:
-    """A ResNet of identity-shortcut blocks only, from bnn_pynq's own parts (brevitas_examples.bnn_pynq.models.
-    resnet: QuantResNet's stem, QuantBasicBlock(channels, channels, stride 1) x blocks with the QuantReLU shared
-    along the residual path, TruncAvgPool2d(TruncTo8bit, floor) over the whole map, 8-bit QuantLinear with
-    Int32Bias); no input quantizer. W4A4 per-channel weights in the blocks as resnet18_4w4a, or with a2q_bits
-    the A2Q CIFAR ResNet's accumulator-aware quantizers (A2Q+ with plus) and EP-init. Seeded random weights
-    and BatchNorm statistics, exported faithfully (TorchScript exporter) at 1x3xsizexsize."""
-    import brevitas.nn as qnn
-    import torch
-    from brevitas.quant import Int8WeightPerChannelFloat, Int8WeightPerTensorFloat, Int32Bias, TruncTo8bit
-    from brevitas_examples.bnn_pynq.models.resnet import QuantBasicBlock, make_quant_conv2d
-
-    weight_quant = Int8WeightPerChannelFloat
-    if a2q_bits is not None:
-        from brevitas_examples.imagenet_classification.a2q.quant import (
-            CommonIntAccumulatorAwareWeightQuant, CommonIntAccumulatorAwareZeroCenterWeightQuant)
-
-        weight_quant = (CommonIntAccumulatorAwareZeroCenterWeightQuant if plus else
-                        CommonIntAccumulatorAwareWeightQuant).let(accumulator_bit_width=a2q_bits)
-
-    class Blocks(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = make_quant_conv2d(3, channels, 3, 8, Int8WeightPerChannelFloat, padding=1)
-            self.bn1 = torch.nn.BatchNorm2d(channels)
-            self.relu = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
-            shared, layers = self.relu, []
-            for _ in range(blocks):
-                layers.append(QuantBasicBlock(channels, channels, 1, shared_quant_act=shared, act_bit_width=4,
-                                              weight_bit_width=4, weight_quant=weight_quant))
-                shared = layers[-1].relu_out
-            self.layers = torch.nn.Sequential(*layers)
-            self.final_pool = qnn.TruncAvgPool2d(kernel_size=size, trunc_quant=TruncTo8bit,
-                                                 float_to_int_impl_type="FLOOR")
-            self.linear = qnn.QuantLinear(channels, 10, bias=True, weight_bit_width=8, bias_quant=Int32Bias,
-                                          weight_quant=Int8WeightPerTensorFloat)
-
-        def forward(self, x):
-            out = self.final_pool(self.layers(self.relu(self.bn1(self.conv1(x)))))
-            return self.linear(out.view(out.size(0), -1))
-
-    torch.manual_seed(seed)
-    model = Blocks()
-    randomize_bn(model, seed)
-    if a2q_bits is not None:
-        from brevitas_examples.imagenet_classification.a2q.ep_init import apply_ep_init
-
-        apply_ep_init(model, torch.rand(4, 3, size, size, generator=torch.Generator().manual_seed(seed)))
-    return brevitas_export_faithful(model, torch.rand(1, 3, size, size), path, dynamo=False)

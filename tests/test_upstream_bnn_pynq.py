@@ -2,32 +2,14 @@
 with seeded random weights and randomized BatchNorm statistics, exported with today's Brevitas
 (export_qonnx): hwgen's golden model equals qonnx's execute_onnx on 500 inputs (hwgen check: no
 mismatch; binary models have no float ties here because their scales are powers of two), and a
-batch runs through the host Reshape the exporter writes ([1, -1] with allowzero=1)."""
+batch runs through the host Reshape the exporter writes ([1, -1] with allowzero=1). Slow: each model compiled
+with a small auto folding verifies bit-exactly in Verilator, its measured II and latency those of the plan."""
 import numpy as np
 import pytest
 
 pytest.importorskip("brevitas_examples.bnn_pynq.models")
 
-
-def _export(name: str, path, seed: int = 0) -> str:
-    import torch
-    from brevitas.export import export_qonnx
-    from brevitas_examples.bnn_pynq.models import model_with_cfg
-
-    torch.manual_seed(seed)
-    model, _ = model_with_cfg(name, pretrained=False)
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():  # BatchNorm statistics as after training: thresholds off the origin
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.randn(n, generator=g))
-            m.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
-    model.eval()
-    out = str(path / f"{name}.onnx")
-    export_qonnx(model, torch.rand(1, 1, 28, 28), export_path=out)
-    return out
+from quant_models.upstream import bnn_pynq_fc as _export
 
 
 def _check(path, vectors=500):
@@ -54,3 +36,22 @@ def test_tfc_1w1a_matches_qonnx_and_runs_a_batch(tmp_path):
 @pytest.mark.parametrize("name", ["tfc_1w2a", "tfc_2w2a", "sfc_1w1a", "lfc_1w1a"])
 def test_fc_family_matches_qonnx(tmp_path, name):
     _check(_export(name, tmp_path))
+
+
+# name, auto folding target (cycles per inference), the plan's II, vectors verified (10 random, both extremes of
+# the first layer's 4 widest channels, the later layers' extremes)
+FC_VERILATOR = [("tfc_1w1a", 1024, 1024, 30), ("tfc_1w2a", 1024, 1024, 30), ("tfc_2w2a", 1024, 1024, 30),
+                ("sfc_1w1a", 1024, 1024, 30), ("lfc_1w1a", 4096, 4096, 30)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,target,ii,vectors", FC_VERILATOR, ids=[c[0] for c in FC_VERILATOR])
+def test_fc_family_verifies_in_verilator(tmp_path, name, target, ii, vectors):
+    """The RTL of a small auto folding, bit-exact in Verilator with random stalls (cxx_opt -O0: the C++ build
+    is most of the time; the bench's cocotb loop, not the model, sets the simulation speed)."""
+    import hwgen
+    from build_helpers import verify_on_verilator
+
+    acc = hwgen.compile(_export(name, tmp_path), fold="auto", target_cycles=target)
+    r = verify_on_verilator(acc, tmp_path / "build", vectors=10, adversarial_limit=4, cxx_opt="-O0")
+    assert (acc.plan.ii_cycles, r.vectors) == (ii, vectors), (acc.plan.ii_cycles, r.vectors)

@@ -26,6 +26,9 @@ Models without an input quantizer (MobileNetV1, the ResNets: "the input is alrea
 checked on inputs on the grid of 8-bit unsigned x 2^-8 (hwgen's --input-bits 8 --input-scale 2^-8
 --input-unsigned), so that the reference's float input and hwgen's integers are the same numbers.
 
+RTL (slow): CNV (1w1a, 1w2a, 2w2a) at an auto folding of 2^14 cycles and the A2Q / A2Q+ 13-bit ESPCNs at
+2^12 verify bit-exactly in Verilator (tests/test_upstream_bnn_pynq.py: the FC family).
+
 Slow except test_cnv_1w1a_fast (20 inputs, about 20 s): exports take 7-30 s, check on 500 inputs 40 s
 (ESPCN 8x8) to 6 minutes (CNV, ResNet-18) per model on a busy 2-core machine (the test docstrings say which)."""
 import numpy as np
@@ -35,6 +38,9 @@ pytest.importorskip("brevitas_examples.bnn_pynq.models")
 
 from hwgen.check import check_model, prepare
 from hwgen.frontend import InputFormat
+from quant_models.upstream import MOBILENET_SIZE, bnn_pynq_cnv, bnn_pynq_resnet18_4w4a, mobilenet_v1
+
+_cnv, _mobilenet, _resnet18_4w4a = bnn_pynq_cnv, mobilenet_v1, bnn_pynq_resnet18_4w4a  # the builders, moved
 
 RGB8 = InputFormat(bits=8, scale=2.0 ** -8, signed=False)  # models that take "8b RGB" without a quantizer
 VECTORS = 500
@@ -58,31 +64,20 @@ def _check(path, x, input_format=None, chunk=100, prepared=None):
     return totals
 
 
+def _verilator(path, build_dir, target, input_format=None, vectors=3, **kw):
+    """hwgen.compile with an auto folding of `target` cycles per inference (small enough for Verilator to build
+    in minutes), verified in Verilator (build_helpers.verify_on_verilator, cxx_opt -O0: a few times less C++
+    build time, and the bench's cocotb loop, not the model, sets the simulation speed): `vectors` random
+    inputs plus the first conv's accumulator extremes. Returns (plan II, plan latency, vectors verified)."""
+    import hwgen
+    from build_helpers import verify_on_verilator
+
+    acc = hwgen.compile(str(path), fold="auto", target_cycles=target, input_format=input_format)
+    r = verify_on_verilator(acc, build_dir, vectors=vectors, cxx_opt="-O0", **kw)
+    return acc.plan.ii_cycles, acc.plan.latency_cycles, r.vectors
+
+
 # -- bnn_pynq CNV ------------------------------------------------------------------------------------
-
-def _cnv(name, path, seed=0):
-    """Upstream CNV (model_with_cfg(name), 8-bit input quantizer after 2x - 1) with quant_models.cnv's
-    randomization: BatchNorm statistics measured on random images (quant_models.zoo.randomize_batchnorm,
-    20 % negative scales) and a random TensorNorm."""
-    import torch
-    from brevitas_examples.bnn_pynq.models import model_with_cfg
-    from brevitas_examples.bnn_pynq.models.tensor_norm import TensorNorm
-    from onnx_builders import brevitas_export
-
-    from quant_models.zoo import randomize_batchnorm
-
-    torch.manual_seed(seed)
-    model, _ = model_with_cfg(name, pretrained=False)
-    gen = torch.Generator().manual_seed(seed + 1)
-    randomize_batchnorm(model, torch.rand((32, 3, 32, 32), generator=gen), seed + 2)
-    for m in model.modules():
-        if isinstance(m, TensorNorm):
-            m.running_mean.copy_(torch.randn(1, generator=gen))
-            m.running_var.copy_(0.5 + 1.5 * torch.rand(1, generator=gen))
-            m.weight.data.copy_(0.5 + torch.rand(1, generator=gen))
-            m.bias.data.copy_(torch.rand(1, generator=gen) - 0.5)
-    return brevitas_export(model.eval(), torch.rand(1, 3, 32, 32, generator=gen), str(path / f"{name}.onnx"))
-
 
 def _images(n, seed=1):
     return np.random.default_rng(seed).random((n, 3, 32, 32), dtype=np.float32)
@@ -101,61 +96,17 @@ def test_cnv_matches_qonnx(tmp_path, name):
     _check(_cnv(name, tmp_path), _images(VECTORS))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name,ii,latency", [("cnv_1w1a", 17854, 82333), ("cnv_1w2a", 17854, 82333),
+                                             ("cnv_2w2a", 17854, 82333)])
+def test_cnv_verifies_in_verilator(tmp_path, name, ii, latency):
+    """Auto folding at 2^14 cycles (the stream plumbing sets the II a little above it), 3 random inputs plus
+    the first conv's 64 channels' extremes in 2 feature maps, bit-exact in Verilator."""
+    got = _verilator(_cnv(name, tmp_path), tmp_path / "build", 2 ** 14)
+    assert got == (ii, latency, 5), got
+
+
 # -- imagenet_classification MobileNetV1 ------------------------------------------------------------
-
-MOBILENET_WIDTH, MOBILENET_SIZE, MOBILENET_POOL = 0.25, 64, 2
-
-
-def _mobilenet(path, *, per_channel_acts=True, seed=0):
-    """Upstream MobileNetV1 (quant_mobilenet_v1_4b's definition: 4-bit weights and activations, 8-bit
-    per-channel first conv, 4-bit per-tensor Int32Bias last linear, floor TruncAvgPool2d) at width
-    0.25 and 10 classes, 64x64 input, final pool 2x2. The per-channel activation quantizers (init block
-    and all but the last stage's pointwise convs) get spread scales (_spread_channel_scales), or with
-    per_channel_acts=False are replaced by upstream's per-tensor CommonUintActQuant."""
-    import torch
-    from brevitas.nn import QuantReLU
-    from brevitas_examples.imagenet_classification.models import mobilenetv1
-    from onnx_builders import brevitas_export
-
-    from quant_models.zoo import randomize_batchnorm
-
-    torch.manual_seed(seed)
-    channels = [[32], [64], [128, 128], [256, 256], [512] * 6, [1024, 1024]]
-    channels = [[int(c * MOBILENET_WIDTH) for c in stage] for stage in channels]
-    model = mobilenetv1.MobileNet(channels=channels, first_stage_stride=False, round_average_pool=False,
-                                  act_bit_width=4, weight_bit_width=4, last_layer_bit_width=4,
-                                  avg_pool_kernel_size=MOBILENET_POOL, num_classes=10)
-    if not per_channel_acts:
-        for block in model.modules():
-            if isinstance(block, mobilenetv1.ConvBlock):
-                c = block.bn.num_features
-                block.activation = QuantReLU(
-                    act_quant=mobilenetv1.CommonUintActQuant, bit_width=4, per_channel_broadcastable_shape=(1, c, 1, 1),
-                    scaling_stats_permute_dims=(1, 0, 2, 3), scaling_per_output_channel=False,
-                    return_quant_tensor=True)
-    else:
-        _spread_channel_scales(model, seed + 3)
-    gen = torch.Generator().manual_seed(seed + 1)
-    shape = (3, MOBILENET_SIZE, MOBILENET_SIZE)
-    randomize_batchnorm(model, torch.rand((16, *shape), generator=gen), seed + 2)
-    return brevitas_export(model.eval(), torch.rand((1, *shape), generator=gen), str(path / "mobilenet_v1.onnx"))
-
-
-def _spread_channel_scales(model, seed):
-    """Multiply every per-channel activation scale by a seeded 2^u, u uniform in [-1, 1): an uncalibrated
-    model's channels all hold the initial statistic, and equal channels are a per-tensor scale to hwgen
-    (which would test nothing)."""
-    import torch
-    from brevitas.nn import QuantReLU
-
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, QuantReLU):
-            stats = m.act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl.buffer  # eval mode's scale
-            if stats.numel() > 1:
-                with torch.no_grad():
-                    stats.mul_(2.0 ** (2 * torch.rand(stats.shape, generator=gen) - 1))
-
 
 @pytest.mark.slow
 def test_mobilenet_v1_upstream(tmp_path):
@@ -199,20 +150,6 @@ def _resnet18_graph(path):
     assert skips == [[], [], projection, [], projection, [], projection, []]
     assert all([op.kind for op in s.body] == ["Conv", "Threshold"] * 2 for s in steps)
     return p
-
-
-def _resnet18_4w4a(path, seed=0):
-    """bnn_pynq's resnet18_4w4a (QuantResNet, CIFAR-10, no input quantizer), exported with the TorchScript
-    exporter: the dynamo exporter fails in torch.export on the blocks' `assert isinstance(out,
-    QuantTensor)` ("Perform add among QuantTensors")."""
-    import torch
-    from brevitas_examples.bnn_pynq.models import model_with_cfg
-    from onnx_builders import brevitas_export_faithful, randomize_bn
-
-    torch.manual_seed(seed)
-    model, _ = model_with_cfg("resnet18_4w4a", pretrained=False)
-    randomize_bn(model, seed)
-    return brevitas_export_faithful(model, torch.rand(1, 3, 32, 32), str(path / "resnet18_4w4a.onnx"), dynamo=False)
 
 
 @pytest.mark.slow
@@ -377,3 +314,29 @@ def test_espcn_a2q_accumulators_and_check(tmp_path, name):
             if "plus" not in name:
                 assert op.acc_bounds["a2q"] <= target, (op.name, op.acc_bounds, target)
     _check(path, x)
+
+
+# name, the plan's II and latency, vectors (3 random + both extremes of conv1's 8 widest channels, 2 per map)
+ESPCN_VERILATOR = [("quant_espcn_x2_w4a4_a2q_13b", 4096, 5997, 19), ("quant_espcn_x2_w4a4_a2q_plus_13b", 4096, 5997, 19)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,ii,latency,vectors", ESPCN_VERILATOR, ids=[c[0] for c in ESPCN_VERILATOR])
+def test_espcn_a2q_verifies_in_verilator(tmp_path, name, ii, latency, vectors):
+    """test_espcn_a2q_accumulators_and_check's 8x8 models, auto folding at 2^12 cycles, bit-exact in Verilator
+    (about 14 minutes each on a busy machine). Known and not yet explained: the measured latency is one cycle
+    shorter than the plan's. The bench resets the design first; after a reset conv1's unit (a 5x5 window,
+    pad 2, over 8x8x3) gives its first output one cycle earlier than from the power-on state, which is
+    what the timing model and the unit's lock-step test assume (Amaranth's simulator shows both: first
+    output at cycle 33 after a reset, 34 without). When that is fixed, the last assertion fails."""
+    pytest.importorskip("brevitas_examples.super_resolution.models")
+    import hwgen
+    from onnx_builders import brevitas_espcn
+
+    acc = hwgen.compile(brevitas_espcn(tmp_path / "espcn.onnx", name=name, seed=1, size=8, faithful=True),
+                        fold="auto", target_cycles=2 ** 12)
+    acc.write(tmp_path / "build")
+    r = acc.verify(sim="verilator", vectors=3, seed=1, adversarial_limit=8, cxx_opt="-O0")
+    assert r.failed == 0 and r.passed == r.vectors == vectors, r.summary()
+    assert (acc.plan.ii_cycles, acc.plan.latency_cycles, r.ii_measured) == (ii, latency, ii), r.summary()
+    assert r.latency_measured == latency - 1, r.summary()
