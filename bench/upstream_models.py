@@ -37,6 +37,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,28 +48,12 @@ import numpy as np  # noqa: E402
 from hwgen.check import CATEGORIES, check_model, prepare  # noqa: E402
 from hwgen.frontend import InputFormat  # noqa: E402
 from quant_models import upstream  # noqa: E402
+from quant_models.upstream import espcn_inputs, rgb8_inputs, unit_inputs  # noqa: E402  (the tests' inputs)
 
 WORKDIR = os.path.join(ROOT, "build", "upstream_models")
 RGB8 = InputFormat(bits=8, scale=2.0 ** -8, signed=False)  # tests/test_upstream_models.RGB8: "8b RGB", no quantizer
 BLOCKS = {"channels": 32, "blocks": 2, "size": 16}  # tests/test_upstream_models.BLOCKS
 CHUNK = 100  # check's reference keeps every intermediate tensor: 100 inputs at a time
-
-
-# -- inputs, as the tests make them ----------------------------------------------------------------------
-
-def _rgb8(shape):
-    """tests/test_upstream_models._rgb8: k / 256, k uniform in 0..255, seed 1."""
-    return lambda n: (np.random.default_rng(1).integers(0, 256, size=(n, *shape)) / 256.0).astype(np.float32)
-
-
-def _unit(shape, seed=1):
-    """Uniform in [0, 1) (CNV's _images, the FC family's _check)."""
-    return lambda n: np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
-
-
-def _espcn_inputs(seed):
-    """The ESPCN tests' uniform(0, 1) 8x8 inputs (seed 1 for the A2Q variants, 0 for the base model)."""
-    return lambda n: np.random.default_rng(seed).uniform(0, 1, size=(n, 3, 8, 8)).astype(np.float32)
 
 
 # -- A2Q targets, as the tests take them -----------------------------------------------------------------
@@ -106,7 +91,7 @@ def _espcn_targets(name):
 class Model:
     what: str
     build: Callable[[str], str]  # directory -> exported .onnx path
-    inputs: Callable[[int], np.ndarray]  # n -> inputs as the test makes them
+    inputs: Callable[[int], np.ndarray]  # n -> inputs as the test makes them (quant_models.upstream's generators)
     input_format: InputFormat | None
     target_cycles: int  # the *_verifies_in_verilator test's auto folding
     verify: dict = field(default_factory=lambda: {"vectors": 3})  # its verify keywords
@@ -117,28 +102,31 @@ class Model:
 MODELS: dict[str, Model] = {}
 for _n in ("cnv_1w1a", "cnv_1w2a", "cnv_2w2a"):
     MODELS[_n] = Model(f"bnn_pynq {_n} (CNV), 3x32x32", lambda d, n=_n: upstream.bnn_pynq_cnv(n, d),
-                       _unit((3, 32, 32)), None, 2 ** 14, test="test_upstream_models.py::test_cnv_*")
+                       partial(unit_inputs, shape=(3, 32, 32)), None, 2 ** 14,
+                       test="test_upstream_models.py::test_cnv_*")
 # test_upstream_bnn_pynq.FC_VERILATOR: name, auto folding target; verified with 10 vectors, adversarial limit 4
 for _n, _target in (("tfc_1w1a", 1024), ("tfc_1w2a", 1024), ("tfc_2w2a", 1024), ("sfc_1w1a", 1024),
                     ("lfc_1w1a", 4096)):
-    MODELS[_n] = Model(f"bnn_pynq {_n}, 1x28x28", lambda d, n=_n: upstream.bnn_pynq_fc(n, d), _unit((1, 28, 28)),
-                       None, _target, {"vectors": 10, "adversarial_limit": 4}, test="test_upstream_bnn_pynq.py")
+    MODELS[_n] = Model(f"bnn_pynq {_n}, 1x28x28", lambda d, n=_n: upstream.bnn_pynq_fc(n, d),
+                       partial(unit_inputs, shape=(1, 28, 28)), None, _target, {"vectors": 10, "adversarial_limit": 4},
+                       test="test_upstream_bnn_pynq.py")
 _MOBILENET = (3, upstream.MOBILENET_SIZE, upstream.MOBILENET_SIZE)
 MODELS["mobilenet_v1"] = Model(
     f"MobileNetV1 w{upstream.MOBILENET_WIDTH} 4b, per-channel activations, 3x{upstream.MOBILENET_SIZE}^2",
-    lambda d: upstream.mobilenet_v1(d), _rgb8(_MOBILENET), RGB8, 2 ** 14,
+    lambda d: upstream.mobilenet_v1(d), partial(rgb8_inputs, shape=_MOBILENET), RGB8, 2 ** 14,
     test="test_upstream_models.py::test_mobilenet_v1_upstream")
 MODELS["mobilenet_v1_per_tensor"] = Model(
     f"MobileNetV1 w{upstream.MOBILENET_WIDTH} 4b, per-tensor activations, 3x{upstream.MOBILENET_SIZE}^2",
-    lambda d: upstream.mobilenet_v1(d, per_channel_acts=False), _rgb8(_MOBILENET), RGB8, 2 ** 14,
-    test="test_upstream_models.py::test_mobilenet_v1_per_tensor_activations")
+    lambda d: upstream.mobilenet_v1(d, per_channel_acts=False), partial(rgb8_inputs, shape=_MOBILENET), RGB8,
+    2 ** 14, test="test_upstream_models.py::test_mobilenet_v1_per_tensor_activations")
 MODELS["resnet18_4w4a"] = Model("bnn_pynq resnet18_4w4a, 3x32x32", lambda d: upstream.bnn_pynq_resnet18_4w4a(d),
-                                _rgb8((3, 32, 32)), RGB8, 2 ** 14, test="test_upstream_models.py::test_resnet18_4w4a")
+                                partial(rgb8_inputs, shape=(3, 32, 32)), RGB8, 2 ** 14,
+                                test="test_upstream_models.py::test_resnet18_4w4a")
 for _n, _plus in (("a2q_resnet18_13b", False), ("a2q_plus_resnet18_13b", True)):
     MODELS[_n] = Model(f"A2Q{'+' if _plus else ''} CIFAR ResNet-18 W4A4, 13-bit target, 3x32x32",
                        lambda d, p=_plus: upstream.brevitas_a2q_resnet18(os.path.join(d, "resnet18.onnx"),
                                                                          acc_bits=13, plus=p),
-                       _rgb8((3, 32, 32)), RGB8, 2 ** 14, a2q=_block_convs_target(13),
+                       partial(rgb8_inputs, shape=(3, 32, 32)), RGB8, 2 ** 14, a2q=_block_convs_target(13),
                        test="test_upstream_models.py::test_a2q_resnet18_*")
 for _n, _bits, _plus in (("resnet_blocks", None, False), ("resnet_blocks_a2q", 13, False),
                          ("resnet_blocks_a2q_plus", 13, True)):
@@ -147,7 +135,7 @@ for _n, _bits, _plus in (("resnet_blocks", None, False), ("resnet_blocks_a2q", 1
         + ("" if _bits is None else f", A2Q{'+' if _plus else ''} {_bits}-bit target") + f", 3x{BLOCKS['size']}^2",
         lambda d, b=_bits, p=_plus: upstream.brevitas_resnet_blocks(os.path.join(d, "blocks.onnx"), a2q_bits=b,
                                                                     plus=p, **BLOCKS),
-        _rgb8((3, BLOCKS["size"], BLOCKS["size"])), RGB8, 2 ** 12,
+        partial(rgb8_inputs, shape=(3, BLOCKS["size"], BLOCKS["size"])), RGB8, 2 ** 12,
         a2q=None if _bits is None else _block_convs_target(_bits),
         test="test_upstream_models.py::test_resnet_identity_blocks")
 for _n in ("quant_espcn_x2_w4a4_a2q_13b", "quant_espcn_x2_w4a4_a2q_plus_13b", "quant_espcn_x2_w8a8_a2q_16b",
@@ -155,13 +143,14 @@ for _n in ("quant_espcn_x2_w4a4_a2q_13b", "quant_espcn_x2_w4a4_a2q_plus_13b", "q
     MODELS[_n] = Model(f"ESPCN x2 {_n.split('_')[3]} {_n.split('_', 4)[4]}, faithful export, 3x8x8",
                        lambda d, n=_n: upstream.brevitas_espcn(os.path.join(d, "espcn.onnx"), name=n, seed=1, size=8,
                                                                faithful=True),
-                       _espcn_inputs(1), None, 2 ** 12, {"vectors": 3, "adversarial_limit": 8}, a2q=_espcn_targets(_n),
+                       partial(espcn_inputs, seed=1), None, 2 ** 12, {"vectors": 3, "adversarial_limit": 8},
+                       a2q=_espcn_targets(_n),
                        test="test_upstream_models.py::test_espcn_a2q_*")
 # test_data_movement.test_espcn_from_brevitas_examples's model (seed 0; that test compiles it unfolded and has no
 # Verilator run: --verilator folds it as the A2Q variants)
 MODELS["quant_espcn_x2_w4a4_base"] = Model(
     "ESPCN x2 w4a4 base, 3x8x8", lambda d: upstream.brevitas_espcn(os.path.join(d, "espcn.onnx"), seed=0, size=8),
-    _espcn_inputs(0), None, 2 ** 12, {"vectors": 3, "adversarial_limit": 8},
+    partial(espcn_inputs, seed=0), None, 2 ** 12, {"vectors": 3, "adversarial_limit": 8},
     test="test_data_movement.py::test_espcn_from_brevitas_examples")
 
 

@@ -28,6 +28,25 @@ MOBILENET_WIDTH, MOBILENET_SIZE, MOBILENET_POOL = 0.25, 64, 2  # mobilenet_v1: w
 
 # -- export and randomization helpers ------------------------------------------------------------------
 
+# -- inputs (float32, what the reference and hwgen check take) ---------------------------------------
+
+def rgb8_inputs(n: int, shape, seed: int = 1) -> np.ndarray:
+    """n inputs on the 8-bit RGB grid of the models without an input quantizer: k / 256, k uniform in
+    0..255 (hwgen's --input-bits 8 --input-scale 2^-8 --input-unsigned takes them exactly)."""
+    return (np.random.default_rng(seed).integers(0, 256, size=(n, *shape)) / 256.0).astype(np.float32)
+
+
+def unit_inputs(n: int, shape, seed: int = 1) -> np.ndarray:
+    """n float32 inputs uniform in [0, 1) (CNV and the FC family, which quantize their input)."""
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+def espcn_inputs(n: int, size: int = 8, seed: int = 1) -> np.ndarray:
+    """n 3 x size x size ESPCN inputs: numpy's float64 uniform(0, 1) cast to float32 (the ESPCN tests'
+    draw; other numbers than unit_inputs' for the same seed)."""
+    return np.random.default_rng(seed).uniform(0, 1, size=(n, 3, size, size)).astype(np.float32)
+
+
 def brevitas_export(model, example, path) -> str:
     """export_qonnx of a Brevitas model in eval mode (the dynamo exporter's side file removed)."""
     import os

@@ -9,13 +9,13 @@ import pytest
 
 pytest.importorskip("brevitas_examples.bnn_pynq.models")
 
-from quant_models.upstream import bnn_pynq_fc as _export
+from quant_models.upstream import bnn_pynq_fc as _export, unit_inputs
 
 
 def _check(path, vectors=500):
     from hwgen.check import check_model
 
-    x = np.random.default_rng(1).random((vectors, 1, 28, 28), dtype=np.float32)
+    x = unit_inputs(vectors, (1, 28, 28))
     result = check_model(path, x)
     assert result.mismatches == 0, result.table()
     return result

@@ -38,17 +38,13 @@ pytest.importorskip("brevitas_examples.bnn_pynq.models")
 
 from hwgen.check import check_model, prepare
 from hwgen.frontend import InputFormat
-from quant_models.upstream import MOBILENET_SIZE, bnn_pynq_cnv, bnn_pynq_resnet18_4w4a, mobilenet_v1
+from quant_models.upstream import (MOBILENET_SIZE, bnn_pynq_cnv, bnn_pynq_resnet18_4w4a, espcn_inputs,
+                                   mobilenet_v1, rgb8_inputs, unit_inputs)
 
 _cnv, _mobilenet, _resnet18_4w4a = bnn_pynq_cnv, mobilenet_v1, bnn_pynq_resnet18_4w4a  # the builders, moved
 
 RGB8 = InputFormat(bits=8, scale=2.0 ** -8, signed=False)  # models that take "8b RGB" without a quantizer
 VECTORS = 500
-
-
-def _rgb8(n, shape, seed=1):
-    """n inputs on RGB8's grid: k / 256, k uniform in 0..255."""
-    return (np.random.default_rng(seed).integers(0, 256, size=(n, *shape)) / 256.0).astype(np.float32)
 
 
 def _check(path, x, input_format=None, chunk=100, prepared=None):
@@ -79,13 +75,9 @@ def _verilator(path, build_dir, target, input_format=None, vectors=3, **kw):
 
 # -- bnn_pynq CNV ------------------------------------------------------------------------------------
 
-def _images(n, seed=1):
-    return np.random.default_rng(seed).random((n, 3, 32, 32), dtype=np.float32)
-
-
 def test_cnv_1w1a_fast(tmp_path):
     """The default suite's representative: CNV-W1A1 on 20 inputs (about 20 s: export 7 s, check 10 s)."""
-    totals = _check(_cnv("cnv_1w1a", tmp_path), _images(20))
+    totals = _check(_cnv("cnv_1w1a", tmp_path), unit_inputs(20, (3, 32, 32)))
     assert totals["mismatch"] == 0
 
 
@@ -93,7 +85,7 @@ def test_cnv_1w1a_fast(tmp_path):
 @pytest.mark.parametrize("name", ["cnv_1w1a", "cnv_1w2a", "cnv_2w2a"])
 def test_cnv_matches_qonnx(tmp_path, name):
     """500 inputs: 5-6 minutes each on a busy 2-core machine (cnv_1w1a 307 s, cnv_1w2a 325 s, cnv_2w2a 342 s)."""
-    _check(_cnv(name, tmp_path), _images(VECTORS))
+    _check(_cnv(name, tmp_path), unit_inputs(VECTORS, (3, 32, 32)))
 
 
 @pytest.mark.slow
@@ -119,7 +111,7 @@ def test_mobilenet_v1_upstream(tmp_path):
     assert len(per_channel) == 12 and per_channel[0].name == "Quant_29"
     depthwise = [op for op in p.graph.ops if op.kind == "Conv" and op.groups > 1]
     assert sum(np.ndim(op.input_scale) > 0 for op in depthwise) == 12
-    _check(path, _rgb8(VECTORS, (3, MOBILENET_SIZE, MOBILENET_SIZE)), RGB8)
+    _check(path, rgb8_inputs(VECTORS, (3, MOBILENET_SIZE, MOBILENET_SIZE)), RGB8)
 
 
 @pytest.mark.slow
@@ -129,7 +121,7 @@ def test_mobilenet_v1_per_tensor_activations(tmp_path):
     p = prepare(path, RGB8)
     convs = [op for op in p.graph.ops if op.kind == "Conv"]
     assert len(convs) == 27 and sum(op.groups > 1 for op in convs) == 13
-    _check(path, _rgb8(VECTORS, (3, MOBILENET_SIZE, MOBILENET_SIZE)), RGB8)
+    _check(path, rgb8_inputs(VECTORS, (3, MOBILENET_SIZE, MOBILENET_SIZE)), RGB8)
 
 
 # -- ResNets: bnn_pynq resnet18_4w4a, the A2Q CIFAR ResNet-18, their identity-shortcut blocks ----------
@@ -156,7 +148,7 @@ def _resnet18_graph(path):
 def test_resnet18_4w4a(tmp_path):
     """Export about 20 s, check on 500 inputs about 5 minutes."""
     path = _resnet18_4w4a(tmp_path)
-    _check(path, _rgb8(VECTORS, (3, 32, 32)), RGB8, prepared=_resnet18_graph(path))
+    _check(path, rgb8_inputs(VECTORS, (3, 32, 32)), RGB8, prepared=_resnet18_graph(path))
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["a2q_13b", "a2q_plus_13b"])
@@ -231,7 +223,7 @@ def test_a2q_resnet18_check(a2q_resnet):
         if not plus:
             assert op.acc_bounds["a2q"] <= target, (op.name, op.acc_bounds)
     assert max(op.acc_bounds["exact"] for op in convs[1:]) == target
-    _check(path, _rgb8(VECTORS, (3, 32, 32)), RGB8, prepared=p)
+    _check(path, rgb8_inputs(VECTORS, (3, 32, 32)), RGB8, prepared=p)
 
 
 BLOCKS = {"channels": 32, "blocks": 2, "size": 16}
@@ -261,7 +253,7 @@ def test_resnet_identity_blocks(tmp_path, a2q):
             assert op.acc_bounds["exact"] <= target, (op.name, op.acc_bounds)
             if a2q == "a2q":
                 assert op.acc_bounds["a2q"] <= target, (op.name, op.acc_bounds)
-    x = _rgb8(VECTORS, (3, BLOCKS["size"], BLOCKS["size"]))
+    x = rgb8_inputs(VECTORS, (3, BLOCKS["size"], BLOCKS["size"]))
     _check(path, x, RGB8)
     from hwgen.golden import execute
 
@@ -296,7 +288,7 @@ def test_espcn_a2q_accumulators_and_check(tmp_path, name):
     torch.manual_seed(1)  # the same model as brevitas_espcn's
     model = get_model_by_name(name)
     randomize_bn(model, 1)
-    x = np.random.default_rng(1).uniform(0, 1, size=(VECTORS, 3, 8, 8)).astype(np.float32)
+    x = espcn_inputs(VECTORS, seed=1)
     with torch.no_grad():  # the faithful file computes what Brevitas does (up to float32 ties in a conv sum)
         y = model.eval()(torch.from_numpy(x[:8]))
     y, ref = getattr(y, "value", y).numpy(), run_reference(path, x[:8])
