@@ -18,9 +18,8 @@ import numpy as np
 
 from hwgen.builddir import load_build
 from hwgen.errors import HwgenError
-from hwgen.rtl.lint import verilator_env
 
-from .verify import ICARUS_BUILD_ARGS, _Env, _check_simulator
+from .verify import _Env, _check_simulator, build_args, simulator_env
 from .vectors import input_dtype, pack_vector_beats
 
 
@@ -58,18 +57,12 @@ def run_axis_bench(out_dir, xs, *, simulator: str = "icarus", seed: int = 0, p_p
            "drain_cycles": int(per_inference + (report.get("latency_cycles") or 0)) + 100}
     cfg_path = build_dir / "axis_bench.json"
     cfg_path.write_text(json.dumps(cfg))
-    env = {"HWGEN_AXIS_CONFIG": str(cfg_path)}
-    build_args = list(ICARUS_BUILD_ARGS)
-    if simulator == "verilator":
-        env.update(verilator_env())
-        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
-        if cxx_opt:
-            env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + f" OPT_FAST={cxx_opt} OPT_SLOW={cxx_opt}").strip()
+    env = {"HWGEN_AXIS_CONFIG": str(cfg_path), **simulator_env(simulator, cxx_opt)}
     runner = get_runner(simulator)
     with _Env(env):
         try:
             runner.build(sources=[str(s) for s in sources], hdl_toplevel=f"{top}_axis", build_dir=build_dir,
-                         build_args=build_args, timescale=("1ns", "1ps"), always=True,
+                         build_args=build_args(simulator), timescale=("1ns", "1ps"), always=True,
                          log_file=build_dir / "build.log")
         except (RuntimeError, SystemExit) as exc:
             raise RuntimeError(f"{simulator} could not build {top}_axis ({exc}); "

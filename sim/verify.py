@@ -154,6 +154,23 @@ class _Env:
 # inputs keep their initial values never runs (a width converter's first output beat stayed X when the
 # first input word was all zeros). The generated Verilog is Verilog-2005; the later flag wins.
 ICARUS_BUILD_ARGS = ["-g2005"]
+VERILATOR_BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+
+
+def build_args(simulator: str) -> list[str]:
+    """The compile flags every bench passes to `simulator` (a new list: callers may extend it)."""
+    return list(VERILATOR_BUILD_ARGS if simulator == "verilator" else ICARUS_BUILD_ARGS)
+
+
+def simulator_env(simulator: str, cxx_opt: str | None = None) -> dict[str, str]:
+    """Environment for building with `simulator`: Verilator's tool paths and, with cxx_opt, its C++
+    optimisation level (OPT_FAST / OPT_SLOW of its generated Makefile)."""
+    if simulator != "verilator":
+        return {}
+    env = dict(verilator_env())
+    if cxx_opt:
+        env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + f" OPT_FAST={cxx_opt} OPT_SLOW={cxx_opt}").strip()
+    return env
 
 
 def _icarus_vcd_runner():
@@ -327,21 +344,14 @@ def verify_dir(out_dir, *, simulator: str | None = "icarus", vectors: int = 20, 
     cfg_path.write_text(json.dumps(cfg))
 
     # build (skipped when the Verilog and options are unchanged)
-    env = {"HWGEN_BENCH_CONFIG": str(cfg_path)}
-    if simulator == "verilator":
-        env.update(verilator_env())
-        if cxx_opt:
-            env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + f" OPT_FAST={cxx_opt} OPT_SLOW={cxx_opt}").strip()
+    env = {"HWGEN_BENCH_CONFIG": str(cfg_path), **simulator_env(simulator, cxx_opt)}
     vcd = build_dir / "waves.vcd"
     sources = [str(vpath)]
-    if simulator == "verilator":
-        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
-    else:
-        build_args = list(ICARUS_BUILD_ARGS)
+    args = build_args(simulator)
     if simulator == "icarus" and waves:
         sources.append(str(_write_vcd_dump(build_dir, top, vcd)))
-        build_args += ["-s", "hwgen_vcd_dump"]
-    stamp = hashlib.sha256(vpath.read_bytes() + json.dumps([simulator, waves, build_args, cxx_opt]).encode()).hexdigest()
+        args += ["-s", "hwgen_vcd_dump"]
+    stamp = hashlib.sha256(vpath.read_bytes() + json.dumps([simulator, waves, args, cxx_opt]).encode()).hexdigest()
     stamp_path = build_dir / "build.stamp"
     fresh = stamp_path.exists() and stamp_path.read_text() == stamp
     runner = _icarus_vcd_runner() if (simulator == "icarus" and waves) else get_runner(simulator)
@@ -352,7 +362,7 @@ def verify_dir(out_dir, *, simulator: str | None = "icarus", vectors: int = 20, 
         if not fresh:
             stamp_path.unlink(missing_ok=True)
             try:
-                runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
+                runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir, build_args=args,
                              timescale=("1ns", "1ps"), waves=(waves and simulator == "verilator"),
                              always=True, log_file=log_build)
             except (RuntimeError, SystemExit) as exc:
