@@ -9,6 +9,7 @@ from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
 from hwgen.rtl.fifo import StreamFIFO
 from hwgen.rtl.matvec import MatVecUnit
 from hwgen.rtl.threshold import ThresholdUnit
+from hwgen.rtl.util import rom_banks
 from hwgen.rtl.width_converter import WidthConverter
 from sim.amaranth_streams import pack_beats, run_stream
 from sim.vectors import random_values
@@ -19,7 +20,7 @@ def _weights(w_type, shape, rng):
 
 
 def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=1.0, nvec=4,
-                 acc_bits=None, zero_frac=0.0, arith="dsp"):
+                 acc_bits=None, zero_frac=0.0, arith="dsp", rom_style=None):
     rng = np.random.default_rng(seed)
     W = _weights(w_type, (C, K), rng)
     if zero_frac and w_type != Bipolar:
@@ -34,6 +35,7 @@ def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=
     X = np.concatenate([X, np.where(W > 0, x_max, x_min), np.where(W > 0, x_min, x_max)])
     acc = X @ W.T
     dut = MatVecUnit(weights=W, in_type=in_type, w_type=w_type, acc_bits=bits, pe=pe, simd=simd, arith=arith)
+    dut.rom_style = rom_style
     exp = pack_beats(acc, IntType(bits, True), pe)
     got, cycles = run_stream(dut, pack_beats(X, in_type, simd), len(exp), seed=seed,
                              p_valid=p_valid, p_ready=p_ready)
@@ -84,6 +86,29 @@ def test_matvec_unit_stalls(pe, simd):
     got, exp, _, _ = _matvec_case(8, 16, IntType(2, True), IntType(2, True, True), pe, simd, seed=7,
                                   p_valid=0.6, p_ready=0.4, zero_frac=0.3)
     assert got == exp
+
+
+def test_rom_banks_split_wide_logic_roms_only():
+    assert rom_banks(2048, "logic") == [(128 * b, 128 * (b + 1)) for b in range(16)]
+    assert rom_banks(300, "logic") == [(0, 100), (100, 200), (200, 300)]
+    assert rom_banks(128, "logic") == [(0, 128)]
+    assert rom_banks(2048, "bram") == rom_banks(2048, None) == [(0, 2048)]
+
+
+@pytest.mark.parametrize("in_type,w_type,pe,simd,banks", [
+    (Bipolar, Bipolar, 4, 64, 2),                     # 256-bit XNOR weight word
+    (IntType(3, False), IntType(3, True), 4, 16, 2),  # 192 bits: banks of 96
+    (IntType(2, True), IntType(2, True), 2, 48, 2),   # a bank boundary inside a lane's weights
+])
+def test_matvec_unit_banked_logic_rom(in_type, w_type, pe, simd, banks):
+    """A logic ROM wider than ROM_BANK_BITS is split into banks, each with its own address counter;
+    the unit still computes every accumulator exactly, under random valid/ready stalls."""
+    got, exp, _, dut = _matvec_case(8, 96 if simd == 48 else 64, in_type, w_type, pe, simd, seed=11,
+                                    p_valid=0.7, p_ready=0.5, rom_style="logic")
+    assert got == exp
+    frag = Fragment.get(dut, None)
+    roms = [sub[1] for sub in frag.subfragments if str(sub[1]).startswith("rom")]
+    assert sorted(roms) == [f"rom{b}" for b in range(banks)]
 
 
 def test_matvec_unit_throughput():

@@ -488,6 +488,16 @@ def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1,
     return r
 
 
+def group_rom(width: int, words, target: str, *, style: str | None = None) -> Resources:
+    """hwgen.rtl.util.group_rom: a ROM of len(words) words read in turn, one wrapping address
+    counter per bank (a logic ROM wider than the bank width is split, rtl.util.rom_banks)."""
+    from ..rtl.util import rom_banks  # the RTL's own bank rule, so cost and hardware agree
+
+    depth = len(words)
+    return counter(depth, target) * len(rom_banks(width, style)) + rom(width, depth, target, words=words,
+                                                                         style=style)
+
+
 def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports: int = 1) -> Resources:
     """A RAM (Amaranth Memory without init, one synchronous write port, synchronous read ports with
     enable, not transparent), as memory_libmap maps it:

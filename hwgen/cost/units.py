@@ -201,8 +201,7 @@ def matvec(unit, target: str) -> Resources:
         r += P.ram(S * ib, SF, target) if SF > 1 else P.register(S * ib)
         r += P.mux(2, S * ib, target)
     if unit.folded:
-        r += P.counter(NF * SF, target)
-        r += P.rom(PE * S * unit.w_bits, NF * SF, target, words=unit.rom_init(), style=unit.rom_style)
+        r += P.group_rom(PE * S * unit.w_bits, unit.rom_init(), target, style=unit.rom_style)
     r += _lanes(unit, target) + _pipeline(unit)
     r += P.register(PE * acc)  # dot2
     if SF > 1:
@@ -236,8 +235,7 @@ def threshold(unit, target: str) -> Resources:
     if reg_cmp:  # every comparison bit, counted one stage later
         r += P.register(PE * L + 1)
     if unit.folded:
-        r += P.counter(NF, target)
-        r += P.rom(PE * (L * tb + 1), NF, target, words=unit.rom_init(), style=unit.rom_style)
+        r += P.group_rom(PE * (L * tb + 1), unit.rom_init(), target, style=unit.rom_style)
         for p in range(PE):
             decs = {bool(unit.decreasing[g * PE + p]) for g in range(NF)}
             r += P.comparator(tb, target) * (L * len(decs))
@@ -278,7 +276,7 @@ def requant(unit, target: str) -> Resources:
     width = unit.product_bits + 1
     r = P.control(target) + P.register(2 + PE * ob) + P.register(PE * a)
     if unit.folded:
-        r += P.counter(unit.NF, target) + P.rom(unit.word_bits, unit.NF, target, words=unit.rom_init(), style=unit.rom_style)
+        r += P.group_rom(unit.word_bits, unit.rom_init(), target, style=unit.rom_style)
     for p in range(PE):
         if unit.shift_lane(p):  # (acc >> s') + A + carry: the carry from the low bits, one short adder, the clip
             level_bits = max(a - unit.shift + int(unit.mul[p]).bit_length(), 2)
@@ -482,8 +480,7 @@ def kernel_bank(unit, target: str) -> Resources:
     if tb == 2:  # padding taps: each channel's mask popcount, subtracted from every response
         r += P.popcount(T, target) * S
     if unit.folded:
-        r += P.counter(NF * SF, target)
-        r += P.rom(PE * S * unit.tau, NF * SF, target, words=unit.rom_init(), style=unit.rom_style)
+        r += P.group_rom(PE * S * unit.tau, unit.rom_init(), target, style=unit.rom_style)
         r += P.mux(unit.NK, rb, target) * (PE * S)
     dw = min(rb + P.bits_for(S), acc)
     r += P.sum_of_terms(S * dw, dw, target, terms=S) * PE

@@ -44,7 +44,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import Bipolar
 from .sliding_window import SlidingWindowUnit
-from .util import rom_memory, balanced_sum, pack_ints, popcount, signed_width_for
+from .util import group_rom, balanced_sum, pack_ints, popcount, signed_width_for
 
 
 class KernelBankConvUnit(wiring.Component):
@@ -246,13 +246,8 @@ class KernelBankConvUnit(wiring.Component):
             x = x_stream
 
         if self.folded:
-            m.submodules.index_rom = rom = rom_memory(shape=PE * S * self.tau, depth=NF * SF, init=self.rom_init(),
-                                                      style=self.rom_style)
-            rrd = rom.read_port(domain="sync")
-            waddr = Signal(range(max(NF * SF, 2)))
-            with m.If(fire0):
-                m.d.sync += waddr.eq(Mux(waddr == NF * SF - 1, 0, waddr + 1))
-            m.d.comb += [rrd.addr.eq(waddr), rrd.en.eq(en)]
+            indices = group_rom(m, width=PE * S * self.tau, words=self.rom_init(), fire=fire0, en=en,
+                                style=self.rom_style, name="index_rom")
 
         v1, first1, last1 = Signal(), Signal(), Signal()
         with m.If(en):
@@ -269,7 +264,7 @@ class KernelBankConvUnit(wiring.Component):
             terms = []
             for j in range(S):
                 if self.folded:
-                    sel = rrd.data[(p * S + j) * self.tau:(p * S + j + 1) * self.tau]
+                    sel = indices[(p * S + j) * self.tau:(p * S + j + 1) * self.tau]
                     terms.append(Array(resp[j])[sel])  # a mux (word_select's shift lints as WIDTHTRUNC)
                 else:
                     terms.append(resp[j][int(self.indices[p, j])])

@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
-from .util import (kept_wire, rom_memory, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
+from .util import (kept_wire, group_rom, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
                    tree_registers)
 
 
@@ -217,7 +217,7 @@ class MatVecUnit(wiring.Component):
 
         en = Signal()
         out_valid = Signal()
-        out_data = Signal(PE * self.acc_bits)
+        out_data = Signal(PE * self.acc_bits, reset_less=True)  # data: read only under out_valid
         m.d.comb += [
             en.eq(~out_valid | self.o.ready),
             self.o.valid.eq(out_valid),
@@ -245,7 +245,7 @@ class MatVecUnit(wiring.Component):
                 m.d.sync += sf.eq(sf + 1)
 
         # input buffer for replay (only when there is more than one output group)
-        x_stream = Signal(SIMD * self.in_bits)
+        x_stream = Signal(SIMD * self.in_bits, reset_less=True)
         from_stream = Signal()
         if NF > 1:
             if SF > 1:
@@ -259,7 +259,7 @@ class MatVecUnit(wiring.Component):
                 ]
                 replay = rd.data
             else:
-                replay = Signal(SIMD * self.in_bits)
+                replay = Signal(SIMD * self.in_bits, reset_less=True)
                 with m.If(self.i.valid & self.i.ready):
                     m.d.sync += replay.eq(self.i.payload)
             # a named signal: slicing the Mux expression per element would copy it per element
@@ -270,13 +270,8 @@ class MatVecUnit(wiring.Component):
 
         # weights
         if self.folded:
-            m.submodules.rom = rom = rom_memory(shape=PE * SIMD * self.w_bits, depth=NF * SF,
-                                                init=self.rom_init(), style=self.rom_style)
-            rrd = rom.read_port(domain="sync")
-            waddr = Signal(range(max(NF * SF, 2)))
-            with m.If(fire0):
-                m.d.sync += waddr.eq(Mux(waddr == NF * SF - 1, 0, waddr + 1))
-            m.d.comb += [rrd.addr.eq(waddr), rrd.en.eq(en)]
+            wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), fire=fire0, en=en,
+                              style=self.rom_style)
 
         # stage 1
         v1, first1, last1 = Signal(), Signal(), Signal()
@@ -286,7 +281,7 @@ class MatVecUnit(wiring.Component):
                 x_stream.eq(self.i.payload), from_stream.eq(take_stream),
             ]
         self._m, self._en, self._regs, self._lane = m, en, [], "x"
-        wword = rrd.data if self.folded else None
+        wword = wword if self.folded else None
         if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data
             x = self._reg(x, "x_pipe")
             if wword is not None:
@@ -311,18 +306,18 @@ class MatVecUnit(wiring.Component):
                 self._lane = p
                 dots[p] = self._reg(dots[p])
         for k in range(extra):  # valid / first / last travel with the data
-            v1, first1, last1 = (pipeline_register(m, en, sig, f"{tag}_pipe{k}")
+            v1, first1, last1 = (pipeline_register(m, en, sig, f"{tag}_pipe{k}", control=True)
                                  for sig, tag in ((v1, "v"), (first1, "first"), (last1, "last")))
 
         # stage 2
         v2, first2, last2 = Signal(), Signal(), Signal()
-        dot2 = [Signal(signed(self.acc_bits), name=f"dot{p}") for p in range(PE)]
+        dot2 = [Signal(signed(self.acc_bits), name=f"dot{p}", reset_less=True) for p in range(PE)]
         with m.If(en):
             m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1)]
             m.d.sync += [d.eq(v) for d, v in zip(dot2, dots)]
 
         # stage 3: accumulate, output register
-        accs = [Signal(signed(self.acc_bits), name=f"acc{p}") for p in range(PE)]
+        accs = [Signal(signed(self.acc_bits), name=f"acc{p}", reset_less=True) for p in range(PE)]
         nxt = [Signal(signed(self.acc_bits), name=f"acc{p}_next") for p in range(PE)]
         for a, n_, d in zip(accs, nxt, dot2):
             if SF > 1:

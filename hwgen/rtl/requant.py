@@ -159,7 +159,7 @@ class RequantUnit(wiring.Component):
 
         en, fire = Signal(), Signal()
         out_valid = Signal()
-        out_data = Signal(PE * self.out_bits)
+        out_data = Signal(PE * self.out_bits, reset_less=True)  # data: read only under out_valid
         m.d.comb += [
             en.eq(~out_valid | self.o.ready),
             self.o.valid.eq(out_valid),
@@ -172,13 +172,13 @@ class RequantUnit(wiring.Component):
                                  style=self.rom_style)
 
         v1 = Signal()
-        x1 = Signal(PE * self.in_bits)
+        x1 = Signal(PE * self.in_bits, reset_less=True)
         with m.If(en):
             m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
         rdata = rom_data if self.folded else None
         if self.reg_operands:
             x1 = pipeline_register(m, en, x1, "x_pipe")
-            v1 = pipeline_register(m, en, v1, "v_pipe")
+            v1 = pipeline_register(m, en, v1, "v_pipe", control=True)
             if rdata is not None:
                 rdata = pipeline_register(m, en, rdata, "ma_pipe")
 
@@ -203,7 +203,7 @@ class RequantUnit(wiring.Component):
             prods.append(prod)
             adds.append(add)
         if self.reg_product:
-            v1 = pipeline_register(m, en, v1, "v_prod")
+            v1 = pipeline_register(m, en, v1, "v_prod", control=True)
 
         outs = []
         for p in range(PE):

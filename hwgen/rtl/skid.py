@@ -33,7 +33,8 @@ class SkidBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         out_valid, skid_valid = Signal(), Signal()
-        out_data, skid_data = Signal(self.width), Signal(self.width)
+        # data registers are reset-less: read only under their valid bits
+        out_data, skid_data = Signal(self.width, reset_less=True), Signal(self.width, reset_less=True)
         m.d.comb += [
             self.i.ready.eq(~skid_valid),
             self.o.valid.eq(out_valid),

@@ -146,7 +146,7 @@ class ThresholdUnit(wiring.Component):
 
         en = Signal()
         out_valid = Signal()
-        out_data = Signal(PE * self.out_bits)
+        out_data = Signal(PE * self.out_bits, reset_less=True)  # data: read only under out_valid
         m.d.comb += [
             en.eq(~out_valid | self.o.ready),
             self.o.valid.eq(out_valid),
@@ -167,14 +167,14 @@ class ThresholdUnit(wiring.Component):
                                  style=self.rom_style)
 
         v1 = Signal()
-        x1 = Signal(PE * self.in_bits)
+        x1 = Signal(PE * self.in_bits, reset_less=True)
         with m.If(en):
             m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
         rdata = rom_data if self.folded else None
         if self.reg_operands and self.folded:  # the ROM's output register (BRAM clock-to-out is slow)
             rdata = pipeline_register(m, en, rdata, "t_pipe")
             x1 = pipeline_register(m, en, x1, "x_pipe")
-            v1 = pipeline_register(m, en, v1, "v_pipe")
+            v1 = pipeline_register(m, en, v1, "v_pipe", control=True)
 
         outs = []
         for p in range(PE):
@@ -198,7 +198,7 @@ class ThresholdUnit(wiring.Component):
             outs.append(o)
 
         if self.reg_compares:
-            v1 = pipeline_register(m, en, v1, "v_cmp")
+            v1 = pipeline_register(m, en, v1, "v_cmp", control=True)
         with m.If(en):
             m.d.sync += out_valid.eq(v1)
             with m.If(v1):
@@ -224,7 +224,7 @@ class ThresholdUnit(wiring.Component):
         with m.If(en):
             m.d.sync += v1.eq(fire)
         if self.reg_operands:
-            v1 = pipeline_register(m, en, v1, "v_pipe")
+            v1 = pipeline_register(m, en, v1, "v_pipe", control=True)
         with m.If(en):
             m.d.sync += out_valid.eq(v1)
             with m.If(v1):

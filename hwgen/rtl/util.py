@@ -5,6 +5,8 @@ Streams carry flat unsigned payloads; element i of a beat occupies payload bits
 """
 from __future__ import annotations
 
+import itertools
+
 from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
 from ..ir.types import BipolarType, signed_bits_for
@@ -69,10 +71,13 @@ def pipelined_sum(terms: list, register, every: int = 0, wire=None) -> Value:
     return terms[0]
 
 
-def pipeline_register(m, en, value: Value, name: str) -> Signal:
+def pipeline_register(m, en, value: Value, name: str, *, control: bool = False) -> Signal:
     """`value` one clock later in `m`, held while `en` is low (a pipeline stage under a unit's
-    global enable)."""
-    reg = Signal(value.shape(), name=name)
+    global enable). Data registers are reset-less (`control=False`): they are only read where a
+    valid bit that travels beside them says so, and a reset on every datapath FF is a net of tens of
+    thousands of sinks that congests routing (CNV-W1A1 on ECP5: 19,046 LSR sinks). Valid bits and
+    other control pass `control=True`."""
+    reg = Signal(value.shape(), name=name, reset_less=not control)
     with m.If(en):
         m.d.sync += reg.eq(value)
     return reg
@@ -93,18 +98,41 @@ def rom_memory(*, shape, depth: int, init, style: str | None = None):
     return Memory(shape=shape, depth=depth, init=init, attrs=attrs)
 
 
-def group_rom(m, *, width: int, words: list[int], fire, en, style: str | None = None):
-    """A ROM of one word per channel group (m.submodules.rom), addressed by a group counter that
-    steps on every accepted beat and wraps after the last group; read under the pipeline enable.
-    Returns the read data (one cycle after the address, like a block RAM)."""
-    groups = len(words)
-    m.submodules.rom = rom = rom_memory(shape=width, depth=groups, init=words, style=style)
-    rd = rom.read_port(domain="sync")
-    group = Signal(range(groups))
-    with m.If(fire):
-        m.d.sync += group.eq(Mux(group == groups - 1, 0, group + 1))
-    m.d.comb += [rd.addr.eq(group), rd.en.eq(en)]
-    return rd.data
+ROM_BANK_BITS = 128  # widest bank of a logic ROM that one address register drives
+
+
+def rom_banks(width: int, style: str | None) -> list[tuple[int, int]]:
+    """Bit ranges [lo, hi) of the banks a ROM of `width` bits is split into: a logic ROM wider than
+    ROM_BANK_BITS gets one bank, with its own address register, per ROM_BANK_BITS bits (near-equal
+    widths), so that no address bit fans out to thousands of LUTs (the CNV-W1A1 conv ROMs, 768 and
+    2,048 bits wide, gave address nets of 2,000-3,000 sinks that nextpnr could not route). Block RAM
+    and tool-chosen ROMs stay one memory."""
+    if style != "logic" or width <= ROM_BANK_BITS:
+        return [(0, width)]
+    n = -(-width // ROM_BANK_BITS)
+    cuts = [width * b // n for b in range(n + 1)]
+    return list(itertools.pairwise(cuts))
+
+
+def group_rom(m, *, width: int, words: list[int], fire, en, style: str | None = None, name: str = "rom"):
+    """A ROM of one word per step (m.submodules.<name>, or <name>0, <name>1, ... when banked, see
+    rom_banks), addressed by a counter that steps on every `fire` and wraps after the last word; read
+    under the pipeline enable `en`. Returns the read data (one cycle after the address, like a block
+    RAM)."""
+    depth = len(words)
+    parts = []
+    banks = rom_banks(width, style)
+    for b, (lo, hi) in enumerate(banks):
+        mask = (1 << (hi - lo)) - 1
+        rom = rom_memory(shape=hi - lo, depth=depth, init=[(int(w) >> lo) & mask for w in words], style=style)
+        m.submodules[name if len(banks) == 1 else f"{name}{b}"] = rom
+        rd = rom.read_port(domain="sync")
+        addr = Signal(range(max(depth, 2)), name=f"{name}_addr" if len(banks) == 1 else f"{name}{b}_addr")
+        with m.If(fire):
+            m.d.sync += addr.eq(Mux(addr == depth - 1, 0, addr + 1))
+        m.d.comb += [rd.addr.eq(addr), rd.en.eq(en)]
+        parts.append(rd.data)
+    return parts[0] if len(parts) == 1 else Cat(*parts)
 
 
 def tree_registers(terms: int, every: int) -> int:
@@ -191,4 +219,4 @@ def divisors(n: int) -> list[int]:
 
 __all__ = ["balanced_sum", "popcount", "is_bipolar", "element", "truncate_signed", "pack_ints",
            "signed_width_for", "divisors", "csd_digits", "const_product", "lut_product", "pipelined_sum",
-           "pipeline_register", "tree_registers", "group_rom"]
+           "pipeline_register", "tree_registers", "group_rom", "rom_banks"]
