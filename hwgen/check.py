@@ -386,10 +386,26 @@ class _Checker:
         return 2 * spread + 4 * np.spacing(np.abs(y0).astype(np.float32)).astype(np.float64)
 
 
+def _merge(total: list[TensorCheck] | None, part: list[TensorCheck], offset: int) -> list[TensorCheck]:
+    """Per tensor sums of two chunks' checks; mismatch examples keep their sample numbers in the whole
+    input (`offset`: the first sample of `part`) and stay a few."""
+    for t in part:
+        t.examples = [{**e, "sample": e["sample"] + offset} for e in t.examples]
+    if total is None:
+        return part
+    for a, b in zip(total, part, strict=True):
+        a.elements += b.elements
+        a.counts = {c: a.counts[c] + b.counts[c] for c in CATEGORIES}
+        a.examples = (a.examples + b.examples)[:5]
+    return total
+
+
 def check_model(model, x=None, *, vectors: int = 100, seed: int = 0, input_format=None,
-                prepared: Prepared | None = None) -> CheckResult:
+                prepared: Prepared | None = None, chunk: int | None = None, progress=None) -> CheckResult:
     """Golden model vs qonnx execute_onnx on x (or `vectors` random inputs from `seed`), every
-    differing element classified (see the module docstring)."""
+    differing element classified (see the module docstring). With `chunk`, the reference runs on
+    `chunk` inputs at a time (it keeps every intermediate tensor of the whole batch in memory) and
+    `progress(done, total, result so far)` is called after each chunk; the result is the same."""
     from .api import check_inputs
     from .compiler import model_path
     from .frontend.load import load_qonnx
@@ -405,10 +421,19 @@ def check_model(model, x=None, *, vectors: int = 100, seed: int = 0, input_forma
             x, how = random_inputs(wrapper, p.graph, vectors, seed)
         else:
             x, how, seed = check_inputs(x, p.graph.head.input_shape), "given", None
-        tensors = _Checker(p, wrapper, x).run()
+        name = model if isinstance(model, str) else getattr(model, "name", None) or p.graph.name
+        step = chunk or len(x)
+        if step < 1:
+            raise HwgenError("the check's chunk must be at least 1 input")
+        tensors = None
+        for i in range(0, len(x), step):
+            tensors = _merge(tensors, _Checker(p, wrapper, x[i:i + step]).run(), i)
+            if progress is not None:
+                done = min(i + step, len(x))
+                progress(done, len(x), CheckResult(model=str(name), vectors=done, seed=seed, inputs=how,
+                                                   tensors=tensors))
     finally:
         cleanup()
-    name = model if isinstance(model, str) else getattr(model, "name", None) or p.graph.name
     return CheckResult(model=str(name), vectors=len(x), seed=seed, inputs=how, tensors=tensors)
 
 

@@ -74,6 +74,42 @@ def test_a_wrong_threshold_is_a_mismatch(tmp_onnx):
     assert ex["golden"] != ex["reference"]
 
 
+def test_chunked_check_is_the_whole_check(tmp_onnx):
+    """chunk=70 on 300 inputs (5 chunks, the last short): the same counts per tensor and the same
+    mismatch examples, numbered by their sample in the whole input, as one run over all 300
+    (power-of-two scales: the reference is exact, so no count depends on how it batches)."""
+    path = random_mlp(tmp_onnx(), seed=1)
+    p = _sabotaged(path, 1)
+    whole = check_model(path, vectors=300, prepared=p)
+    seen = []
+    chunked = check_model(path, vectors=300, prepared=p, chunk=70,
+                          progress=lambda done, total, r: seen.append((done, total, r.vectors)))
+    assert seen == [(70, 300, 70), (140, 300, 140), (210, 300, 210), (280, 300, 280), (300, 300, 300)]
+    assert [(t.tensor, t.elements, t.counts) for t in chunked.tensors] == \
+        [(t.tensor, t.elements, t.counts) for t in whole.tensors]
+    bad = [t for t in whole.tensors if t.counts["mismatch"]]
+    assert bad and [t.examples for t in chunked.tensors if t.counts["mismatch"]] == [t.examples for t in bad]
+
+
+def test_merged_chunks_number_examples_in_the_whole_input():
+    """A chunk's mismatch examples are renumbered by the chunk's first sample; at most 5 are kept.
+    (Whole-run equality per chunk size is not a property: the reference's float32 sums, and so its
+    ties, depend on the batch it runs, e.g. a GEMV for one input against a GEMM for many.)"""
+    from hwgen.check import TensorCheck, _merge
+
+    def part(samples):
+        t = TensorCheck(tensor="t", op="Threshold", node="n", kind="quantizer", elements=10 * len(samples))
+        t.counts = {c: (len(samples) if c == "mismatch" else 0) for c in CATEGORIES}
+        t.examples = [{"sample": s, "index": 0, "golden": 1.0, "reference": 0.0} for s in samples]
+        return [t]
+
+    total = _merge(None, part([0, 1]), 0)
+    total = _merge(total, part([0, 2]), 4)
+    total = _merge(total, part([1, 3]), 8)
+    assert [e["sample"] for e in total[0].examples] == [0, 1, 4, 6, 9]
+    assert total[0].elements == 60 and total[0].counts["mismatch"] == 6
+
+
 def test_a_wrong_threshold_among_ties_is_a_mismatch(tie_model):
     """With float ties around, a step moved by two (off every boundary) is still a mismatch."""
     r = check_model(tie_model, vectors=300, prepared=_sabotaged(tie_model, 2))
