@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from hwgen.errors import HwgenError  # noqa: E402
 from hwgen.fit import fit, resolve_device  # noqa: E402
+from results_file import ResultsFile  # noqa: E402
 
 WORKDIR = os.path.join(ROOT, "build", "mlperf_tiny")
 
@@ -226,32 +227,23 @@ def main() -> int:
                          "route it, reusing a current netlist or post-route result of its build directory")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "mlperf_tiny.json"))
     args = ap.parse_args()
-    rows = []
-    if os.path.exists(args.json):  # keep the rows of designs not rerun
-        with open(args.json) as f:
-            rows = [r for r in json.load(f) if r["design"] not in args.designs]
-    old = {}
+    results = ResultsFile(args.json, key=lambda r: r["design"], order=lambda r: r["design"])
     if args.pnr_only:
-        with open(args.json) as f:
-            old = {r["design"]: r for r in json.load(f)}
-        missing = [n for n in args.designs if n not in old or not os.path.isdir(os.path.join(ROOT, old[n]["build_dir"]))]
+        missing = [n for n in args.designs
+                   if results.get(n) is None or not os.path.isdir(os.path.join(ROOT, results.get(n)["build_dir"]))]
         if missing:
             ap.error(f"--pnr-only needs a row and build directory for {', '.join(missing)}: run without it first")
     for name in args.designs:
         if args.pnr_only:
-            row = old[name]
+            row = results.get(name)
             print(f"== {name}: place and route of {row['build_dir']}", flush=True)
             t0 = time.perf_counter()
             place_and_route(row, resolve_device(args.device), reuse=True)
             row.setdefault("seconds", {})["pnr"] = round(time.perf_counter() - t0, 1)
-            rows.append(row)
         else:
-            rows.append(run(name, args))
-        rows.sort(key=lambda r: r["design"])
-        os.makedirs(os.path.dirname(args.json), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
-            f.write("\n")
+            row = run(name, args)
+        results.put(row)
+    rows = results.rows
     print("\n| design | device | II | latency | est. LUT4 need / FF / BRAM / DSP | verify | LUT | FF | BRAM | DSP "
           "| Fmax MHz | inf/s | latency ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

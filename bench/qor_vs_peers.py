@@ -15,7 +15,6 @@ synthesis), tool time. Rows of designs or configs not rerun are kept from the JS
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import hwgen  # noqa: E402
 from hwgen.errors import HwgenError  # noqa: E402
+from results_file import ResultsFile  # noqa: E402
 from unit_synth import synthesize_or_synth_only  # noqa: E402
 
 
@@ -142,20 +142,16 @@ def main() -> int:
     ap.add_argument("--configs", nargs="+", default=["default"], choices=list(CONFIGS) + list(PEERS))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "qor_vs_peers.json"))
     args = ap.parse_args()
-    rows = []
-    if os.path.exists(args.json):  # keep rows of designs / configs not rerun
-        with open(args.json) as f:
-            rows = [r for r in json.load(f) if not (r["design"] in args.designs and r["config"] in args.configs)]
+    results = ResultsFile(args.json, key=lambda r: (r["design"], r["config"]))
     for name in args.designs:
         for config in args.configs:
             if config in PEERS:
                 if PEERS[config] != name:
                     continue
-                rows.append(run_peer(config))
+                results.put(run_peer(config))
             else:
-                rows.append(run(name, config))
-            with open(args.json, "w") as f:
-                json.dump(rows, f, indent=1)
+                results.put(run(name, config))
+    rows = results.rows
     print()
     print(table(rows))
     return 0

@@ -31,7 +31,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed  # noqa: E402
 from hwgen.flows import devices  # noqa: E402
 from hwgen.flows.parse import classify_cells, load_stat_json  # noqa: E402
 from hwgen.flows.synth import pick_yosys  # noqa: E402
-from hwgen.ir import Bipolar, Conv, IntType, KernelBankConv  # noqa: E402
+from hwgen.ir import Bipolar, Conv, KernelBankConv  # noqa: E402
 from hwgen.compiler import CompileOptions, compile_model  # noqa: E402
 from hwgen.passes.accumulators import size_layer  # noqa: E402
 from hwgen.rtl.conv import ConvUnit  # noqa: E402

@@ -31,7 +31,6 @@ mismatch, an RTL failure or an error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -45,10 +44,11 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from hwgen.check import CATEGORIES, check_model, prepare  # noqa: E402
+from hwgen.check import check_model, prepare  # noqa: E402
 from hwgen.frontend import InputFormat  # noqa: E402
 from quant_models import upstream  # noqa: E402
 from quant_models.upstream import espcn_inputs, rgb8_inputs, unit_inputs  # noqa: E402  (the tests' inputs)
+from results_file import ResultsFile  # noqa: E402
 
 WORKDIR = os.path.join(ROOT, "build", "upstream_models")
 RGB8 = InputFormat(bits=8, scale=2.0 ** -8, signed=False)  # tests/test_upstream_models.RGB8: "8b RGB", no quantizer
@@ -180,18 +180,14 @@ def structure(p, a2q) -> dict:
 
 
 def run_check(path, x, fmt, p) -> tuple[dict, list]:
-    """check_model on x in chunks of CHUNK (test_upstream_models._check): summed totals, mismatching tensors."""
-    totals = {c: 0 for c in CATEGORIES}
-    bad = []
-    for i in range(0, len(x), CHUNK):
-        r = check_model(path, x[i:i + CHUNK], input_format=fmt, prepared=p)
-        for k, v in r.totals().items():
-            totals[k] += v
-        bad += [{"inputs": f"{i}-{i + len(x[i:i + CHUNK]) - 1}", "tensor": t.tensor, "node": t.node,
-                 "mismatch": t.counts["mismatch"], "examples": t.examples[:3]} for t in r.tensors if t.counts["mismatch"]]
-        print(f"  check {min(i + CHUNK, len(x))}/{len(x)}: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
-              flush=True)
-    return totals, bad
+    """check_model on x in chunks of CHUNK (as test_upstream_models._check): totals, mismatching tensors."""
+    def progress(done, total, r):
+        print(f"  check {done}/{total}: " + ", ".join(f"{k} {v}" for k, v in r.totals().items()), flush=True)
+
+    r = check_model(path, x, input_format=fmt, prepared=p, chunk=CHUNK, progress=progress)
+    bad = [{"tensor": t.tensor, "node": t.node, "mismatch": t.counts["mismatch"], "examples": t.examples[:3]}
+           for t in r.tensors if t.counts["mismatch"]]
+    return r.totals(), bad
 
 
 def run_verilator(path, m: Model, build_dir: str) -> dict:
@@ -313,28 +309,19 @@ def main(argv=None) -> int:
     if args.vectors < 1:
         ap.error("--vectors must be at least 1")
 
-    kept = []
-    if os.path.exists(args.json):
-        with open(args.json) as f:
-            kept = [r for r in json.load(f) if r["model"] not in args.models]
     order = {n: i for i, n in enumerate(MODELS)}
-    done = []
+    results = ResultsFile(args.json, key=lambda r: r["model"], order=lambda r: order.get(r["model"], len(order)))
     for i, name in enumerate(args.models):
         print(f"[{i + 1}/{len(args.models)}] {name}: {MODELS[name].what}", flush=True)
         row = run(name, args)
-        done.append(row)
+        results.put(row)
         status = "FAILED" if failed(row) else "ok"
         print(f"[{i + 1}/{len(args.models)}] {name}: {status} ({row['seconds']['total']} s)", flush=True)
-        rows = sorted(kept + done, key=lambda r: order.get(r["model"], len(order)))
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
-            f.write("\n")
-    rows = sorted(kept + done, key=lambda r: order.get(r["model"], len(order)))
+    rows = results.rows
     print()
     print(table(rows))
     print(f"\nwrote {args.json}")
-    bad = [r["model"] for r in done if failed(r)]
+    bad = [r["model"] for r in rows if r["model"] in args.models and failed(r)]
     if bad:
         print(f"mismatch, RTL failure or error: {', '.join(bad)}")
     return 1 if bad else 0
