@@ -422,7 +422,7 @@ def check_model(model, x=None, *, vectors: int = 100, seed: int = 0, input_forma
         else:
             x, how, seed = check_inputs(x, p.graph.head.input_shape), "given", None
         name = model if isinstance(model, str) else getattr(model, "name", None) or p.graph.name
-        step = chunk or len(x)
+        step = len(x) if chunk is None else chunk
         if step < 1:
             raise HwgenError("the check's chunk must be at least 1 input")
         tensors = None

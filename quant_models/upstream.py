@@ -26,8 +26,6 @@ import numpy as np
 MOBILENET_WIDTH, MOBILENET_SIZE, MOBILENET_POOL = 0.25, 64, 2  # mobilenet_v1: width knob, input size, final pool
 
 
-# -- export and randomization helpers ------------------------------------------------------------------
-
 # -- inputs (float32, what the reference and hwgen check take) ---------------------------------------
 
 def rgb8_inputs(n: int, shape, seed: int = 1) -> np.ndarray:
@@ -46,6 +44,8 @@ def espcn_inputs(n: int, size: int = 8, seed: int = 1) -> np.ndarray:
     draw; other numbers than unit_inputs' for the same seed)."""
     return np.random.default_rng(seed).uniform(0, 1, size=(n, 3, size, size)).astype(np.float32)
 
+
+# -- export and randomization helpers ------------------------------------------------------------------
 
 def brevitas_export(model, example, path) -> str:
     """export_qonnx of a Brevitas model in eval mode (the dynamo exporter's side file removed)."""

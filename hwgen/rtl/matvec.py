@@ -269,9 +269,8 @@ class MatVecUnit(wiring.Component):
             x = x_stream
 
         # weights
-        if self.folded:
-            wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), fire=fire0, en=en,
-                              style=self.rom_style)
+        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), fire=fire0, en=en,
+                          style=self.rom_style) if self.folded else None
 
         # stage 1
         v1, first1, last1 = Signal(), Signal(), Signal()
@@ -281,7 +280,6 @@ class MatVecUnit(wiring.Component):
                 x_stream.eq(self.i.payload), from_stream.eq(take_stream),
             ]
         self._m, self._en, self._regs, self._lane = m, en, [], "x"
-        wword = wword if self.folded else None
         if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data
             x = self._reg(x, "x_pipe")
             if wword is not None:

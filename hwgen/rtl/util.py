@@ -125,9 +125,10 @@ def group_rom(m, *, width: int, words: list[int], fire, en, style: str | None = 
     for b, (lo, hi) in enumerate(banks):
         mask = (1 << (hi - lo)) - 1
         rom = rom_memory(shape=hi - lo, depth=depth, init=[(int(w) >> lo) & mask for w in words], style=style)
-        m.submodules[name if len(banks) == 1 else f"{name}{b}"] = rom
+        tag = name if len(banks) == 1 else f"{name}{b}"
+        m.submodules[tag] = rom
         rd = rom.read_port(domain="sync")
-        addr = Signal(range(max(depth, 2)), name=f"{name}_addr" if len(banks) == 1 else f"{name}{b}_addr")
+        addr = Signal(range(max(depth, 2)), name=f"{tag}_addr")
         with m.If(fire):
             m.d.sync += addr.eq(Mux(addr == depth - 1, 0, addr + 1))
         m.d.comb += [rd.addr.eq(addr), rd.en.eq(en)]
