@@ -222,6 +222,29 @@ def test_width_converter(bits, n_in, n_out, p):
         assert cycles[-1] - cycles[0] <= max(len(exp), n // n_in) + 2
 
 
+@pytest.mark.parametrize("n_in,n_out,p", [(6, 2, 1.0), (6, 2, 0.5), (4, 6, 0.7), (12, 1, 1.0)])
+def test_width_converter_registered_ready(n_in, n_out, p):
+    """A split whose input ready is a register: same beats, and with no stalls exactly one idle
+    cycle per word on the narrow side."""
+    rng = np.random.default_rng(n_in * 10 + n_out)
+    t = IntType(3, False)
+    n = 2 * np.lcm(n_in, n_out) * 3
+    X = rng.integers(0, 8, size=(1, n))
+    dut = WidthConverter(element_bits=3, in_elems=n_in, out_elems=n_out, registered_ready=True)
+    exp = pack_beats(X, t, n_out)
+    got, cycles = run_stream(dut, pack_beats(X, t, n_in), len(exp), seed=3, p_valid=p, p_ready=p)
+    assert got == exp
+    if p == 1.0:
+        words = n // dut.mid
+        assert cycles[-1] - cycles[0] == (len(exp) - 1) + (words - 1)
+        assert dut.cycles(len(exp)) == len(exp) + words
+
+
+def test_width_converter_registered_ready_needs_a_split():
+    with pytest.raises(ValueError, match="splits words"):
+        WidthConverter(element_bits=3, in_elems=2, out_elems=6, registered_ready=True)
+
+
 def test_stream_fifo():
     beats = list(range(200))
     got, _ = run_stream(StreamFIFO(width=8, depth=5), beats, len(beats), p_valid=0.5, p_ready=0.5, seed=2)

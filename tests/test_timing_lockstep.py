@@ -138,8 +138,9 @@ def requant(C, pe, registers=(False, False)):
     return make
 
 
-def width_converter(n_in, n_out, bits=3):
-    return lambda: WidthConverter(element_bits=bits, in_elems=n_in, out_elems=n_out)
+def width_converter(n_in, n_out, bits=3, registered_ready=False):
+    return lambda: WidthConverter(element_bits=bits, in_elems=n_in, out_elems=n_out,
+                                  registered_ready=registered_ready)
 
 
 def fifo(depth, width=8):
@@ -268,6 +269,10 @@ CASES = [
     ("wconv-4to6", width_converter(4, 6), 500),
     ("wconv-6to4", width_converter(6, 4), 500),
     ("wconv-3to5", width_converter(3, 5, bits=2), 500, {"p_ready": 0.3}),
+    # ... a split with registered ready (an idle cycle per word), alone and behind a gather
+    ("wconv-6to2-registered", width_converter(6, 2, registered_ready=True), 500),
+    ("wconv-6to2-registered-stalls", width_converter(6, 2, registered_ready=True), 500, {"p_ready": 0.4}),
+    ("wconv-4to6-registered", width_converter(4, 6, registered_ready=True), 500, {"p_valid": 0.7}),
     # StreamFIFO (SyncFIFOBuffered)
     ("fifo-depth2", fifo(2), 500),
     ("fifo-depth3", fifo(3), 500),

@@ -18,7 +18,7 @@ class WidthConverterLowering(Lowering):
     def timing_models(self, unit: WidthConverter) -> list:
         if unit.n_in == unit.n_out:
             return []
-        return [WidthConverterModel(unit.n_in, unit.n_out, unit.mid)]
+        return [WidthConverterModel(unit.n_in, unit.n_out, unit.mid, unit.registered_ready)]
 
     def estimate(self, unit: WidthConverter, target: str):
         from ..cost import units

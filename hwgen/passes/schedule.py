@@ -25,6 +25,9 @@ DEFAULT_TARGET = "ecp5"
 
 
 SKID_NARROW_BITS = 64  # a skid's two registers and mux per bit: cheap up to here
+# ... or wider, behind a unit with at least this many flip-flops per skid bit: its enable then
+# hangs off the skid's register through one LUT, for at most 1/8 of that enable's fan-out in FFs
+SKID_FANOUT_PER_BIT = 16
 
 
 class Planner:
@@ -50,13 +53,13 @@ class Planner:
 
     # -- building the chain -------------------------------------------------------------------
     def push(self, name: str, unit, op=None, cycles: int = 1) -> None:
-        self._cut_ready_path(name, unit)
+        unit, cycles = self._cut_ready_path(name, unit, cycles)
         _planned(unit)
         if self.stages and self.stages[-1].out_fmt is None:
             self.stages[-1].out_fmt = self.fmt
         self.stages.append(Stage(name, unit, op, cycles, in_fmt=self.fmt))
 
-    def _cut_ready_path(self, name: str, unit) -> None:
+    def _cut_ready_path(self, name: str, unit, cycles: int) -> tuple:
         """When pipelining to a clock, no combinational ready path may run through more than two
         units: a unit's input ready follows its output ready in the same cycle, so chained units
         would wait on the last one's ready. Skid buffers register ready. A FIFO also ends the path
@@ -70,21 +73,40 @@ class Planner:
         with more pipeline registers than the one after it gets the skid right behind it when that
         boundary is at most SKID_NARROW_BITS wide: its clock-enable fan-out is the slow part of a
         ready path, so it should hang off a register through one LUT, not two (digits A2Q II 64:
-        skid -> Quant -> MatVec enable was the 99.2 MHz critical path, 8.4 of 10.1 ns routing)."""
-        cuts = (SkidBuffer,) if self.clock.target == "ice40" else (SkidBuffer, StreamFIFO)
-        if self.clock.mhz is None or isinstance(unit, cuts):
-            return
+        skid -> Quant -> MatVec enable was the 99.2 MHz critical path, 8.4 of 10.1 ns routing).
+        A wider boundary gets that skid too when the unit has SKID_FANOUT_PER_BIT flip-flops per
+        skid bit (CNV-W1A1's Conv_1, 7,799 FFs behind a 352-bit accumulator stream: skid ->
+        BipolarQuant_10 -> Conv_1's enable -> its ROM address counters was the 55.6 MHz critical
+        path, two chip-wide nets in a row).
+        Before any skid: a width converter among the three that splits words and has an idle cycle
+        per word to spare becomes one with registered ready (WidthConverter.registered_ready), which
+        cuts the path at no cost (KWS W3A3: Gemm_1, 12.6k FFs, behind a 3,328 -> 104-bit converter
+        whose combinational ready gave a 14 ns enable net). Returns the unit to push and its cycles."""
+        if self.clock.mhz is None or self._cuts(unit):
+            return unit, cycles
         run = []
         for st in reversed(self.stages):
-            if isinstance(st.unit, cuts):
+            if self._cuts(st.unit):
                 break
             run.append(st)
         if len(run) < 2:
-            return
+            return unit, cycles
+        twin = self._registered_split(unit, self.fmt.beats)
+        if twin is not None:
+            _planned(unit)
+            return twin, max(cycles, twin.cycles(self.fmt.beats * unit.n_in // unit.n_out))
+        for st in run:
+            twin = self._registered_split(st.unit, st.in_fmt.beats)
+            if twin is not None:
+                _planned(twin)
+                st.unit = twin
+                st.cycles = max(st.cycles, twin.cycles(st.in_fmt.beats * twin.n_in // twin.n_out))
+                return unit, cycles
         last = run[0]
         narrower = last.in_fmt.payload_bits < self.fmt.payload_bits
-        heavier = (last.in_fmt.payload_bits <= SKID_NARROW_BITS
-                   and self._registers(run[1].unit) > self._registers(last.unit))
+        width, before = last.in_fmt.payload_bits, self._registers(run[1].unit)
+        heavier = (before > self._registers(last.unit)
+                   and (width <= SKID_NARROW_BITS or before >= SKID_FANOUT_PER_BIT * width))
         if narrower or heavier:  # cut in front of the last unit
             skid = SkidBuffer(width=last.in_fmt.payload_bits)
             _planned(skid)
@@ -96,6 +118,25 @@ class Planner:
             if self.stages[-1].out_fmt is None:
                 self.stages[-1].out_fmt = self.fmt
             self.stages.append(Stage(f"{name}_skid", skid, None, self.fmt.beats, in_fmt=self.fmt))
+        return unit, cycles
+
+    def _registered_split(self, unit, in_beats: int) -> WidthConverter | None:
+        """`unit` rebuilt with registered ready when it is a width converter that splits words and
+        has the idle cycle per word to spare within the II bound; else None."""
+        if not isinstance(unit, WidthConverter) or unit.registered_ready or unit.splits <= 1:
+            return None
+        twin = WidthConverter(element_bits=unit.b, in_elems=unit.n_in, out_elems=unit.n_out, registered_ready=True)
+        if twin.cycles(in_beats * unit.n_in // unit.n_out) > self.bound:
+            _planned(twin)
+            return None
+        return twin
+
+    def _cuts(self, unit) -> bool:
+        """Whether the unit's input ready is a register (no ready path runs through it): a skid
+        buffer, a width converter with registered_ready, and on ECP5 a FIFO (see _cut_ready_path)."""
+        if isinstance(unit, WidthConverter):
+            return unit.registered_ready
+        return isinstance(unit, (SkidBuffer,) if self.clock.target == "ice40" else (SkidBuffer, StreamFIFO))
 
     @staticmethod
     def discard(unit) -> None:

@@ -72,15 +72,16 @@ class ThresholdModel:
 
 
 class WidthConverterModel:
-    def __init__(self, n_in: int, n_out: int, mid: int):
+    def __init__(self, n_in: int, n_out: int, mid: int, registered_ready: bool = False):
         self.kg, self.ks = mid // n_in, mid // n_out
+        self.registered_ready = registered_ready
         self.cnt = 0
         self.gv = self.full = False
         self.idx = 0
 
     def _split_ready(self, o_r):
         if self.ks > 1:
-            return (not self.full) or (o_r and self.idx == self.ks - 1)
+            return (not self.full) or (o_r and self.idx == self.ks - 1 and not self.registered_ready)
         return o_r
 
     def valid(self):

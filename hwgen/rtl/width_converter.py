@@ -4,6 +4,12 @@ Element order is kept (element i of the stream sits at bits [i*b, (i+1)*b) of it
 first beat holds the first elements). When one width divides the other this gathers or splits;
 otherwise it gathers to lcm(in, out) elements and splits that. Full throughput on the narrow
 side, registered valid (valid never depends on ready).
+
+With `registered_ready` a split takes its next word only once the last beat of the current one has
+left (input ready = `not full`, a register): one idle cycle per word on the narrow side, and no
+combinational ready path through the converter. The planner asks for it where the converter has
+that cycle to spare; it then ends a ready path like a skid buffer, for free (a skid on the wide
+side would hold two words).
 """
 from __future__ import annotations
 
@@ -16,15 +22,29 @@ from amaranth.lib.wiring import In, Out
 
 
 class WidthConverter(wiring.Component):
-    def __init__(self, *, element_bits: int, in_elems: int, out_elems: int):
+    def __init__(self, *, element_bits: int, in_elems: int, out_elems: int, registered_ready: bool = False):
         self.b, self.n_in, self.n_out = int(element_bits), int(in_elems), int(out_elems)
         self.mid = math.lcm(self.n_in, self.n_out)
+        if registered_ready and self.splits <= 1:
+            self._MustUse__silence = True  # never built: no "created but never used" warning
+            raise ValueError("registered_ready needs a converter that splits words (out_elems < lcm(in, out))")
+        self.registered_ready = bool(registered_ready)
         super().__init__({
             "i": In(stream.Signature(self.n_in * self.b)),
             "o": Out(stream.Signature(self.n_out * self.b)),
         })
 
     latency = 1
+
+    @property
+    def splits(self) -> int:
+        """Output beats per gathered word (1: the converter only gathers)."""
+        return self.mid // self.n_out
+
+    def cycles(self, out_beats: int) -> int:
+        """Cycles for `out_beats` output beats at full rate (one idle cycle per word with
+        registered_ready)."""
+        return out_beats + (out_beats // self.splits if self.registered_ready else 0)
 
     def _gather(self, m, src, k):
         """k beats of src -> one beat (k * len(src.payload) bits)."""
@@ -71,7 +91,7 @@ class WidthConverter(wiring.Component):
             dst.valid.eq(full),
             # an Array mux, not word_select's `word >> idx*w` (Verilator -Wall: WIDTHTRUNC)
             dst.payload.eq(Array(word[i * w:(i + 1) * w] for i in range(k))[idx]),
-            ready.eq(~full | (dst.ready & last)),
+            ready.eq(~full if self.registered_ready else ~full | (dst.ready & last)),
         ]
         with m.If(full & dst.ready):
             m.d.sync += idx.eq(idx + 1)
