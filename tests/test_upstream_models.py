@@ -158,6 +158,16 @@ def test_resnet18_4w4a(tmp_path):
     _check(path, rgb8_inputs(VECTORS, (3, 32, 32)), RGB8, prepared=_resnet18_graph(path))
 
 
+@pytest.mark.slow
+def test_resnet18_4w4a_verifies_in_verilator(tmp_path):
+    """bnn_pynq resnet18_4w4a at an auto folding of 2^14 cycles (II 16,384), 3 random inputs plus the first
+    conv's extremes, bit-exact in Verilator with the plan's II and latency: about 100 minutes on a busy 2-core
+    machine (bench/upstream_models.py --verilator: compiling and writing the 60 MB core about 15 minutes, a
+    568 s Verilator build, 3,495 s of simulation)."""
+    got = _verilator(_resnet18_4w4a(tmp_path), tmp_path / "build", 2 ** 14, RGB8)
+    assert got == (16384, 57350, 5), got
+
+
 @pytest.fixture(scope="module", params=[False, True], ids=["a2q_13b", "a2q_plus_13b"])
 def a2q_resnet(request, tmp_path_factory):
     from onnx_builders import brevitas_a2q_resnet18
