@@ -62,8 +62,8 @@ def run_axis_bench(out_dir, xs, *, simulator: str = "icarus", seed: int = 0, p_p
     with _Env(env):
         try:
             runner.build(sources=[str(s) for s in sources], hdl_toplevel=f"{top}_axis", build_dir=build_dir,
-                         build_args=build_args(simulator, build_dir, f"{top}_axis"), timescale=("1ns", "1ps"), always=True,
-                         log_file=build_dir / "build.log")
+                         build_args=build_args(simulator, build_dir, f"{top}_axis"), timescale=("1ns", "1ps"),
+                         always=True, log_file=build_dir / "build.log")
         except (RuntimeError, SystemExit) as exc:
             raise RuntimeError(f"{simulator} could not build {top}_axis ({exc}); "
                                f"see {build_dir / 'build.log'}") from exc

@@ -159,7 +159,7 @@ VERILATOR_BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
 
 # cocotb's Verilator runner passes --public-flat-rw: every net of the design becomes a VPI handle that
 # Verilator must keep, so it can neither inline nor simplify. On a 60 MB ResNet-18 core the front end
-# alone ran for over an hour. The benches touch only the top module's ports, so those are made public
+# alone had not finished after 55 minutes. The benches touch only the top module's ports, so those are made public
 # (a configuration file) and the global flag is switched off again (the later flag wins).
 TOP_PORTS_PUBLIC = "public_flat_rw -module \"{top}\" -var \"*\"\n"
 

@@ -94,13 +94,12 @@ class Planner:
         twin = self._registered_split(unit, self.fmt.beats)
         if twin is not None:
             _planned(unit)
-            return twin, max(cycles, twin.cycles(self.fmt.beats * unit.n_in // unit.n_out))
+            return twin, twin.cycles(self.fmt.beats)
         for st in run:
             twin = self._registered_split(st.unit, st.in_fmt.beats)
             if twin is not None:
                 _planned(twin)
-                st.unit = twin
-                st.cycles = max(st.cycles, twin.cycles(st.in_fmt.beats * twin.n_in // twin.n_out))
+                st.unit, st.cycles = twin, twin.cycles(st.in_fmt.beats)
                 return unit, cycles
         last = run[0]
         narrower = last.in_fmt.payload_bits < self.fmt.payload_bits
@@ -126,7 +125,7 @@ class Planner:
         if not isinstance(unit, WidthConverter) or unit.registered_ready or unit.splits <= 1:
             return None
         twin = WidthConverter(element_bits=unit.b, in_elems=unit.n_in, out_elems=unit.n_out, registered_ready=True)
-        if twin.cycles(in_beats * unit.n_in // unit.n_out) > self.bound:
+        if twin.cycles(in_beats) > self.bound:
             _planned(twin)
             return None
         return twin
@@ -174,7 +173,7 @@ class Planner:
                              f"{need.elements} x {need.element_bits} bit", node=name)
         if fmt.per_beat != need.per_beat:
             conv = WidthConverter(element_bits=need.element_bits, in_elems=fmt.per_beat, out_elems=need.per_beat)
-            self.push(f"{name}_conv", conv, None, max(fmt.beats, need.beats))
+            self.push(f"{name}_conv", conv, None, conv.cycles(fmt.beats))
             self.fmt = need
         if matvec_nf is not None and (matvec_nf > 1 or self.clock.mhz is None):
             # a whole vector when it is replayed (NF > 1); >= 4 keeps a full-rate stream

@@ -41,10 +41,11 @@ class WidthConverter(wiring.Component):
         """Output beats per gathered word (1: the converter only gathers)."""
         return self.mid // self.n_out
 
-    def cycles(self, out_beats: int) -> int:
-        """Cycles for `out_beats` output beats at full rate (one idle cycle per word with
-        registered_ready)."""
-        return out_beats + (out_beats // self.splits if self.registered_ready else 0)
+    def cycles(self, in_beats: int) -> int:
+        """Busy cycles for `in_beats` input beats at full rate: the busier side's beats, plus one idle
+        cycle per word with registered_ready."""
+        out_beats = in_beats * self.n_in // self.n_out
+        return max(in_beats, out_beats + (out_beats // self.splits if self.registered_ready else 0))
 
     def _gather(self, m, src, k):
         """k beats of src -> one beat (k * len(src.payload) bits)."""
