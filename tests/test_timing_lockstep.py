@@ -246,6 +246,8 @@ CASES = [
     ("matvec-NF1-SF4", matvec(4, 8, pe=4, simd=2), 500),
     ("matvec-NF4-SF1", matvec(4, 6, pe=1, simd=6), 500),
     ("matvec-NF1-SF1", matvec(4, 6, pe=4, simd=6), 500),
+    # 72-bit input words: the replay / stream select is two register copies, one per 64 bits
+    ("matvec-NF2-SF2-wide-select", matvec(4, 48, pe=2, simd=24), 400),
     # pipelined for a clock target (hwgen.rtl.matvec.Pipeline): ROM output, products, adder tree
     ("matvec-pipelined-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1), arith="lut"), 500),
     ("matvec-cse-every1", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(tree_every=1), arith="cse"), 500),
@@ -281,6 +283,8 @@ CASES = [
     ("skid", lambda: SkidBuffer(width=5), 500),
     ("skid-slow-consumer", lambda: SkidBuffer(width=5), 500, {"p_ready": 0.2}),
     ("skid-slow-producer", lambda: SkidBuffer(width=5), 500, {"p_valid": 0.3, "p_ready": 0.9}),
+    # wide: three copies of each valid bit, one per 64 data bits, must move together
+    ("skid-wide", lambda: SkidBuffer(width=150), 500, {"p_valid": 0.6, "p_ready": 0.5}),
     # ConvUnit = SlidingWindowUnit [-> WidthConverter] -> MatVecUnit; small images so the window's
     # 2-bit image generations wrap (> 4 images in)
     ("conv3x3-s1-p1-gather2to6", conv((4, 4, 2), 2, (1, 1), (1, 1, 1, 1), pe=1, simd=6), 800),

@@ -9,7 +9,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 """
 from __future__ import annotations
 
-from ..rtl.util import csd_digits
+from ..rtl.util import csd_digits, select_copies
 from . import primitives as P
 from .resources import Resources
 
@@ -199,7 +199,7 @@ def matvec(unit, target: str) -> Resources:
     r += P.register(S * ib)  # x_stream
     if NF > 1:
         r += P.ram(S * ib, SF, target) if SF > 1 else P.register(S * ib)
-        r += P.mux(2, S * ib, target)
+        r += P.mux(2, S * ib, target) + P.register(select_copies(S * ib) - 1)  # select copies
     if unit.folded:
         r += P.group_rom(PE * S * unit.w_bits, unit.rom_init(), target, style=unit.rom_style)
     r += _lanes(unit, target) + _pipeline(unit)
@@ -324,8 +324,10 @@ def fifo(unit, target: str) -> Resources:
 
 
 def skid(unit, target: str) -> Resources:
-    """SkidBuffer: output and skid registers, the output register's 2:1 data select."""
-    return P.control(target) + P.register(2 * unit.width + 2) + P.mux(2, unit.width, target)
+    """SkidBuffer: output and skid registers, the output register's 2:1 data select, the two valid
+    bits once per SELECT_BITS_PER_COPY data bits."""
+    return (P.control(target) + P.register(2 * unit.width + 2 * select_copies(unit.width))
+            + P.mux(2, unit.width, target))
 
 
 def width_converter(unit, target: str) -> Resources:
@@ -474,7 +476,7 @@ def kernel_bank(unit, target: str) -> Resources:
     r += P.counter(CF, target) + P.counter(T, target) + P.counter(max(NF, 2), target) + P.counter(max(SF, 2), target)
     if NF > 1:
         r += P.ram(width, SF, target) if SF > 1 else P.register(width)
-        r += P.mux(2, width, target)
+        r += P.mux(2, width, target) + P.register(select_copies(width) - 1)  # select copies
     resp = P.popcount(T, target) + P.adder(rb, target)
     r += resp * (S * unit.NK)
     if tb == 2:  # padding taps: each channel's mask popcount, subtracted from every response

@@ -44,7 +44,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import Bipolar
 from .sliding_window import SlidingWindowUnit
-from .util import group_rom, balanced_sum, pack_ints, popcount, signed_width_for
+from .util import (group_rom, balanced_sum, pack_ints, popcount, replicated_select, select_by_slices,
+                   signed_width_for)
 
 
 class KernelBankConvUnit(wiring.Component):
@@ -228,7 +229,7 @@ class KernelBankConvUnit(wiring.Component):
                 m.d.sync += sf.eq(sf + 1)
 
         width = T * slot
-        x_stream, from_stream = Signal(width), Signal()
+        x_stream = Signal(width)
         if NF > 1:
             if SF > 1:
                 m.submodules.replay = buf = Memory(shape=width, depth=SF, init=[])
@@ -241,7 +242,8 @@ class KernelBankConvUnit(wiring.Component):
                 replay = Signal(width)
                 with m.If(r_valid & r_ready):
                     m.d.sync += replay.eq(r_data)
-            x = Mux(from_stream, x_stream, replay)
+            from_stream = replicated_select(m, en, take_stream, width, "from_stream")
+            x = select_by_slices(from_stream, x_stream, replay)
         else:
             x = x_stream
 
@@ -252,7 +254,7 @@ class KernelBankConvUnit(wiring.Component):
         v1, first1, last1 = Signal(), Signal(), Signal()
         with m.If(en):
             m.d.sync += [v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1),
-                         x_stream.eq(r_data), from_stream.eq(take_stream)]
+                         x_stream.eq(r_data)]
 
         # stage 1 proper: the 2^tau codeword responses of each of the S channels of the patch
         resp = [[r[:rb].as_signed() for r in self._responses([x[t * slot + j * tb:t * slot + (j + 1) * tb]

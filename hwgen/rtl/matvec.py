@@ -41,7 +41,7 @@ from amaranth.lib.wiring import In, Out
 from ..ir.types import to_wire
 from .cmvm import build_graph
 from .util import (kept_wire, group_rom, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
-                   tree_registers)
+                   replicated_select, select_by_slices, tree_registers)
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,6 @@ class MatVecUnit(wiring.Component):
 
         # input buffer for replay (only when there is more than one output group)
         x_stream = Signal(SIMD * self.in_bits, reset_less=True)
-        from_stream = Signal()
         if NF > 1:
             if SF > 1:
                 m.submodules.buffer = buf = Memory(shape=SIMD * self.in_bits, depth=SF, init=[])
@@ -262,9 +261,11 @@ class MatVecUnit(wiring.Component):
                 replay = Signal(SIMD * self.in_bits, reset_less=True)
                 with m.If(self.i.valid & self.i.ready):
                     m.d.sync += replay.eq(self.i.payload)
+            # stage 1 reads the word just taken from the stream, or the replayed one
+            from_stream = replicated_select(m, en, take_stream, SIMD * self.in_bits, "from_stream")
             # a named signal: slicing the Mux expression per element would copy it per element
             x = Signal(SIMD * self.in_bits)
-            m.d.comb += x.eq(Mux(from_stream, x_stream, replay))
+            m.d.comb += x.eq(select_by_slices(from_stream, x_stream, replay))
         else:
             x = x_stream
 
@@ -277,7 +278,7 @@ class MatVecUnit(wiring.Component):
         with m.If(en):
             m.d.sync += [
                 v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1),
-                x_stream.eq(self.i.payload), from_stream.eq(take_stream),
+                x_stream.eq(self.i.payload),
             ]
         self._m, self._en, self._regs, self._lane = m, en, [], "x"
         if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data

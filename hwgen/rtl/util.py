@@ -83,6 +83,40 @@ def pipeline_register(m, en, value: Value, name: str, *, control: bool = False) 
     return reg
 
 
+SELECT_BITS_PER_COPY = 64  # widest slice of a wide 2:1 mux that one select register drives
+
+
+def select_copies(width: int) -> int:
+    """Copies of a mux select register that a `width`-bit 2:1 mux gets (see replicated_select)."""
+    return max(1, -(-int(width) // SELECT_BITS_PER_COPY))
+
+
+def replicated_select(m, en, value: Value, width: int, name: str) -> list[Signal]:
+    """`value` (1 bit) one clock later under `en`, as select_copies(width) registers, one per
+    SELECT_BITS_PER_COPY bits of the `width`-bit mux it selects. One register driving a 768-bit
+    mux was KWS W3A3's critical path on ECP5 (18.75 ns of routing across the die). Each copy is
+    written in toggle form, c <= c ^ (en & (value ^ c)) (the same function as a register with a
+    clock enable), because yosys's opt_merge folds identical flip-flops back into one, `keep` or
+    not; a copy whose next state reads its own output is never identical to another."""
+    copies = []
+    for k in range(select_copies(width)):
+        c = Signal(name=f"{name}{k}", reset_less=True)  # read only under a valid bit
+        m.d.sync += c.eq(c ^ (en & (value ^ c)))
+        copies.append(c)
+    return copies
+
+
+def select_by_slices(selects: list, when_1: Value, when_0: Value) -> Value:
+    """Mux(sel, when_1, when_0) built slice by slice, slice k of SELECT_BITS_PER_COPY bits under
+    selects[k] (the copies of replicated_select)."""
+    width = len(when_1)
+    parts = []
+    for k, sel in enumerate(selects):
+        lo, hi = k * SELECT_BITS_PER_COPY, min(width, (k + 1) * SELECT_BITS_PER_COPY)
+        parts.append(Mux(sel, when_1[lo:hi], when_0[lo:hi]))
+    return Cat(*parts)
+
+
 ROM_STYLES = ("bram", "logic")
 _ROM_STYLE_ATTR = {"bram": "block", "logic": "logic"}  # yosys memory_libmap's rom_style values
 
