@@ -117,6 +117,17 @@ class Lowering:
         """Token models of the unit's handshakes (hwgen.rtl.timing); [] for pure wiring."""
         raise TypeError(f"no timing model for {type(unit).__name__}")
 
+    def cuts_ready_path(self, unit, target: str) -> bool:
+        """Whether the unit's input ready is a register, so that no combinational ready path runs
+        through it (the planner's rule for skid buffers, passes.schedule.Planner._cut_ready_path).
+        A layer's unit advances under one enable from its output ready: never."""
+        return False
+
+    def registered_ready_twin(self, unit, in_beats: int):
+        """The unit rebuilt so that `cuts_ready_path` holds at no cost in registers, with its busy
+        cycles for `in_beats` input beats, as (unit, cycles); None when it has no such form."""
+        return None
+
     def report_rows(self, stage, rows: list, plumbing: list, target: str) -> None:
         """Append the report rows of one planned stage (layers to `rows`, plumbing to `plumbing`),
         each with its resource estimate on `target`."""

@@ -20,6 +20,17 @@ class WidthConverterLowering(Lowering):
             return []
         return [WidthConverterModel(unit.n_in, unit.n_out, unit.mid, unit.registered_ready)]
 
+    def cuts_ready_path(self, unit: WidthConverter, target: str) -> bool:
+        return unit.registered_ready
+
+    def registered_ready_twin(self, unit: WidthConverter, in_beats: int):
+        """A converter that splits words can register its input ready at the price of an idle cycle
+        per word (WidthConverter.registered_ready); one that only gathers cannot."""
+        if unit.registered_ready or unit.splits <= 1:
+            return None
+        twin = WidthConverter(element_bits=unit.b, in_elems=unit.n_in, out_elems=unit.n_out, registered_ready=True)
+        return twin, twin.cycles(in_beats)
+
     def estimate(self, unit: WidthConverter, target: str):
         from ..cost import units
 
@@ -33,6 +44,10 @@ class FifoLowering(Lowering):
     def timing_models(self, unit: StreamFIFO) -> list:
         return [FifoModel(unit.depth)]
 
+    def cuts_ready_path(self, unit: StreamFIFO, target: str) -> bool:
+        """On ECP5 only (the iCE40 measurement is in Planner._cut_ready_path)."""
+        return target != "ice40"
+
     def estimate(self, unit: StreamFIFO, target: str):
         from ..cost import units
 
@@ -45,6 +60,9 @@ class SkidLowering(Lowering):
 
     def timing_models(self, unit: SkidBuffer) -> list:
         return [SkidModel()]
+
+    def cuts_ready_path(self, unit: SkidBuffer, target: str) -> bool:
+        return True
 
     def estimate(self, unit: SkidBuffer, target: str):
         from ..cost import units

@@ -94,12 +94,13 @@ class Planner:
         twin = self._registered_split(unit, self.fmt.beats)
         if twin is not None:
             _planned(unit)
-            return twin, twin.cycles(self.fmt.beats)
+            return twin
         for st in run:
             twin = self._registered_split(st.unit, st.in_fmt.beats)
             if twin is not None:
-                _planned(twin)
-                st.unit, st.cycles = twin, twin.cycles(st.in_fmt.beats)
+                _planned(twin[0])
+                _planned(st.unit)
+                st.unit, st.cycles = twin
                 return unit, cycles
         last = run[0]
         narrower = last.in_fmt.payload_bits < self.fmt.payload_bits
@@ -119,23 +120,20 @@ class Planner:
             self.stages.append(Stage(f"{name}_skid", skid, None, self.fmt.beats, in_fmt=self.fmt))
         return unit, cycles
 
-    def _registered_split(self, unit, in_beats: int) -> WidthConverter | None:
-        """`unit` rebuilt with registered ready when it is a width converter that splits words and
-        has the idle cycle per word to spare within the II bound; else None."""
-        if not isinstance(unit, WidthConverter) or unit.registered_ready or unit.splits <= 1:
+    def _registered_split(self, unit, in_beats: int):
+        """(unit rebuilt with a registered input ready, its cycles) when its lowering has such a form
+        (a width converter that splits words) and it stays within the II bound; else None."""
+        twin = lowering_of_unit(unit).registered_ready_twin(unit, in_beats)
+        if twin is None:
             return None
-        twin = WidthConverter(element_bits=unit.b, in_elems=unit.n_in, out_elems=unit.n_out, registered_ready=True)
-        if twin.cycles(in_beats) > self.bound:
-            _planned(twin)
+        if twin[1] > self.bound:
+            _planned(twin[0])
             return None
         return twin
 
     def _cuts(self, unit) -> bool:
-        """Whether the unit's input ready is a register (no ready path runs through it): a skid
-        buffer, a width converter with registered_ready, and on ECP5 a FIFO (see _cut_ready_path)."""
-        if isinstance(unit, WidthConverter):
-            return unit.registered_ready
-        return isinstance(unit, (SkidBuffer,) if self.clock.target == "ice40" else (SkidBuffer, StreamFIFO))
+        """Whether the unit's input ready is a register (no ready path runs through it)."""
+        return lowering_of_unit(unit).cuts_ready_path(unit, self.clock.target)
 
     @staticmethod
     def discard(unit) -> None:
