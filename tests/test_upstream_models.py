@@ -122,12 +122,14 @@ def test_mobilenet_v1_per_tensor_activations(tmp_path):
 
 
 @pytest.mark.slow
-def test_mobilenet_v1_verifies_in_verilator(tmp_path):
-    """Upstream's MobileNetV1 at an auto folding of 2^14 cycles (its stride-1 depthwise convs set the II, 45,453
-    cycles), 3 random inputs plus the first conv's extremes, bit-exact in Verilator with the plan's II and
-    latency: about 50 minutes on a busy 2-core machine (bench/upstream_models.py --verilator: a 3-minute C++
-    build, 47 minutes of simulation)."""
-    got = _verilator(_mobilenet(tmp_path), tmp_path / "build", 2 ** 14, RGB8)
+@pytest.mark.parametrize("per_channel_acts", [True, False], ids=["per_channel", "per_tensor"])
+def test_mobilenet_v1_verifies_in_verilator(tmp_path, per_channel_acts):
+    """Upstream's MobileNetV1 (its per-channel activation scales, and per tensor) at an auto folding of 2^14
+    cycles (its stride-1 depthwise convs set the II, 45,453 cycles), 3 random inputs plus the first conv's
+    extremes, bit-exact in Verilator with the plan's II and latency: 16-50 minutes on a busy 2-core machine
+    (bench/upstream_models.py --verilator: per channel a 3-minute C++ build and 47 minutes of simulation, per
+    tensor 966 s in all)."""
+    got = _verilator(_mobilenet(tmp_path, per_channel_acts=per_channel_acts), tmp_path / "build", 2 ** 14, RGB8)
     assert got == (45453, 140725, 4), got
 
 
@@ -241,6 +243,17 @@ def test_a2q_resnet18_check(a2q_resnet):
             assert op.acc_bounds["a2q"] <= target, (op.name, op.acc_bounds)
     assert max(op.acc_bounds["exact"] for op in convs[1:]) == target
     _check(path, rgb8_inputs(VECTORS, (3, 32, 32)), RGB8, prepared=p)
+
+
+@pytest.mark.slow
+def test_a2q_resnet18_verifies_in_verilator(a2q_resnet, tmp_path):
+    """The A2Q / A2Q+ ResNet-18 (13-bit accumulators) at an auto folding of 2^14 cycles, as resnet18_4w4a: 3
+    random inputs plus the first conv's extremes, bit-exact in Verilator with the plan's II and latency (the
+    same as resnet18_4w4a's: the narrower accumulators change widths, not the schedule); about 100 minutes
+    each on a busy 2-core machine (bench/upstream_models.py --verilator)."""
+    path, _, _ = a2q_resnet
+    got = _verilator(path, tmp_path / "build", 2 ** 14, RGB8)
+    assert got == (16384, 57350, 5), got
 
 
 BLOCKS = {"channels": 32, "blocks": 2, "size": 16}
