@@ -338,15 +338,30 @@ def test_espcn_a2q_accumulators_and_check(tmp_path, name):
     _check(path, x)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("a2q", [None, "a2q", "a2q_plus"])
+def test_resnet_blocks_verify_in_verilator(tmp_path, a2q):
+    """The identity-shortcut blocks (plain, A2Q and A2Q+ at 13 bits) at an auto folding of 2^12 cycles, 3 random
+    inputs plus the first conv's extremes, bit-exact in Verilator with the plan's II and latency (8-18 minutes
+    each on a busy 2-core machine: bench/upstream_models.py --verilator)."""
+    from onnx_builders import brevitas_resnet_blocks
+
+    path = brevitas_resnet_blocks(tmp_path / "blocks.onnx", a2q_bits=None if a2q is None else 13,
+                                  plus=a2q == "a2q_plus", **BLOCKS)
+    got = _verilator(path, tmp_path / "build", 2 ** 12, RGB8)
+    assert got == (4104, 5674, 6), got
+
+
 # name, the plan's II and latency, vectors (3 random + both extremes of conv1's 8 widest channels, 2 per map)
-ESPCN_VERILATOR = [("quant_espcn_x2_w4a4_a2q_13b", 4096, 5997, 19), ("quant_espcn_x2_w4a4_a2q_plus_13b", 4096, 5997, 19)]
+ESPCN_VERILATOR = [("quant_espcn_x2_w4a4_a2q_13b", 4096, 5997, 19), ("quant_espcn_x2_w4a4_a2q_plus_13b", 4096, 5997, 19),
+                   ("quant_espcn_x2_w8a8_a2q_16b", 4096, 5996, 19), ("quant_espcn_x2_w8a8_a2q_plus_16b", 4096, 5996, 19)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,ii,latency,vectors", ESPCN_VERILATOR, ids=[c[0] for c in ESPCN_VERILATOR])
 def test_espcn_a2q_verifies_in_verilator(tmp_path, name, ii, latency, vectors):
-    """test_espcn_a2q_accumulators_and_check's 8x8 models, auto folding at 2^12 cycles, bit-exact in Verilator
-    (about 14 minutes each on a busy machine), measured II and latency those of the plan (conv1's 5x5 pad-2
+    """test_espcn_a2q_accumulators_and_check's 8x8 models (w4a4 13-bit and w8a8 16-bit targets, A2Q and A2Q+),
+    auto folding at 2^12 cycles, bit-exact in Verilator (7-14 minutes each on a busy machine), measured II and latency those of the plan (conv1's 5x5 pad-2
     window works ahead of its input: tests/test_rtl_e2e_conv.py, the bench's first cycle out of reset)."""
     pytest.importorskip("brevitas_examples.super_resolution.models")
     from onnx_builders import brevitas_espcn
