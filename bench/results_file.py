@@ -15,8 +15,7 @@ from typing import Callable
 class ResultsFile:
     def __init__(self, path: str, key: Callable[[dict], object], order: Callable[[dict], object] | None = None):
         self.path, self.key, self.order = path, key, order
-        self.rows: list[dict] = []
-        self.rows = self._load()
+        self.rows: list[dict] = self._load()
 
     def _load(self) -> list[dict]:
         if not os.path.exists(self.path):

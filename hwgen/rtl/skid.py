@@ -15,7 +15,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .util import SELECT_BITS_PER_COPY, select_copies
+from .util import select_slices
 
 
 class SkidBuffer(wiring.Component):
@@ -34,16 +34,16 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # Both valid bits are kept as one copy per SELECT_BITS_PER_COPY data bits: a wide skid's
+        # Both valid bits are kept as one copy per 64 data bits (util.select_slices): a wide skid's
         # registers spread with the unit beside it (CNV-W1A1's 352-bit skid behind Conv_1 across
         # the ECP5), and one valid bit steering every clock enable and mux was the critical path
         # (skid_valid -> 11 ns net -> LUT -> 6 ns net -> skid_data enables). The copies compute
         # the same next state from their own outputs, so they stay equal and synthesis cannot
         # merge them; the skid data register loads whenever its copy says the skid is empty, so
         # its enable is a copy's output with no logic between.
-        copies = select_copies(self.width)
-        out_valid = [Signal(name=f"out_valid{k}") for k in range(copies)]
-        skid_valid = [Signal(name=f"skid_valid{k}") for k in range(copies)]
+        slices = select_slices(self.width)
+        out_valid = [Signal(name=f"out_valid{k}") for k in range(len(slices))]
+        skid_valid = [Signal(name=f"skid_valid{k}") for k in range(len(slices))]
         # data registers are reset-less: read only under their valid bits
         out_data, skid_data = Signal(self.width, reset_less=True), Signal(self.width, reset_less=True)
         m.d.comb += [
@@ -51,8 +51,7 @@ class SkidBuffer(wiring.Component):
             self.o.valid.eq(out_valid[0]),
             self.o.payload.eq(out_data),
         ]
-        for k, (ov, sv) in enumerate(zip(out_valid, skid_valid)):
-            lo, hi = k * SELECT_BITS_PER_COPY, min(self.width, (k + 1) * SELECT_BITS_PER_COPY)
+        for ov, sv, (lo, hi) in zip(out_valid, skid_valid, slices):
             with m.If(self.o.ready | ~ov):
                 with m.If(sv):
                     m.d.sync += [out_data[lo:hi].eq(skid_data[lo:hi]), ov.eq(1), sv.eq(0)]

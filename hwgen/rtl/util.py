@@ -86,9 +86,16 @@ def pipeline_register(m, en, value: Value, name: str, *, control: bool = False) 
 SELECT_BITS_PER_COPY = 64  # widest slice of a wide 2:1 mux that one select register drives
 
 
+def select_slices(width: int) -> list[tuple[int, int]]:
+    """Bit ranges [lo, hi) of a `width`-bit datapath that one copy of a control register drives
+    each (SELECT_BITS_PER_COPY bits, the last one shorter)."""
+    width = int(width)
+    return [(lo, min(width, lo + SELECT_BITS_PER_COPY)) for lo in range(0, max(width, 1), SELECT_BITS_PER_COPY)]
+
+
 def select_copies(width: int) -> int:
     """Copies of a mux select register that a `width`-bit 2:1 mux gets (see replicated_select)."""
-    return max(1, -(-int(width) // SELECT_BITS_PER_COPY))
+    return len(select_slices(width))
 
 
 def replicated_select(m, en, value: Value, width: int, name: str) -> list[Signal]:
@@ -109,12 +116,8 @@ def replicated_select(m, en, value: Value, width: int, name: str) -> list[Signal
 def select_by_slices(selects: list, when_1: Value, when_0: Value) -> Value:
     """Mux(sel, when_1, when_0) built slice by slice, slice k of SELECT_BITS_PER_COPY bits under
     selects[k] (the copies of replicated_select)."""
-    width = len(when_1)
-    parts = []
-    for k, sel in enumerate(selects):
-        lo, hi = k * SELECT_BITS_PER_COPY, min(width, (k + 1) * SELECT_BITS_PER_COPY)
-        parts.append(Mux(sel, when_1[lo:hi], when_0[lo:hi]))
-    return Cat(*parts)
+    return Cat(*(Mux(sel, when_1[lo:hi], when_0[lo:hi])
+                 for sel, (lo, hi) in zip(selects, select_slices(len(when_1)), strict=True)))
 
 
 ROM_STYLES = ("bram", "logic")
