@@ -7,7 +7,7 @@ from amaranth.hdl import Fragment
 
 from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
 from hwgen.rtl.fifo import StreamFIFO
-from hwgen.rtl.matvec import MatVecUnit
+from hwgen.rtl.matvec import MatVecUnit, Pipeline
 from hwgen.rtl.threshold import ThresholdUnit
 from hwgen.rtl.util import rom_banks
 from hwgen.rtl.width_converter import WidthConverter
@@ -20,7 +20,7 @@ def _weights(w_type, shape, rng):
 
 
 def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=1.0, nvec=4,
-                 acc_bits=None, zero_frac=0.0, arith="dsp", rom_style=None):
+                 acc_bits=None, zero_frac=0.0, arith="dsp", rom_style=None, pipeline=None):
     rng = np.random.default_rng(seed)
     W = _weights(w_type, (C, K), rng)
     if zero_frac and w_type != Bipolar:
@@ -34,7 +34,8 @@ def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=
     # accumulator extremes of every channel
     X = np.concatenate([X, np.where(W > 0, x_max, x_min), np.where(W > 0, x_min, x_max)])
     acc = X @ W.T
-    dut = MatVecUnit(weights=W, in_type=in_type, w_type=w_type, acc_bits=bits, pe=pe, simd=simd, arith=arith)
+    dut = MatVecUnit(weights=W, in_type=in_type, w_type=w_type, acc_bits=bits, pe=pe, simd=simd, arith=arith,
+                     pipeline=pipeline)
     dut.rom_style = rom_style
     exp = pack_beats(acc, IntType(bits, True), pe)
     got, cycles = run_stream(dut, pack_beats(X, in_type, simd), len(exp), seed=seed,
@@ -85,6 +86,21 @@ def test_matvec_unit_lut_products_wide_operands(pe, simd):
 def test_matvec_unit_stalls(pe, simd):
     got, exp, _, _ = _matvec_case(8, 16, IntType(2, True), IntType(2, True, True), pe, simd, seed=7,
                                   p_valid=0.6, p_ready=0.4, zero_frac=0.3)
+    assert got == exp
+
+
+@pytest.mark.parametrize("in_type,w_type", [
+    (IntType(3, False), IntType(3, True)),   # KWS's Gemm_1 shape: a signed weight's sign row is -(x << 2)
+    (IntType(4, True), Bipolar),             # Mux(w, x, -x): the negation is per operand copy
+    (Bipolar, Bipolar),                      # XNOR-popcount
+])
+def test_matvec_unit_operand_copies(in_type, w_type):
+    """20 PE lanes with a registered operand word: three copies (lanes 0-6, 7-13, 14-19), each lane
+    reads its group's copy; every accumulator exact under random stalls."""
+    pipe = Pipeline(operands=True, products=True, tree_every=1)
+    got, exp, _, dut = _matvec_case(40, 6, in_type, w_type, 20, 2, seed=5, p_valid=0.6, p_ready=0.5,
+                                    arith="lut", pipeline=pipe)
+    assert dut.operand_copies == 3
     assert got == exp
 
 

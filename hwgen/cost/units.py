@@ -153,18 +153,21 @@ def _adder_graph(graph, target: str) -> Resources:
     return r + P.register(sum(bits for _, bits in graph.registers()))
 
 
-def _pipeline(unit) -> Resources:
+def _pipeline(unit, target: str) -> Resources:
     """Registers of unit.pipeline (hwgen.rtl.matvec.Pipeline), when the plan asked for them: the
-    ROM / replay read data (operands), every product, the partial sums after every `tree_every`
+    ROM / replay read data (operands; the input word once per operand copy), every product, the partial sums after every `tree_every`
     adder levels (bits above the accumulator width are never used, so yosys drops them), the lanes'
     catch-up registers and the valid / first / last flags travelling with the data."""
     p = getattr(unit, "pipeline", None)
     if p is None or getattr(unit, "graph", None) is not None:  # an adder graph counts its own
         return Resources(ff=3 * getattr(unit, "extra_stages", 0)) if p is not None else Resources()
     PE, S, acc = unit.pe, unit.simd, unit.acc_bits
-    ff = 0
-    if p.operands:
-        ff += S * unit.in_bits + (PE * S * unit.w_bits if unit.folded else 0)
+    ff, copies = 0, getattr(unit, "operand_copies", 1)
+    r = Resources()
+    if p.operands:  # the operand word once per group of lanes (toggle-form copies: a LUT per bit)
+        ff += S * unit.in_bits * copies + (PE * S * unit.w_bits if unit.folded else 0)
+        if copies > 1:
+            r += P.mux(2, S * unit.in_bits * copies, target)
     if unit.binary:
         pw = 1
     elif _is_bipolar(unit.in_type) or _is_bipolar(unit.w_type):
@@ -184,7 +187,7 @@ def _pipeline(unit) -> Resources:
             if level % every == 0 and terms > 1:
                 ff += PE * terms * min(pw + level, acc)
     stages = getattr(unit, "extra_stages", 0)
-    return Resources(ff=ff + 3 * stages)
+    return r + Resources(ff=ff + 3 * stages)
 
 
 def matvec(unit, target: str) -> Resources:
@@ -202,7 +205,7 @@ def matvec(unit, target: str) -> Resources:
         r += P.mux(2, S * ib, target) + P.register(select_copies(S * ib) - 1)  # select copies
     if unit.folded:
         r += P.group_rom(PE * S * unit.w_bits, unit.rom_init(), target, style=unit.rom_style)
-    r += _lanes(unit, target) + _pipeline(unit)
+    r += _lanes(unit, target) + _pipeline(unit, target)
     r += P.register(PE * acc)  # dot2
     if SF > 1:
         r += (P.register(acc) + P.adder(acc, target) + P.mux(2, acc, target)) * PE

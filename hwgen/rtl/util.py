@@ -98,19 +98,29 @@ def select_copies(width: int) -> int:
     return len(select_slices(width))
 
 
+def replicated_register(m, en, value: Value, copies: int, name: str) -> list[Signal]:
+    """`value` one clock later under `en`, as `copies` registers (name0, name1, ...), so that each
+    copy drives only its share of a wide fan-out. Each copy is written in toggle form,
+    c <= c ^ (en & (value ^ c)) (the same function as a register with a clock enable), because
+    yosys's opt_merge folds identical flip-flops back into one, `keep` or not; a copy whose next
+    state reads its own output is never identical to another. One copy is a plain pipeline
+    register. Copies are read only under a valid bit (reset-less)."""
+    if copies <= 1:
+        return [pipeline_register(m, en, value, name)]
+    out = []
+    for k in range(copies):
+        c = Signal(value.shape(), name=f"{name}{k}", reset_less=True)
+        m.d.sync += c.eq(c ^ (en.replicate(len(c)) & (value ^ c)))
+        out.append(c)
+    return out
+
+
 def replicated_select(m, en, value: Value, width: int, name: str) -> list[Signal]:
     """`value` (1 bit) one clock later under `en`, as select_copies(width) registers, one per
-    SELECT_BITS_PER_COPY bits of the `width`-bit mux it selects. One register driving a 768-bit
-    mux was KWS W3A3's critical path on ECP5 (18.75 ns of routing across the die). Each copy is
-    written in toggle form, c <= c ^ (en & (value ^ c)) (the same function as a register with a
-    clock enable), because yosys's opt_merge folds identical flip-flops back into one, `keep` or
-    not; a copy whose next state reads its own output is never identical to another."""
-    copies = []
-    for k in range(select_copies(width)):
-        c = Signal(name=f"{name}{k}", reset_less=True)  # read only under a valid bit
-        m.d.sync += c.eq(c ^ (en & (value ^ c)))
-        copies.append(c)
-    return copies
+    SELECT_BITS_PER_COPY bits of the `width`-bit mux it selects (replicated_register). One register
+    driving a 768-bit mux was KWS W3A3's critical path on ECP5 (18.75 ns of routing across the
+    die)."""
+    return replicated_register(m, en, value, select_copies(width), name)
 
 
 def select_by_slices(selects: list, when_1: Value, when_0: Value) -> Value:
