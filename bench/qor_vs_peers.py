@@ -2,8 +2,11 @@
 nextpnr-ecp5 for LFE5U-85F, nextpnr-ice40 for UP5K), post-route numbers only, side by side:
 the bench designs as the plan builds them now ("default": pipelined for 100 MHz on ECP5 / 40 MHz
 on iCE40, skid buffers, requantizers, shift-and-add / CSE arithmetic) and, with --configs legacy,
-as before that work (--arith dsp --no-pipeline --activation thresholds); and da4ml 0.6's Verilog
-for the small jet net (the `da4ml` row; needs `pip install da4ml==0.6.0`).
+as before that work (--arith dsp --no-pipeline --activation thresholds), with --configs
+no_backpressure as default but with an output that is never stalled (--no-backpressure: the
+interface of da4ml's and hls4ml's io_parallel pipelines); and da4ml 0.6's Verilog for the small
+jet net (the `da4ml` row, in a wrapper whose input ready is 1 and whose output ready is ignored;
+needs `pip install da4ml==0.6.0`).
 
     python bench/qor_vs_peers.py [--designs jet_small_full digits_a2q_64 ...] [--configs default legacy]
                                  [--json bench/results/qor_vs_peers.json]
@@ -51,7 +54,8 @@ DESIGNS = {
     "cnv_w1a1_16k": (_cnv_w1a1, {"fold": "auto", "target_cycles": 16384}, "ecp5"),
     "demo_ice40": ("quant_models/onnx/digits_mlp_w4a4_a2q.onnx", {"fold": "auto", "target_cycles": 1024}, "ice40"),
 }
-CONFIGS = {"default": {}, "legacy": {"arith": "dsp", "clock_mhz": None, "activation": "thresholds"}}
+CONFIGS = {"default": {}, "legacy": {"arith": "dsp", "clock_mhz": None, "activation": "thresholds"},
+           "no_backpressure": {"backpressure": False}}
 PEERS = {"da4ml": "jet_small_full"}  # peer row -> the design whose model it builds
 WORKDIR = os.path.join(ROOT, "build", "qor-vs-peers")
 ACTIVATION_UNITS = ("ThresholdUnit", "RequantUnit")

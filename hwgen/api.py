@@ -137,7 +137,7 @@ ACTIVATIONS = ("auto", "thresholds", "requant")
 
 def compile(model, *, fold: Any = "full", target_cycles: int | None = None, target: str = "ecp5",
             clock_mhz: float | str | None = "auto", arith: str = "auto", activation: str = "auto",
-            top: str = "hwgen_top", acc_bits: int | None = None, acc_policy: str = "exact",
+            backpressure: bool = True, top: str = "hwgen_top", acc_bits: int | None = None, acc_policy: str = "exact",
             kernel_bank: str = "auto", ode_blocks: bool = True, input_format: InputFormat | None = None,
             progress: Callable[[str], None] | None = None) -> Accelerator:
     """Compile a QONNX model (a path, an onnx.ModelProto or a qonnx ModelWrapper) to an Accelerator.
@@ -155,17 +155,23 @@ def compile(model, *, fold: Any = "full", target_cycles: int | None = None, targ
     activation: how multi-threshold activations of 4 bits or more are built: "auto" (per layer, the
     cheaper of comparisons against stored thresholds and a requantizer proved exact), "thresholds",
     or "requant" (wherever a requantizer was proved exact).
+    backpressure: False when the consumer takes every output beat in the cycle it is valid (o.ready
+    is then ignored): the ready paths and skid buffers behind the output go wherever the units take
+    a beat every cycle (all of them in a fully parallel design: a free-running pipeline, as
+    hls4ml's io_parallel); folded layers keep their handshakes among themselves.
     """
-    check_options(target=target, top=top, clock_mhz=clock_mhz, arith=arith, activation=activation)
+    check_options(target=target, top=top, clock_mhz=clock_mhz, arith=arith, activation=activation,
+                  backpressure=backpressure)
     options = CompileOptions(input_format=input_format, acc_bits=acc_bits, acc_policy=acc_policy,
                              kernel_bank=kernel_bank, ode_blocks=ode_blocks, fold=fold_spec(fold, target_cycles))
     graph = compile_model(model, options, progress=progress)
     return plan_accelerator(graph, target_cycles=target_cycles if fold == "auto" else None, target=target,
-                            clock_mhz=clock_mhz, arith=arith, activation=activation, top=top)
+                            clock_mhz=clock_mhz, arith=arith, activation=activation, backpressure=backpressure,
+                            top=top)
 
 
 def check_options(*, target: str = "ecp5", top: str = "hwgen_top", clock_mhz: float | str | None = "auto",
-                  arith: str = "auto", activation: str = "auto") -> None:
+                  arith: str = "auto", activation: str = "auto", backpressure: bool = True) -> None:
     """compile's plan options, or a HwgenError naming the bad one."""
     from .rtl.build import check_top
 
@@ -178,17 +184,20 @@ def check_options(*, target: str = "ecp5", top: str = "hwgen_top", clock_mhz: fl
         raise HwgenError(f"arith must be 'auto', 'lut' or 'dsp', got {arith!r}")
     if activation not in ACTIVATIONS:
         raise HwgenError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    if not isinstance(backpressure, bool):
+        raise HwgenError(f"backpressure must be True or False, got {backpressure!r}")
 
 
 def plan_accelerator(graph: Graph, *, target_cycles: int | None = None, target: str = "ecp5",
                      clock_mhz: float | str | None = "auto", arith: str = "auto", activation: str = "auto",
-                     top: str = "hwgen_top") -> Accelerator:
+                     backpressure: bool = True, top: str = "hwgen_top") -> Accelerator:
     """The Accelerator of a lowered and folded graph (compile_model's output): its HardwarePlan for
     `target`; target_cycles (an auto folding's target) adds a note when the II misses it.
     Options as compile (check_options)."""
     from .passes.schedule import schedule
 
-    plan = schedule(graph, target=target, clock_mhz=clock_mhz, arith=arith, activation=activation)
+    plan = schedule(graph, target=target, clock_mhz=clock_mhz, arith=arith, activation=activation,
+                    backpressure=backpressure)
     if target_cycles is not None:
         note = target_note(plan, target_cycles)
         if note:

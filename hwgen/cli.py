@@ -274,7 +274,8 @@ def cmd_compile(args) -> int:
     if args.fit is not None:
         from .fit import fit
 
-        kw = dict(options, clock_mhz=clock_mhz, arith=args.arith, activation=args.activation, top=top)
+        kw = dict(options, clock_mhz=clock_mhz, arith=args.arith, activation=args.activation,
+                  backpressure=not args.no_backpressure, top=top)
         if args.target is not None:
             kw["target"] = args.target
         acc = fit(args.model, device=args.fit, objective=args.objective or "throughput",
@@ -289,7 +290,8 @@ def cmd_compile(args) -> int:
     else:
         acc = compile_accelerator(args.model, fold=fold, target_cycles=args.target_cycles,
                                   target=args.target or "ecp5", clock_mhz=clock_mhz, arith=args.arith,
-                                  activation=args.activation, top=top, **options, progress=progress)
+                                  activation=args.activation, backpressure=not args.no_backpressure, top=top,
+                                  **options, progress=progress)
         print(f"[1/2] imported, lowered, folded ({fold}"
               + (f", target {args.target_cycles} cycles" if args.target_cycles else "")
               + f") and scheduled {acc.graph.source} in {time.perf_counter() - t0:.2f} s", flush=True)
@@ -477,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="activations of 4 bits or more: auto (default): per layer the cheaper of comparators "
                         "against stored thresholds and an integer requantizer (acc * M + B) >> s proved equal "
                         "to them on every accumulator value; thresholds or requant: every such layer")
+    p.add_argument("--no-backpressure", action="store_true",
+                   help="the consumer takes every output beat in the cycle it is valid (o.ready is ignored): "
+                        "no ready logic or skid buffers behind the output where the layers take a beat every "
+                        "cycle (a fully parallel design becomes a free-running pipeline, like hls4ml's "
+                        "io_parallel); verify then never stalls the output")
     _add_compile_options(p)
     p.set_defaults(func=cmd_compile)
 

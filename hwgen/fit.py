@@ -61,7 +61,7 @@ ORIENT = {"throughput": ("outputs",), "latency": ("outputs", "stream")}  # auto 
 RESOURCES = ("lut", "ff", "bram", "dsp")
 _LOGIC = ("lut", "ff", "dsp")  # fewer with fewer lanes; block RAM is not (weights move into it when folded)
 _LOWER_KEYS = ("input_format", "acc_bits", "acc_policy", "kernel_bank", "ode_blocks")
-_PLAN_KEYS = ("clock_mhz", "arith", "activation", "top")
+_PLAN_KEYS = ("clock_mhz", "arith", "activation", "backpressure", "top")
 
 
 # -- devices -------------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ class ClockTarget:
     mhz: float | None = None
     arith: str = "auto"  # products: "auto" (the lowering's rule), "lut" or "dsp" for every layer
     activation: str = "auto"  # multi-threshold activations: "auto" (cheaper unit), "thresholds", "requant"
+    backpressure: bool = True  # False: the output is never stalled (the top ties its ready high)
 
 
 @dataclass
@@ -124,6 +125,7 @@ class HardwarePlan:
     plumbing: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     clock_mhz: float | None = None
+    backpressure: bool = True  # False: o.ready is ignored, the consumer takes every beat when valid
 
     @property
     def estimate(self) -> dict[str, int]:
@@ -152,7 +154,7 @@ class HardwarePlan:
             "io": {
                 "clock": "clk", "reset": "rst (synchronous, active high)",
                 "input": {"port": "i", **self.in_fmt.as_dict()},
-                "output": {"port": "o", **self.out_fmt.as_dict()},
+                "output": {"port": "o", **self.out_fmt.as_dict(), "backpressure": self.backpressure},
             },
             "notes": list(self.notes),
         }

@@ -27,7 +27,8 @@ def run_axis_bench(out_dir, xs, *, simulator: str = "icarus", seed: int = 0, p_p
                    p_pause_out: float = 0.4, cxx_opt: str | None = None) -> dict:
     """Simulate <top>_axis with the vectors xs; the bench's results (frames as ints) plus seconds.
 
-    p_pause_in / p_pause_out: probability that the source / sink pauses in a cycle. cxx_opt:
+    p_pause_in / p_pause_out: probability that the source / sink pauses in a cycle (the sink never
+    pauses for a design compiled without output backpressure). cxx_opt:
     Verilator only, C++ optimisation of the model (as in sim.verify.verify_dir; "-O0" builds faster)."""
     from cocotb_tools.runner import get_runner
 
@@ -41,6 +42,8 @@ def run_axis_bench(out_dir, xs, *, simulator: str = "icarus", seed: int = 0, p_p
             raise HwgenError(f"{s}: missing; compile again (hwgen writes the AXI4-Stream wrapper since 0.1.0)")
     _check_simulator(simulator)
     io_in, io_out = report["io"]["input"], report["io"]["output"]
+    if not io_out.get("backpressure", True):  # m_axis_tready is ignored: the sink must never pause
+        p_pause_out = 0.0
     xs = np.asarray(xs, dtype=np.int64)
     words = pack_vector_beats(xs, input_dtype(graph), io_in["elements_per_beat"])
     per_inference = max(report.get("ii_cycles") or 1, io_in["beats_per_inference"], io_out["beats_per_inference"])

@@ -123,6 +123,14 @@ class Lowering:
         A layer's unit advances under one enable from its output ready: never."""
         return False
 
+    only_cuts_ready: ClassVar[bool] = False  # plumbing that exists only to cut a ready path (a skid)
+
+    def always_ready(self, unit) -> bool:
+        """Whether the unit, its output never stalled, takes an input beat every cycle: its input
+        ready is then constant 1 and no ready path runs through it. Without output backpressure the
+        planner drops the ready cuts behind a run of such units (Planner.drop_idle_cuts)."""
+        return False
+
     def registered_ready_twin(self, unit, in_beats: int):
         """The unit rebuilt so that `cuts_ready_path` holds at no cost in registers, with its busy
         cycles for `in_beats` input beats, as (unit, cycles); None when it has no such form."""

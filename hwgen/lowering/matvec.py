@@ -65,6 +65,9 @@ class MatVecLowering(DotLowering):
     def timing_models(self, unit: MatVecUnit) -> list:
         return [MatVecModel(unit.NF, unit.SF, unit.extra_stages)]
 
+    def always_ready(self, unit: MatVecUnit) -> bool:
+        return unit.NF == 1  # input ready = enable & (nf == 0): no replay
+
     def report_rows(self, stage, rows, plumbing, target) -> None:
         u, op = stage.unit, stage.op
         rows.append(dot_row(op, kind="MatVec", pe=u.pe, simd=u.simd, cycles=stage.cycles, acc_bits=u.acc_bits,

@@ -23,6 +23,9 @@ class WidthConverterLowering(Lowering):
     def cuts_ready_path(self, unit: WidthConverter, target: str) -> bool:
         return unit.registered_ready
 
+    def always_ready(self, unit: WidthConverter) -> bool:
+        return unit.n_in == unit.n_out  # wiring only
+
     def registered_ready_twin(self, unit: WidthConverter, in_beats: int):
         """A converter that splits words can register its input ready at the price of an idle cycle
         per word (WidthConverter.registered_ready); one that only gathers cannot."""
@@ -57,6 +60,7 @@ class FifoLowering(Lowering):
 @register
 class SkidLowering(Lowering):
     unit_types = (SkidBuffer,)
+    only_cuts_ready = True
 
     def timing_models(self, unit: SkidBuffer) -> list:
         return [SkidModel()]

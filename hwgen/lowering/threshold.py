@@ -155,6 +155,9 @@ class ThresholdLowering(Lowering):
     def timing_models(self, unit: ThresholdUnit) -> list:
         return [ThresholdModel(unit.extra_stages)]
 
+    def always_ready(self, unit) -> bool:
+        return True  # input ready = the enable, one beat per cycle (both units, every folding)
+
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit
         if isinstance(u, RequantUnit):

@@ -144,6 +144,25 @@ class Planner:
         """The unit's estimated flip-flops: the fan-out of its pipeline enable."""
         return lowering_of_unit(unit).estimate(unit, self.clock.target).ff
 
+    def drop_idle_cuts(self) -> None:
+        """Without output backpressure (clock.backpressure False) the top ties the last unit's output
+        ready high, and every input ready up the chain is then constant 1 as far as the units take a
+        beat every cycle (Lowering.always_ready): the ready cuts on that run (skid buffers) guard no
+        ready path and only add a register level and a mux per bit, so they go. A fully parallel
+        design loses all of them (jet-style MLPs: no skid, no ready logic, as hls4ml's io_parallel)."""
+        if self.clock.backpressure:
+            return
+        drop = []
+        for k in range(len(self.stages) - 1, -1, -1):
+            lowering = lowering_of_unit(self.stages[k].unit)
+            if lowering.only_cuts_ready:
+                drop.append(k)
+            elif not lowering.always_ready(self.stages[k].unit):
+                break
+        for k in drop:  # a cut's stream formats are its neighbours': nothing else changes
+            _planned(self.stages[k].unit)
+            del self.stages[k]
+
     def close(self) -> "Planner":
         """Record the last stage's output format; returns self."""
         if self.stages and self.stages[-1].out_fmt is None:
@@ -227,7 +246,8 @@ def plan_chain(ops: list, fmt: StreamFormat, *, fifo_slack: int = 2, clock: Cloc
 
 def plan_stages(graph: Graph, *, fifo_slack: int = 2,
                 clock: ClockTarget = ClockTarget()) -> tuple[list[Stage], StreamFormat, StreamFormat]:
-    """Units in stream order, plus the formats of the top's input and output."""
+    """Units in stream order, plus the formats of the top's input and output (without output
+    backpressure, clock.backpressure False, minus the ready cuts that guard no ready path)."""
     core = graph.core
     if not core:
         raise HwgenError("the graph has no hardware layers")
@@ -262,7 +282,7 @@ def plan_stages(graph: Graph, *, fifo_slack: int = 2,
             continue
         planner.add(op)
         current = op.outputs[0]
-    planner.close()
+    planner.close().drop_idle_cuts()
     return planner.stages, planner.in_fmt, planner.fmt
 
 
@@ -321,17 +341,20 @@ def choose_rom_styles(stages: list[Stage], target: str) -> None:
 
 
 def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, clock_mhz: float | str | None = "auto",
-             arith: str = "auto", activation: str = "auto", fifo_slack: int = 2) -> HardwarePlan:
+             arith: str = "auto", activation: str = "auto", backpressure: bool = True,
+             fifo_slack: int = 2) -> HardwarePlan:
     """The folded graph's HardwarePlan for `target`, pipelined for `clock_mhz` ("auto": the target's
     default clock, hwgen.plan.DEFAULT_CLOCK_MHZ; None: no pipelining beyond the units' base);
     arith "auto" | "lut" | "dsp": where every layer's products go (auto: each lowering's rule);
-    activation "auto" | "thresholds" | "requant": comparators or requantizers (auto: the cheaper)."""
+    activation "auto" | "thresholds" | "requant": comparators or requantizers (auto: the cheaper);
+    backpressure False: the output is never stalled (the top ignores o.ready; see drop_idle_cuts)."""
     from ..rtl.top import estimate_ii, estimate_latency
 
     if clock_mhz == "auto":
         clock_mhz = DEFAULT_CLOCK_MHZ[target]
 
-    stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack, clock=ClockTarget(target, clock_mhz, arith, activation))
+    stages, in_fmt, out_fmt = plan_stages(graph, fifo_slack=fifo_slack, clock=ClockTarget(target, clock_mhz, arith, activation,
+                                                                                         bool(backpressure)))
     choose_rom_styles(stages, target)
     bound = estimate_ii(stages)
     ii = estimate_ii(stages, in_fmt, out_fmt)
@@ -339,4 +362,5 @@ def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, clock_mhz: float | s
     rows, plumbing = stage_rows(stages, target)
     return HardwarePlan(model=graph.name, source=graph.source, target=target, stages=stages, in_fmt=in_fmt,
                         out_fmt=out_fmt, ii_cycles=ii, ii_bound=bound, latency_cycles=latency, layers=rows,
-                        plumbing=plumbing, notes=list(graph.notes), clock_mhz=clock_mhz)
+                        plumbing=plumbing, notes=list(graph.notes), clock_mhz=clock_mhz,
+                        backpressure=bool(backpressure))

@@ -79,7 +79,8 @@ def interface_comment(plan: HardwarePlan, top: str, *, model: str | None = None,
             "  s_axis_tvalid/_tready    input handshake (no TLAST needed: inferences are counted in beats)",
             f"  {f'm_axis_tdata [{to - 1}:0]':<24} output beat: bits [{o.payload_bits - 1}:0] are the payload"
             + (f", bits [{to - 1}:{o.payload_bits}] are 0" if to > o.payload_bits else ""),
-            "  m_axis_tvalid/_tready    output handshake",
+            "  m_axis_tvalid/_tready    output handshake" + ("" if plan.backpressure else
+                                                           " (m_axis_tready is ignored: see Handshake)"),
             f"  m_axis_tlast             high on the last output beat of every inference (beat {o.beats} of {o.beats})",
             "  No TKEEP/TSTRB (every byte is data), TID, TDEST or TUSER.",
         ]
@@ -97,10 +98,15 @@ def interface_comment(plan: HardwarePlan, top: str, *, model: str | None = None,
     v, r = rules_side
     lines += [
         "",
-        "Handshake (both streams)",
+        "Handshake (both streams)" if plan.backpressure else "Handshake",
         f"  A beat transfers on a rising clock edge where {v} and {r} are both high.",
         f"  {v} never depends on {r}: the source raises {v} when it has a beat and keeps {v} and",
-        f"  the data stable until the transfer; {r} may depend on {v}. Either side may stall any cycle.",
+        f"  the data stable until the transfer; {r} may depend on {v}. Either side may stall any cycle."
+        if plan.backpressure else f"  the data stable until the transfer; {r} may depend on {v}. The input may stall any cycle.",
+        *([] if plan.backpressure else [
+            f"  NO OUTPUT BACKPRESSURE (compiled so): the output {r} is ignored and every output beat",
+            f"  transfers in the cycle its {v} is high; the consumer must take it then (a free-running",
+            "  pipeline, as hls4ml's io_parallel). An AXI4-Stream sink that pauses loses beats."]),
         "",
         "Data",
         f"  input:  {i.elements} elements per inference{_shape_words(in_shape)}; {_type_words(i)}",

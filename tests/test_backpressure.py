@@ -1,0 +1,129 @@
+"""Compiling without output backpressure (hwgen.compile(backpressure=False), `--no-backpressure`):
+the top ignores o.ready, the ready cuts behind the output go where the units take a beat every
+cycle, the design still computes every output exactly, and verify never stalls its output."""
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.sim import Simulator
+
+import hwgen
+from hwgen.lowering import lowering_of_unit
+from sim.vectors import input_dtype, make_vectors, output_dtype, pack_vector_beats
+from hwgen.golden import run_core
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JET_SMALL = os.path.join(ROOT, "quant_models", "onnx", "jet_small_w4a6.onnx")
+DIGITS_A2Q = os.path.join(ROOT, "quant_models", "onnx", "digits_mlp_w4a4_a2q.onnx")
+
+
+def _kinds(acc) -> list[str]:
+    return [type(st.unit).__name__ for st in acc.plan.stages]
+
+
+def test_fully_parallel_design_loses_its_skids_and_one_cycle():
+    with_bp = hwgen.compile(JET_SMALL, fold="full")
+    free = hwgen.compile(JET_SMALL, fold="full", backpressure=False)
+    assert _kinds(with_bp) == ["MatVecUnit", "RequantUnit", "SkidBuffer", "MatVecUnit"]
+    assert _kinds(free) == ["MatVecUnit", "RequantUnit", "MatVecUnit"]
+    assert (with_bp.plan.ii_cycles, with_bp.plan.latency_cycles) == (1, 14)
+    assert (free.plan.ii_cycles, free.plan.latency_cycles) == (1, 13)
+    assert free.plan.estimate["ff"] < with_bp.plan.estimate["ff"]
+    assert with_bp.plan.to_dict(top="t", verilog="t.v")["io"]["output"]["backpressure"] is True
+    assert free.plan.to_dict(top="t", verilog="t.v")["io"]["output"]["backpressure"] is False
+
+
+def test_folded_design_keeps_the_cuts_before_a_unit_that_stalls_on_its_own():
+    """Only the tail of always-ready units loses its cuts: upstream of a MatVec that replays its
+    input (NF > 1: it stalls its input on its own) every skid stays."""
+    with_bp = hwgen.compile(DIGITS_A2Q, fold="auto", target_cycles=64)
+    free = hwgen.compile(DIGITS_A2Q, fold="auto", target_cycles=64, backpressure=False)
+    stages = with_bp.plan.stages
+    last_stalling = max(k for k, st in enumerate(stages) if not lowering_of_unit(st.unit).always_ready(st.unit)
+                        and not lowering_of_unit(st.unit).only_cuts_ready)
+    expect = [st.name for k, st in enumerate(stages)
+              if k <= last_stalling or not lowering_of_unit(st.unit).only_cuts_ready]
+    assert [st.name for st in free.plan.stages] == expect
+    assert any(type(st.unit).__name__ == "SkidBuffer" for st in free.plan.stages[:last_stalling])
+    assert free.plan.ii_cycles == with_bp.plan.ii_cycles
+
+
+def _simulate_ignoring_ready(acc, xs, seed: int):
+    """Every output beat seen with o.ready held LOW the whole time, input valid random."""
+    graph = acc.graph
+    core = acc.plan
+    from hwgen.rtl.top import Accelerator
+
+    dut = Accelerator(core)
+    io_in = core.in_fmt
+    beats = [b for v in pack_vector_beats(xs, input_dtype(graph), io_in.per_beat) for b in v]
+    n_out = len(xs) * core.out_fmt.beats
+    rng = random.Random(seed)
+    out: list[int] = []
+
+    async def driver(ctx):
+        for b in beats:
+            while rng.random() >= 0.6:
+                ctx.set(dut.i.valid, 0)
+                await ctx.tick()
+            ctx.set(dut.i.payload, b)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+
+    async def monitor(ctx):
+        ctx.set(dut.o.ready, 0)
+        for _ in range(20 * len(beats) + 200):
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid:
+                out.append(int(payload))
+            if len(out) == n_out:
+                return
+
+    top = Module()
+    top.submodules.dut = dut
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver, background=True)
+    sim.add_testbench(monitor)
+    sim.run()
+    return out
+
+
+def test_free_running_design_is_exact_with_output_ready_low():
+    acc = hwgen.compile(JET_SMALL, fold="full", backpressure=False)
+    graph = acc.graph
+    xs = make_vectors(graph, 12, 4, adversarial=False)[0]
+    ys = run_core(graph, xs)[graph.core[-1].outputs[0]]
+    expected = [b for v in pack_vector_beats(ys, output_dtype(graph), acc.plan.out_fmt.per_beat) for b in v]
+    assert _simulate_ignoring_ready(acc, xs, seed=4) == expected
+
+
+def test_design_with_backpressure_holds_its_output_while_ready_is_low():
+    """The same bench on the default design: with ready low the first output beat is held (valid
+    stays high), so every valid cycle shows that beat and no later vector's."""
+    acc = hwgen.compile(JET_SMALL, fold="full")
+    graph = acc.graph
+    xs = make_vectors(graph, 3, 4, adversarial=False)[0]
+    ys = run_core(graph, xs)[graph.core[-1].outputs[0]]
+    first = pack_vector_beats(ys, output_dtype(graph), acc.plan.out_fmt.per_beat)[0][0]
+    seen = _simulate_ignoring_ready(acc, xs, seed=4)
+    assert seen and set(seen) == {first}
+
+
+def test_cli_no_backpressure_verifies_in_icarus_without_output_stalls(tmp_path):
+    from hwgen.cli import main
+
+    out = tmp_path / "jet"
+    assert main(["compile", JET_SMALL, "-o", str(out), "--no-backpressure"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["io"]["output"]["backpressure"] is False
+    assert "NO OUTPUT BACKPRESSURE" in (out / "hwgen_top.v").read_text()
+    assert main(["verify", str(out), "--sim", "icarus", "--vectors", "10"]) == 0
+    cfg = json.loads((out / "sim_build_icarus" / "bench.json").read_text())
+    assert cfg["p_ready"] == 1.0 and cfg["p_valid"] < 1.0
+    record = json.loads((out / "verify.json").read_text())
+    assert record["failed"] == 0 and record["passed"] > 10
