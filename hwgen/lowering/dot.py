@@ -24,13 +24,16 @@ class DotLowering(Lowering):
         """Register levels inside the dot product for the plan's clock target (hwgen.rtl.matvec.Pipeline):
         none without a target; else the weight ROM's output register (folded layers), a register
         after the products, and adder-tree registers every 2 levels on ECP5 (every 3 on iCE40, whose
-        target clock is lower)."""
+        target clock is lower); a shared adder graph (constant weights) every 2 levels on ECP5, 4 on
+        iCE40."""
         from ..rtl.matvec import Pipeline
 
         if clock is None or clock.mhz is None:
             return Pipeline()
-        if self.arithmetic(op, folded, clock) == "cse":  # two-input adders only: 3 (4) per cycle
-            return Pipeline(tree_every=3 if clock.target == "ecp5" else 4)
+        if self.arithmetic(op, folded, clock) == "cse":  # two-input adders only: 2 (4) per cycle
+            # (3 per cycle on ECP5 routed the small jet net at 90.5 MHz: input register fan-out, then
+            # three carry chains of 11-12 bits with the nets between them, 11.05 ns)
+            return Pipeline(tree_every=2 if clock.target == "ecp5" else 4)
         every = 2 if clock.target == "ecp5" else 3
         return Pipeline(operands=folded, products=True, tree_every=every)
 
