@@ -104,6 +104,33 @@ def test_matvec_unit_operand_copies(in_type, w_type):
     assert got == exp
 
 
+def test_matvec_unit_enable_copies_exact_under_stalls_and_kept_by_yosys(tmp_path):
+    """A 4-lane, SIMD-32 unit of 8-bit products with the clock target's registers has about 2,000
+    pipeline flip-flops: its enable is several copies (rtl.util.EnableCopies, one per 512 FFs), every
+    accumulator is still exact under random stalls, and synthesis keeps each copy's out_valid."""
+    import re
+    import shutil
+    import subprocess
+
+    from amaranth.back import verilog
+
+    pipe = Pipeline(operands=True, products=True, tree_every=2)
+    got, exp, _, dut = _matvec_case(8, 64, IntType(8, True), IntType(4, True), 4, 32, seed=9, p_valid=0.6,
+                                    p_ready=0.5, arith="lut", pipeline=pipe)
+    assert got == exp
+    copies = len(dut._enables.copies)
+    assert copies >= 4
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    fresh = MatVecUnit(weights=dut.weights, in_type=IntType(8, True), w_type=IntType(4, True), acc_bits=dut.acc_bits,
+                       pe=4, simd=32, arith="lut", pipeline=pipe)
+    (tmp_path / "mv.v").write_text(verilog.convert(fresh, name="top"))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog mv.v; synth_ecp5 -top top; write_verilog -noattr out.v"],
+                   cwd=tmp_path, check=True, timeout=600)
+    kept = set(re.findall(r"\ben_valid(\d+)\b", (tmp_path / "out.v").read_text()))
+    assert len(kept) == copies
+
+
 def test_rom_banks_split_wide_logic_roms_only():
     assert rom_banks(2048, "logic") == [(128 * b, 128 * (b + 1)) for b in range(16)]
     assert rom_banks(300, "logic") == [(0, 100), (100, 200), (200, 300)]

@@ -9,7 +9,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 """
 from __future__ import annotations
 
-from ..rtl.util import csd_digits, select_copies
+from ..rtl.util import csd_digits, enable_copies, select_copies
 from . import primitives as P
 from .resources import Resources
 
@@ -193,7 +193,8 @@ def _pipeline(unit, target: str) -> Resources:
 def matvec(unit, target: str) -> Resources:
     """MatVecUnit: schedule counters, input register (+ replay buffer and mux when NF > 1), weight
     ROM (folded) or constant weights, PE lane dot products (and the plan's pipeline registers), dot
-    registers, accumulators (a gated feedback add when SF > 1) and the output register."""
+    registers, accumulators (a gated feedback add when SF > 1), the output register and the enable's
+    copies."""
     P.check_target(target)
     PE, S, NF, SF = unit.pe, unit.simd, unit.NF, unit.SF
     ib, acc = unit.in_bits, unit.acc_bits
@@ -210,7 +211,8 @@ def matvec(unit, target: str) -> Resources:
     if SF > 1:
         r += (P.register(acc) + P.adder(acc, target) + P.mux(2, acc, target)) * PE
     r += P.register(PE * acc)  # out_data
-    return r
+    copies = enable_copies(r.ff)  # rtl.util.EnableCopies: an out_valid copy and an OR per copy
+    return r + P.register(copies) + P.mux(2, copies, target)
 
 
 # -- Threshold ------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ Schedule: output group nf = 0 .. NF-1 (NF = C/PE), and inside it input beat sf =
 buffer; for nf > 0 they are replayed from it. One (nf, sf) step per cycle, so a vector takes
 NF*SF cycles in steady state.
 
-Pipeline (one global enable `en` = output register empty or being read, so `valid` never
-depends on `ready`):
+Pipeline (one enable `en` = output register empty or being read, so `valid` never depends on
+`ready`; the datapath registers take it from copies, one per 512 flip-flops, rtl.util.EnableCopies):
   stage 0  counters (nf, sf); read address to the weight ROM and the input buffer
   stage 1  x (stream register or buffer read data) and w (ROM read data) -> per-lane dot product
   stage 2  registered dot products -> accumulate; on sf = SF-1 the sums go to the output register
@@ -41,7 +41,8 @@ from amaranth.lib.wiring import In, Out
 from ..ir.types import to_wire
 from .cmvm import build_graph
 from .util import (kept_wire, group_rom, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
-                   replicated_register, replicated_select, select_by_slices, tree_registers)
+                   replicated_register, replicated_select, select_by_slices, tree_registers, EnableCopies,
+                   enable_slices)
 
 
 @dataclass(frozen=True)
@@ -204,8 +205,9 @@ class MatVecUnit(wiring.Component):
 
     # -- pipelining inside the dot product --------------------------------------------------
     def _reg(self, value, name: str | None = None):
-        """`value` one clock later (a pipeline register, held while the pipeline stalls)."""
-        r = pipeline_register(self._m, self._en, value, name or f"pipe{self._lane}_{len(self._regs)}")
+        """`value` one clock later (a pipeline register, held while the pipeline stalls, under its
+        share of the enable copies)."""
+        r = self._enables.register(value, name or f"pipe{self._lane}_{len(self._regs)}")
         self._regs.append(r)
         return r
 
@@ -229,7 +231,7 @@ class MatVecUnit(wiring.Component):
         m = Module()
         NF, SF, PE, SIMD = self.NF, self.SF, self.pe, self.simd
 
-        en = Signal()
+        en = Signal()  # schedule, ROM, control registers; the datapath registers use copies of it
         out_valid = Signal()
         out_data = Signal(PE * self.acc_bits, reset_less=True)  # data: read only under out_valid
         m.d.comb += [
@@ -237,6 +239,8 @@ class MatVecUnit(wiring.Component):
             self.o.valid.eq(out_valid),
             self.o.payload.eq(out_data),
         ]
+        v2, first2, last2 = Signal(), Signal(), Signal()
+        self._enables = EnableCopies(m, self.o.ready, v2 & last2)
 
         # stage 0: schedule
         nf = Signal(range(max(NF, 2)))
@@ -290,14 +294,18 @@ class MatVecUnit(wiring.Component):
         # stage 1
         v1, first1, last1 = Signal(), Signal(), Signal()
         with m.If(en):
-            m.d.sync += [
-                v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1),
-                x_stream.eq(self.i.payload),
-            ]
+            m.d.sync += [v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1)]
+        for lo, hi in enable_slices(len(x_stream)):
+            with m.If(self._enables.take(hi - lo)):
+                m.d.sync += x_stream[lo:hi].eq(self.i.payload[lo:hi])
         self._m, self._en, self._regs, self._lane = m, en, [], "x"
         x_copies = [x]
         if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data
-            x_copies = replicated_register(m, en, x, self.operand_copies, "x_pipe")
+            if self.operand_copies > 1:
+                x_copies = replicated_register(m, [self._enables.take(len(x)) for _ in range(self.operand_copies)],
+                                               x, self.operand_copies, "x_pipe")
+            else:
+                x_copies = [self._reg(x, "x_pipe")]
             if wword is not None:
                 wword = self._reg(wword, "w_pipe")
         xs = self._x_elements(x_copies[0])
@@ -325,11 +333,13 @@ class MatVecUnit(wiring.Component):
                                  for sig, tag in ((v1, "v"), (first1, "first"), (last1, "last")))
 
         # stage 2
-        v2, first2, last2 = Signal(), Signal(), Signal()
         dot2 = [Signal(signed(self.acc_bits), name=f"dot{p}", reset_less=True) for p in range(PE)]
         with m.If(en):
             m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1)]
-            m.d.sync += [d.eq(v) for d, v in zip(dot2, dots)]
+        lane_en = [self._enables.take((3 if SF > 1 else 2) * self.acc_bits) for _ in range(PE)]
+        for d, v, e in zip(dot2, dots, lane_en):
+            with m.If(e):
+                m.d.sync += d.eq(v)
 
         # stage 3: accumulate, output register
         accs = [Signal(signed(self.acc_bits), name=f"acc{p}", reset_less=True) for p in range(PE)]
@@ -341,9 +351,11 @@ class MatVecUnit(wiring.Component):
                 m.d.comb += n_.eq(d)
         with m.If(en):
             m.d.sync += out_valid.eq(v2 & last2)
-            with m.If(v2):
+        out_words = [out_data[p * self.acc_bits:(p + 1) * self.acc_bits] for p in range(PE)]
+        for a, n_, o, e in zip(accs, nxt, out_words, lane_en):
+            with m.If(e & v2):
                 if SF > 1:
-                    m.d.sync += [a.eq(n_) for a, n_ in zip(accs, nxt)]
+                    m.d.sync += a.eq(n_)
                 with m.If(last2):
-                    m.d.sync += out_data.eq(Cat(*nxt))
+                    m.d.sync += o.eq(n_)
         return m

@@ -98,19 +98,72 @@ def select_copies(width: int) -> int:
     return len(select_slices(width))
 
 
+ENABLE_FFS_PER_COPY = 512  # pipeline flip-flops that one copy of a unit's enable drives
+
+
+class EnableCopies:
+    """A unit's pipeline enable `~out_valid | ready` as one copy per ENABLE_FFS_PER_COPY flip-flops.
+
+    One enable LUT driving every clock enable of a wide pipeline is a net of thousands of sinks
+    across the die: KWS W3A3's Gemm_0 (PE 1, SIMD 245, 10.8k FFs) routed at 47.3 MHz on ECP5 with a
+    16.6 ns net from its enable LUT to a product register. Copy k keeps its own out_valid register
+    (`name`_valid<k>, updated like out_valid under its own enable, so equal to it every cycle) and its
+    own LUT; only `ready` fans out to all copies. take(bits) gives the copy for a new register of
+    `bits` flip-flops, in creation order, so neighbouring registers of a tree share one."""
+
+    def __init__(self, m, ready: Value, out_valid_next: Value, name: str = "en"):
+        self.m, self.ready, self.next, self.name = m, ready, out_valid_next, name
+        self.copies: list[Signal] = []
+        self.load = ENABLE_FFS_PER_COPY
+
+    def take(self, bits: int) -> Signal:
+        if self.load + bits > ENABLE_FFS_PER_COPY and self.load > 0:
+            k = len(self.copies)
+            valid = Signal(name=f"{self.name}_valid{k}")  # out_valid again: reset, like it
+            en = Signal(name=f"{self.name}{k}")
+            self.m.d.comb += en.eq(~valid | self.ready)
+            with self.m.If(en):
+                self.m.d.sync += valid.eq(self.next)
+            self.copies.append(en)
+            self.load = 0
+        self.load += bits
+        return self.copies[-1]
+
+    def register(self, value: Value, name: str) -> Value:
+        """`value` one clock later (a pipeline_register), in slices of at most ENABLE_FFS_PER_COPY
+        bits, each under the copy take() gives it."""
+        if len(value) <= ENABLE_FFS_PER_COPY:
+            return pipeline_register(self.m, self.take(len(value)), value, name)
+        parts = [pipeline_register(self.m, self.take(hi - lo), value[lo:hi], f"{name}_{k}")
+                 for k, (lo, hi) in enumerate(enable_slices(len(value)))]
+        v = Cat(*parts)
+        return v.as_signed() if value.shape().signed else v
+
+
+def enable_slices(width: int) -> list[tuple[int, int]]:
+    """Bit ranges [lo, hi) of at most ENABLE_FFS_PER_COPY bits covering `width` bits."""
+    return [(lo, min(width, lo + ENABLE_FFS_PER_COPY)) for lo in range(0, max(width, 1), ENABLE_FFS_PER_COPY)]
+
+
+def enable_copies(ffs: int) -> int:
+    """Copies EnableCopies makes for about `ffs` pipeline flip-flops (the cost model's count)."""
+    return max(1, -(-int(ffs) // ENABLE_FFS_PER_COPY))
+
+
 def replicated_register(m, en, value: Value, copies: int, name: str) -> list[Signal]:
-    """`value` one clock later under `en`, as `copies` registers (name0, name1, ...), so that each
-    copy drives only its share of a wide fan-out. Each copy is written in toggle form,
+    """`value` one clock later under `en` (one enable, or one per copy), as `copies` registers (name0,
+    name1, ...), so that each copy drives only its share of a wide fan-out. Each copy is written in toggle form,
     c <= c ^ (en & (value ^ c)) (the same function as a register with a clock enable), because
     yosys's opt_merge folds identical flip-flops back into one, `keep` or not; a copy whose next
     state reads its own output is never identical to another. One copy is a plain pipeline
     register. Copies are read only under a valid bit (reset-less)."""
+    ens = en if isinstance(en, list) else [en] * copies
     if copies <= 1:
-        return [pipeline_register(m, en, value, name)]
+        return [pipeline_register(m, ens[0], value, name)]
     out = []
     for k in range(copies):
         c = Signal(value.shape(), name=f"{name}{k}", reset_less=True)
-        m.d.sync += c.eq(c ^ (en.replicate(len(c)) & (value ^ c)))
+        m.d.sync += c.eq(c ^ (ens[k].replicate(len(c)) & (value ^ c)))
         out.append(c)
     return out
 
