@@ -171,12 +171,18 @@ class SlidingWindowUnit(wiring.Component):
         m.d.comb += diff.eq(wgen - rgen)
         same, ahead, behind = diff == 0, diff == 1, diff == 3
 
-        # oldest word the reader still needs: start of row max(r0, 0)
-        free = Signal(range(HWCF + D + 1), name="free_before")
-        m.d.comb += free.eq(const_product(Mux(r0 < 0, 0, r0.as_unsigned()), WCF) + D)
+        # oldest word the reader still needs: start of row max(r0, 0); the writer may go up to D words
+        # past it. Registers updated together with r0 (free_of(r0) every cycle): computed from r0 in the
+        # same cycle, the constant product, the add and the compares sat on the input-ready path
+        # (CNV-W1A1's second max pool: 10.7 ns of it, then ready to the skid before it, 60.9 MHz)
+        def free_of(row):
+            return const_product(Mux(row < 0, 0, row.as_unsigned()), WCF) + D
+
+        free = Signal(range(HWCF + D + 1), init=D, name="free_before")
+        free_ahead = Signal(signed(signed_width_for(D - HWCF, HWCF + D)), init=D - HWCF, name="free_ahead")
 
         can_write = Signal(name="can_write")
-        m.d.comb += can_write.eq(behind | (same & (wpos < free)) | (ahead & (wpos + HWCF < free)))
+        m.d.comb += can_write.eq(behind | (same & (wpos < free)) | (ahead & (wpos < free_ahead)))
         can_read = Signal(name="can_read")
         m.d.comb += can_read.eq(~real | ahead | (same & (wpos > tapword)))
 
@@ -225,11 +231,13 @@ class SlidingWindowUnit(wiring.Component):
                         m.d.sync += [ow.eq(0), c0.eq(-pl * CF)]
                         with m.If(oh != Ho - 1):
                             nxt = add_mod(slot0, sh, R)
-                            m.d.sync += [oh.eq(oh + 1), r0.eq(r0 + sh), slot0.eq(nxt), tslot.eq(nxt)]
+                            m.d.sync += [oh.eq(oh + 1), r0.eq(r0 + sh), slot0.eq(nxt), tslot.eq(nxt),
+                                         free.eq(free_of(r0 + sh)), free_ahead.eq(free_of(r0 + sh) - HWCF)]
                         with m.Else():
                             nxt = add_mod(base, H - pt, R)
                             m.d.sync += [oh.eq(0), r0.eq(-pt), base.eq(add_mod(base, H, R)),
-                                         slot0.eq(nxt), tslot.eq(nxt), rgen.eq(rgen + 1)]
+                                         slot0.eq(nxt), tslot.eq(nxt), rgen.eq(rgen + 1),
+                                         free.eq(D), free_ahead.eq(D - HWCF)]
 
         # output
         m.d.comb += self.o.valid.eq(out_valid)
