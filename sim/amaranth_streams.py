@@ -29,7 +29,10 @@ def pack_beats(values: np.ndarray, dtype, per_beat: int) -> list[int]:
 
 
 def run_stream(dut, beats: list[int], n_out: int, *, seed: int = 0, p_valid: float = 1.0,
-               p_ready: float = 1.0, max_cycles: int = 200_000, vcd: str | None = None):
+               p_ready: float = 1.0, max_cycles: int = 200_000, vcd: str | None = None,
+               ready_ignored: bool = False):
+    """ready_ignored: the output needs no ready (a design without output backpressure): o.ready is
+    held low and every cycle with o.valid high counts as a transfer."""
     rng_in = random.Random(seed)
     rng_out = random.Random(seed + 1)
     out: list[int] = []
@@ -50,10 +53,10 @@ def run_stream(dut, beats: list[int], n_out: int, *, seed: int = 0, p_valid: flo
         while len(out) < n_out:
             if state["cycle"] > max_cycles:
                 raise TimeoutError(f"only {len(out)} of {n_out} output beats after {max_cycles} cycles")
-            r = rng_out.random() < p_ready
+            r = rng_out.random() < p_ready and not ready_ignored
             ctx.set(dut.o.ready, int(r))
             _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if r and valid:
+            if (r or ready_ignored) and valid:
                 out.append(int(payload))
                 cycles.append(state["cycle"])
             state["cycle"] += 1

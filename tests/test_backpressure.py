@@ -3,17 +3,12 @@ the top ignores o.ready, the ready cuts behind the output go where the units tak
 cycle, the design still computes every output exactly, and verify never stalls its output."""
 import json
 import os
-import random
-
-import numpy as np
-import pytest
-from amaranth.hdl import Module
-from amaranth.sim import Simulator
 
 import hwgen
-from hwgen.lowering import lowering_of_unit
-from sim.vectors import input_dtype, make_vectors, output_dtype, pack_vector_beats
 from hwgen.golden import run_core
+from hwgen.lowering import lowering_of_unit
+from sim.amaranth_streams import run_stream
+from sim.vectors import input_dtype, make_vectors, output_dtype, pack_vector_beats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JET_SMALL = os.path.join(ROOT, "quant_models", "onnx", "jet_small_w4a6.onnx")
@@ -53,43 +48,11 @@ def test_folded_design_keeps_the_cuts_before_a_unit_that_stalls_on_its_own():
 
 def _simulate_ignoring_ready(acc, xs, seed: int):
     """Every output beat seen with o.ready held LOW the whole time, input valid random."""
-    graph = acc.graph
-    core = acc.plan
     from hwgen.rtl.top import Accelerator
 
-    dut = Accelerator(core)
-    io_in = core.in_fmt
-    beats = [b for v in pack_vector_beats(xs, input_dtype(graph), io_in.per_beat) for b in v]
-    n_out = len(xs) * core.out_fmt.beats
-    rng = random.Random(seed)
-    out: list[int] = []
-
-    async def driver(ctx):
-        for b in beats:
-            while rng.random() >= 0.6:
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-            ctx.set(dut.i.payload, b)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def monitor(ctx):
-        ctx.set(dut.o.ready, 0)
-        for _ in range(20 * len(beats) + 200):
-            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if valid:
-                out.append(int(payload))
-            if len(out) == n_out:
-                return
-
-    top = Module()
-    top.submodules.dut = dut
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(driver, background=True)
-    sim.add_testbench(monitor)
-    sim.run()
+    beats = [b for v in pack_vector_beats(xs, input_dtype(acc.graph), acc.plan.in_fmt.per_beat) for b in v]
+    out, _ = run_stream(Accelerator(acc.plan), beats, len(xs) * acc.plan.out_fmt.beats, seed=seed, p_valid=0.6,
+                        ready_ignored=True, max_cycles=20 * len(beats) + 200)
     return out
 
 
