@@ -298,7 +298,7 @@ class MatVecUnit(wiring.Component):
         for lo, hi in enable_slices(len(x_stream)):
             with m.If(self._enables.take(hi - lo)):
                 m.d.sync += x_stream[lo:hi].eq(self.i.payload[lo:hi])
-        self._m, self._en, self._regs, self._lane = m, en, [], "x"
+        self._m, self._regs, self._lane = m, [], "x"
         x_copies = [x]
         if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data
             if self.operand_copies > 1:
