@@ -4,6 +4,8 @@ cycle, the design still computes every output exactly, and verify never stalls i
 import json
 import os
 
+import pytest
+
 import hwgen
 from hwgen.golden import run_core
 from hwgen.lowering import lowering_of_unit
@@ -90,3 +92,19 @@ def test_cli_no_backpressure_verifies_in_icarus_without_output_stalls(tmp_path):
     assert cfg["p_ready"] == 1.0 and cfg["p_valid"] < 1.0
     record = json.loads((out / "verify.json").read_text())
     assert record["failed"] == 0 and record["passed"] > 10
+
+
+def test_free_running_design_has_a_constant_input_ready(tmp_path):
+    """Without backpressure, after yosys's constant propagation the fully parallel design's input ready
+    is 1: no ready path is left (before MatVec's take_stream became a constant for NF = 1, synthesis
+    kept i__ready = en & take_stream through every unit, and jet_full routed at 29.3 MHz)."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    hwgen.compile(JET_SMALL, fold="full", backpressure=False).write(str(tmp_path))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog hwgen_top.v; prep -flatten -top hwgen_top; opt -full; "
+                    "opt_clean -purge; write_verilog -noattr out.v"], cwd=tmp_path, check=True, timeout=600)
+    assert re.findall(r"assign i__ready = [^;]*;", (tmp_path / "out.v").read_text()) == ["assign i__ready = 1'h1;"]

@@ -248,7 +248,10 @@ class MatVecUnit(wiring.Component):
         take_stream = Signal()
         fire0 = Signal()
         m.d.comb += [
-            take_stream.eq(nf == 0),
+            # a constant without replay (NF = 1): synthesis would not prove the nf register stays 0, and
+            # the input ready would hang off it (jet_full without backpressure: a ready path through all
+            # seven units from Gemm_3's nf, 29.3 MHz)
+            take_stream.eq(nf == 0 if NF > 1 else 1),
             fire0.eq(en & (~take_stream | self.i.valid)),
             self.i.ready.eq(en & take_stream),
         ]
