@@ -128,7 +128,8 @@ class Lowering:
     def always_ready(self, unit) -> bool:
         """Whether the unit, its output never stalled, takes an input beat every cycle: its input
         ready is then constant 1 and no ready path runs through it. Without output backpressure the
-        planner drops the ready cuts behind a run of such units (Planner.drop_idle_cuts)."""
+        planner drops the ready cuts behind a run of such units (Planner.drop_idle_cuts) and sets
+        their `never_stalled`, which their elaborate must honour (rtl.util.output_ready)."""
         return False
 
     def registered_ready_twin(self, unit, in_beats: int):

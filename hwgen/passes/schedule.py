@@ -154,11 +154,15 @@ class Planner:
             return
         drop = []
         for k in range(len(self.stages) - 1, -1, -1):
-            lowering = lowering_of_unit(self.stages[k].unit)
+            unit = self.stages[k].unit
+            lowering = lowering_of_unit(unit)
             if lowering.only_cuts_ready:
                 drop.append(k)
-            elif not lowering.always_ready(self.stages[k].unit):
+            elif not lowering.always_ready(unit):
+                unit.never_stalled = True  # the first unit that stalls on its own: its output ready is 1
                 break
+            else:
+                unit.never_stalled = True  # its own ready tied to 1 (rtl.util.output_ready)
         for k in drop:  # a cut's stream formats are its neighbours': nothing else changes
             _planned(self.stages[k].unit)
             del self.stages[k]

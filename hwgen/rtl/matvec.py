@@ -42,7 +42,7 @@ from ..ir.types import to_wire
 from .cmvm import build_graph
 from .util import (kept_wire, group_rom, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
                    replicated_register, replicated_select, select_by_slices, tree_registers, EnableCopies,
-                   enable_slices)
+                   enable_slices, output_ready)
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class Pipeline:
 
 
 class MatVecUnit(wiring.Component):
+    never_stalled = False  # set by the planner when the output is never stalled (rtl.util.output_ready)
     rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
 
     def __init__(self, *, weights: np.ndarray, in_type, w_type, acc_bits: int, pe: int = 1,
@@ -235,12 +236,12 @@ class MatVecUnit(wiring.Component):
         out_valid = Signal()
         out_data = Signal(PE * self.acc_bits, reset_less=True)  # data: read only under out_valid
         m.d.comb += [
-            en.eq(~out_valid | self.o.ready),
+            en.eq(~out_valid | output_ready(self)),
             self.o.valid.eq(out_valid),
             self.o.payload.eq(out_data),
         ]
         v2, first2, last2 = Signal(), Signal(), Signal()
-        self._enables = EnableCopies(m, self.o.ready, v2 & last2)
+        self._enables = EnableCopies(m, output_ready(self), v2 & last2)
 
         # stage 0: schedule
         nf = Signal(range(max(NF, 2)))

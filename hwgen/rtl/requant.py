@@ -34,6 +34,7 @@ from .util import (
     element,
     group_rom,
     lut_product,
+    output_ready,
     pack_ints,
     pipeline_register,
     signed_width_for,
@@ -47,6 +48,7 @@ def is_shift(mul: int, shift: int) -> bool:
 
 
 class RequantUnit(wiring.Component):
+    never_stalled = False  # set by the planner when the output is never stalled (rtl.util.output_ready)
     rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
 
     def __init__(self, *, mul: np.ndarray, add: np.ndarray, shift: int, levels: int, in_bits: int, out_type,
@@ -161,7 +163,7 @@ class RequantUnit(wiring.Component):
         out_valid = Signal()
         out_data = Signal(PE * self.out_bits, reset_less=True)  # data: read only under out_valid
         m.d.comb += [
-            en.eq(~out_valid | self.o.ready),
+            en.eq(~out_valid | output_ready(self)),
             self.o.valid.eq(out_valid),
             self.o.payload.eq(out_data),
             self.i.ready.eq(en),

@@ -32,6 +32,7 @@ from ..ir.types import BipolarType
 from .util import (
     element,
     group_rom,
+    output_ready,
     pack_ints,
     pipeline_register,
     popcount,
@@ -41,6 +42,7 @@ from .util import (
 
 
 class ThresholdUnit(wiring.Component):
+    never_stalled = False  # set by the planner when the output is never stalled (rtl.util.output_ready)
     rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
 
     def __init__(self, *, thresholds: np.ndarray, decreasing: np.ndarray, in_bits: int, out_type,
@@ -148,7 +150,7 @@ class ThresholdUnit(wiring.Component):
         out_valid = Signal()
         out_data = Signal(PE * self.out_bits, reset_less=True)  # data: read only under out_valid
         m.d.comb += [
-            en.eq(~out_valid | self.o.ready),
+            en.eq(~out_valid | output_ready(self)),
             self.o.valid.eq(out_valid),
             self.o.payload.eq(out_data),
             self.i.ready.eq(en),

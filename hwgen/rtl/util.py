@@ -98,6 +98,15 @@ def select_copies(width: int) -> int:
     return len(select_slices(width))
 
 
+def output_ready(unit) -> Value:
+    """The unit's output ready, or the constant 1 when the planner marked its output as never stalled
+    (`unit.never_stalled`, a design compiled without backpressure: Planner.drop_idle_cuts). Tied
+    inside the unit, not only at the top: synthesis keeps each unit a module of its own (per-layer
+    resources), so a constant at the top would not reach the enables (jet_full without backpressure
+    kept a ready path through all seven units, 48.5 MHz)."""
+    return Const(1, 1) if getattr(unit, "never_stalled", False) else unit.o.ready
+
+
 ENABLE_FFS_PER_COPY = 512  # pipeline flip-flops that one copy of a unit's enable drives
 
 

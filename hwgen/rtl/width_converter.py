@@ -19,9 +19,12 @@ from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .util import output_ready
+
 
 
 class WidthConverter(wiring.Component):
+    never_stalled = False  # set by the planner when the output is never stalled (rtl.util.output_ready)
     def __init__(self, *, element_bits: int, in_elems: int, out_elems: int, registered_ready: bool = False):
         self.b, self.n_in, self.n_out = int(element_bits), int(in_elems), int(out_elems)
         self.mid = math.lcm(self.n_in, self.n_out)
@@ -105,7 +108,7 @@ class WidthConverter(wiring.Component):
         m = Module()
         if self.n_in == self.n_out:
             m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
-                         self.i.ready.eq(self.o.ready)]
+                         self.i.ready.eq(output_ready(self))]
             return m
         kg = self.mid // self.n_in
         ks = self.mid // self.n_out
