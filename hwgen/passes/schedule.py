@@ -158,11 +158,10 @@ class Planner:
             lowering = lowering_of_unit(unit)
             if lowering.only_cuts_ready:
                 drop.append(k)
-            elif not lowering.always_ready(unit):
-                unit.never_stalled = True  # the first unit that stalls on its own: its output ready is 1
+                continue
+            unit.never_stalled = True  # its output ready is 1: tied inside it (rtl.util.output_ready)
+            if not lowering.always_ready(unit):  # it stalls its input on its own: the tail ends here
                 break
-            else:
-                unit.never_stalled = True  # its own ready tied to 1 (rtl.util.output_ready)
         for k in drop:  # a cut's stream formats are its neighbours': nothing else changes
             _planned(self.stages[k].unit)
             del self.stages[k]

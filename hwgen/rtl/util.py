@@ -86,11 +86,17 @@ def pipeline_register(m, en, value: Value, name: str, *, control: bool = False) 
 SELECT_BITS_PER_COPY = 64  # widest slice of a wide 2:1 mux that one select register drives
 
 
+def bit_slices(width: int, size: int) -> list[tuple[int, int]]:
+    """Bit ranges [lo, hi) of `size` bits (the last one shorter) covering `width` bits (one empty
+    range for width 0)."""
+    width = int(width)
+    return [(lo, min(width, lo + size)) for lo in range(0, max(width, 1), size)]
+
+
 def select_slices(width: int) -> list[tuple[int, int]]:
     """Bit ranges [lo, hi) of a `width`-bit datapath that one copy of a control register drives
     each (SELECT_BITS_PER_COPY bits, the last one shorter)."""
-    width = int(width)
-    return [(lo, min(width, lo + SELECT_BITS_PER_COPY)) for lo in range(0, max(width, 1), SELECT_BITS_PER_COPY)]
+    return bit_slices(width, SELECT_BITS_PER_COPY)
 
 
 def select_copies(width: int) -> int:
@@ -151,7 +157,7 @@ class EnableCopies:
 
 def enable_slices(width: int) -> list[tuple[int, int]]:
     """Bit ranges [lo, hi) of at most ENABLE_FFS_PER_COPY bits covering `width` bits."""
-    return [(lo, min(width, lo + ENABLE_FFS_PER_COPY)) for lo in range(0, max(width, 1), ENABLE_FFS_PER_COPY)]
+    return bit_slices(width, ENABLE_FFS_PER_COPY)
 
 
 def enable_copies(ffs: int) -> int:
