@@ -358,7 +358,8 @@ def width_converter(unit, target: str) -> Resources:
 def sliding_window(unit, target: str) -> Resources:
     """SlidingWindowUnit: line buffer RAM (R rows x W*CF words), writer and reader position
     counters, the tap address arithmetic (row / column sums, bounds tests, tap word = r*W*CF + column,
-    free-space tests, read address = slot*W*CF + column), the padding mux. A 1x1 stride-1 unpadded
+    free-space tests, read address = slot*W*CF + column) and the registers that hold the current
+    tap's facts, the padding mux. A 1x1 stride-1 unpadded
     window is a wire."""
     P.check_target(target)
     if unit.identity:
@@ -378,6 +379,7 @@ def sliding_window(unit, target: str) -> Resources:
     mults = max(bin(WCF).count("1"), 1)  # r * WCF, slot * WCF: shift-and-add of the constant
     r += P.adder(wb, target) * (2 * mults + 2)                           # tapword, free, rd/wr address
     r += P.comparator(wb, target) * 3                                    # can_write (2), can_read
+    r += P.register(1 + wb + P.bits_for(D))   # the tap's facts (real, word, address), one tap ahead
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding
     return r
 
