@@ -81,3 +81,51 @@ def test_cse_needs_constant_weights():
     with pytest.raises(ValueError, match="constant weights"):
         MatVecUnit(weights=np.ones((4, 4), int), in_type=IntType(4, False), w_type=IntType(2, True), acc_bits=8,
                    pe=2, simd=4, arith="cse")
+
+
+def test_node_ranges_are_exact_where_an_input_repeats():
+    """(x << 3) - x over x in [0, 255] spans [0, 1785]: interval arithmetic would say [-255, 2040]
+    and build a wider adder."""
+    g = build_graph(np.array([[7]]), 0, 255, cse=False)
+    (node,) = g.nodes
+    assert (node.lo, node.hi) == (0, 7 * 255)
+    assert g.matrix().tolist() == [[7]]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_da4ml_graph_is_exact_and_the_cheaper_graph_is_kept(seed):
+    from hwgen.rtl import cmvm_da4ml
+
+    if not cmvm_da4ml.available():
+        pytest.skip("da4ml is not installed (it is a dependency on Linux x86_64)")
+    rng = np.random.default_rng(seed)
+    W = rng.integers(-7, 8, size=(12, 10))
+    W[3] = 0
+    lo, hi = (0, 255) if seed != 1 else (-32, 31)
+    X = np.concatenate([rng.integers(lo, hi + 1, size=(100, 10)), np.where(W > 0, hi, lo)[:4],
+                        np.where(W > 0, lo, hi)[:4]])
+    expected = X.astype(object) @ W.T.astype(object)
+    graphs = [cmvm_da4ml.solve_graph(W, lo, hi, every=2, method=m) for m in cmvm_da4ml.METHODS]
+    for g in graphs:
+        assert g.solver == "da4ml" and g.matrix().tolist() == W.tolist()
+        np.testing.assert_array_equal(_evaluate(g, X), expected)
+    best = build_graph(W, lo, hi, every=2)
+    assert sum(best.adders()) <= min(sum(g.adders()) for g in graphs)
+    np.testing.assert_array_equal(_evaluate(best, X), expected)
+
+
+def test_jet_layer_takes_the_da4ml_graph():
+    """On the jet model's first layer (16 x 16, 4-bit weights, 8-bit input) da4ml's two-stage graph
+    has fewer adder bits than the best of hwgen's CSE trials: the cheaper one is kept."""
+    from hwgen.rtl import cmvm, cmvm_da4ml
+
+    if not cmvm_da4ml.available():
+        pytest.skip("da4ml is not installed (it is a dependency on Linux x86_64)")
+    import hwgen
+
+    acc = hwgen.compile("quant_models/onnx/jet_small_w4a6.onnx", fold="full")
+    unit = acc.plan.stages[0].unit
+    ours = [cmvm.own_graph(cmvm.weight_digits(unit.weights), unit.K, unit.in_type.min, unit.in_type.max,
+                           every=2, trial=t) for t in range(cmvm.TRIALS)]
+    assert (unit.graph.solver, sum(unit.graph.adders())) == ("da4ml", 1727)
+    assert min(sum(g.adders()) for g in ours) == 1817

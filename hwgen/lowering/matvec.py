@@ -74,7 +74,9 @@ class MatVecLowering(DotLowering):
                             memory_bits=u.rom_bits + u.buffer_bits,
                             weights_in="rom" if u.folded else "constants", binary=u.binary, arithmetic=u.arith,
                             pipeline_stages=u.extra_stages, estimate=self.cost(u, target),
-                            in_features=u.K, out_channels=u.C))
+                            in_features=u.K, out_channels=u.C,
+                            **({"adder_graph": {"solver": u.graph.solver, "adders": len(u.graph.adders()),
+                                                "adder_bits": sum(u.graph.adders())}} if u.graph else {})))
 
     def estimate(self, unit: MatVecUnit, target: str):
         from ..cost import units

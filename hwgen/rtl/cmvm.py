@@ -6,10 +6,12 @@ shift and sign (x_a + (x_b << d) appears in several rows), so the graph is built
 common-subexpression elimination, as in distributed-arithmetic CMVM solvers (da4ml, Hcub): while
 some pair (a, b, d, relative sign) occurs in two or more rows, the most frequent one becomes a new
 node t = a +- (b << d) and every occurrence is replaced by one term of t. What is left of each row
-is summed by a balanced tree of two-input adders (grouped by shift so small shifts add first).
+is summed by two-input adders, narrowest sum first among the shallowest terms. Which of several
+equally frequent pairs goes first changes the result by a few percent, so the search runs a few
+times with different tie-breaks and keeps the graph with the fewest adder bits.
 
-Every node is one two-input add or subtract of exact width (interval arithmetic on the inputs'
-ranges), a named signal, so synthesis keeps it a carry-chain adder. For a clock target the graph
+Every node is one two-input add or subtract of exact width (the range of its linear combination of
+the inputs, each input in its own range), a named signal, so synthesis keeps it a carry-chain adder. For a clock target the graph
 is pipelined every `every` adder levels (`stages` register levels; operands from earlier levels
 are delayed to match), all outputs leave at the same stage.
 
@@ -19,6 +21,7 @@ elaborating; elaborate() turns it into Amaranth.
 from __future__ import annotations
 
 import heapq
+import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -29,6 +32,9 @@ from .util import csd_digits, signed_width_for
 
 MAX_TERMS = 4_000  # digits in all rows above which the CSE search is skipped (compile time: the
 MAX_ROW_TERMS = 160  # pair counts grow with the square of a row's terms); plain adder trees then
+TRIALS = 8  # CSE runs with different tie-breaks; the graph with the fewest adder bits is kept
+TRIAL_DIGITS = 4_000  # at most this many digits times runs (compile time)
+GREEDY_SUM_TERMS = 32  # rows up to this many terms are summed narrowest-first, longer ones balanced
 
 
 @dataclass
@@ -69,6 +75,13 @@ class AdderGraph:
     nodes: list[Node] = field(default_factory=list)
     outputs: list = field(default_factory=list)
     every: int = 0  # register every `every` adder levels (0: combinational)
+    solver: str = "hwgen"  # who found the graph: "hwgen" (this module's CSE) or "da4ml" (hwgen.rtl.cmvm_da4ml)
+
+    def __post_init__(self):
+        # each node's value as a linear combination of the inputs: its exact range, even where an
+        # input occurs twice ((x << 3) - x spans [0, 7 hi], not interval arithmetic's [-hi, 8 hi])
+        self._coef = list(np.eye(self.K, dtype=np.int64))
+        self._lo, self._hi = np.asarray(self.in_lo, dtype=np.int64), np.asarray(self.in_hi, dtype=np.int64)
 
     @property
     def K(self) -> int:
@@ -86,11 +99,26 @@ class AdderGraph:
     def level(self, i: int) -> int:
         return 0 if i < self.K else self.nodes[i - self.K].level
 
-    def add(self, a: int, sa: int, b: int, sb: int, sub: bool) -> int:
+    def combine(self, a: int, sa: int, b: int, sb: int, sub: bool) -> tuple[Node, np.ndarray]:
+        """The node (a << sa) +- (b << sb) and its coefficients, not yet added."""
+        va, vb = self._coef[a] << sa, self._coef[b] << sb
+        v = va - vb if sub else va + vb
+        lo = int(np.where(v > 0, v * self._lo, v * self._hi).sum())
+        hi = int(np.where(v > 0, v * self._hi, v * self._lo).sum())
+        return Node(a, sa, b, sb, sub, lo, hi, max(self.level(a), self.level(b)) + 1), v
+
+    def rank(self, a: int, sa: int, b: int, sb: int, sub: bool) -> tuple[int, int]:
+        """(level, carry bits) of the node (a << sa) +- (b << sb), its range by interval arithmetic on
+        the operands' exact ranges: cheap, and exact when they share no input (most row sums)."""
         alo, ahi = (v << sa for v in self.lo_hi(a))
         blo, bhi = (v << sb for v in self.lo_hi(b))
         lo, hi = (alo - bhi, ahi - blo) if sub else (alo + blo, ahi + bhi)
-        self.nodes.append(Node(a, sa, b, sb, sub, lo, hi, max(self.level(a), self.level(b)) + 1))
+        return max(self.level(a), self.level(b)) + 1, Node(a, sa, b, sb, sub, lo, hi, 0).carry_bits
+
+    def add(self, a: int, sa: int, b: int, sb: int, sub: bool) -> int:
+        node, coef = self.combine(a, sa, b, sb, sub)
+        self._coef.append(coef)
+        self.nodes.append(node)
         return self.K + len(self.nodes) - 1
 
     # -- pipelining ---------------------------------------------------------------------------
@@ -131,9 +159,17 @@ class AdderGraph:
                 need(o[0], self.stages)
         return regs
 
+    def matrix(self) -> np.ndarray:
+        """The constant matrix the graph computes, from its outputs' coefficients over the inputs."""
+        rows = [np.zeros(self.K, dtype=np.int64) if o is None else o[2] * (self._coef[o[0]] << o[1])
+                for o in self.outputs]
+        return np.array(rows, dtype=np.int64).reshape(len(rows), self.K)
+
     def adders(self) -> list[int]:
-        """Width of every adder (the bits a carry chain spans)."""
-        return [n.carry_bits for n in self.nodes]
+        """Width of every adder (the bits a carry chain spans), the negation of an output whose
+        last term is subtracted (y = -(node << shift)) included."""
+        negations = [self.bits(o[0]) for o in self.outputs if o is not None and o[2] < 0]
+        return [n.carry_bits for n in self.nodes] + negations
 
     # -- Amaranth ------------------------------------------------------------------------------
     def elaborate(self, m, xs: list, register, name: str = "cm") -> list:
@@ -198,12 +234,37 @@ def build_graph(weights: np.ndarray, in_lo: int, in_hi: int, *, every: int = 0, 
     """The shift-and-add graph of y = W x for x_j in [in_lo, in_hi] (see the module docstring)."""
     W = np.asarray(weights, dtype=np.int64)
     C, K = W.shape
+    rows = weight_digits(W)
+    digits = sum(map(len, rows))
+    search = cse and digits <= MAX_TERMS and max(map(len, rows), default=0) <= MAX_ROW_TERMS
+    candidates = [own_graph(rows, K, in_lo, in_hi, every=every, trial=trial if search else None)
+                  for trial in range(max(1, min(TRIALS, TRIAL_DIGITS // max(digits, 1))) if search else 1)]
+    if search:
+        from .cmvm_da4ml import METHODS, solve_graph
+        for method in METHODS:
+            other = solve_graph(W, in_lo, in_hi, every=every, method=method)
+            if other is not None:
+                candidates.append(other)
+    best = min(candidates, key=lambda g: sum(g.adders()))  # the first of equals: ours before da4ml's
+    if not np.array_equal(best.matrix(), W):
+        raise AssertionError(f"the {best.solver} adder graph does not compute its {C}x{K} weight matrix")
+    return best
+
+
+def weight_digits(W: np.ndarray) -> list[list[tuple[int, int, int]]]:
+    """Per row c, the terms (input j, shift k, sign) of W[c, j]'s canonical signed digits."""
+    C, K = W.shape
+    return [[(j, k, d) for j in range(K) if W[c, j] for k, d in csd_digits(int(W[c, j]))] for c in range(C)]
+
+
+def own_graph(rows, K: int, in_lo: int, in_hi: int, *, every: int = 0, trial: int | None = 0) -> AdderGraph:
+    """hwgen's graph for the rows' terms: CSE (trial 0 breaks ties by the pairs' order, trial t > 0
+    at random from seed t: reproducible; None: no CSE), then the rows' sums."""
     g = AdderGraph([int(in_lo)] * K, [int(in_hi)] * K, every=every)
-    rows: list[list[tuple[int, int, int]]] = [
-        [(j, k, d) for j in range(K) if W[c, j] for k, d in csd_digits(int(W[c, j]))] for c in range(C)]
-    if cse and sum(map(len, rows)) <= MAX_TERMS and max(map(len, rows), default=0) <= MAX_ROW_TERMS:
-        _eliminate(g, rows)
-    g.outputs = [_sum_row(g, row) for row in rows]
+    left = [list(row) for row in rows]
+    if trial is not None:
+        _eliminate(g, left, random.Random(trial) if trial else None)
+    g.outputs = [_sum_row(g, row) for row in left]
     return g
 
 
@@ -220,10 +281,21 @@ def _row_keys(row) -> set:
     return {_pair_key(row[x], row[y])[0] for x in range(len(row)) for y in range(x + 1, len(row))}
 
 
-def _eliminate(g: AdderGraph, rows: list[list[tuple[int, int, int]]]) -> None:
+def _eliminate(g: AdderGraph, rows: list[list[tuple[int, int, int]]], rng: random.Random | None = None) -> None:
     """Two-term CSE: replace the most frequent pair pattern (counted once per row it occurs in) until
     none occurs in two rows. Counts are kept incrementally (only rows holding the pattern change)
-    and the most frequent is taken from a heap whose stale entries are skipped."""
+    and the most frequent is taken from a heap whose stale entries are skipped. Among equally
+    frequent patterns the smallest key goes first, or with `rng` a random one (a fixed draw per
+    pattern)."""
+    draws: dict = {}
+
+    def entry(key, n):
+        if rng is None:
+            return (-n, key)
+        if key not in draws:
+            draws[key] = rng.random()
+        return (-n, draws[key], key)
+
     keys = [_row_keys(row) for row in rows]
     count: Counter = Counter()
     holders: dict = defaultdict(set)  # key -> rows holding it
@@ -231,10 +303,11 @@ def _eliminate(g: AdderGraph, rows: list[list[tuple[int, int, int]]]) -> None:
         count.update(ks)
         for k in ks:
             holders[k].add(r)
-    heap = [(-n, k) for k, n in count.items() if n >= 2]
+    heap = [entry(k, n) for k, n in count.items() if n >= 2]
     heapq.heapify(heap)
     while heap:
-        neg, key = heapq.heappop(heap)
+        top = heapq.heappop(heap)
+        neg, key = top[0], top[-1]
         if count.get(key, 0) != -neg:
             continue  # stale
         a, b, d, rel = key
@@ -262,30 +335,48 @@ def _eliminate(g: AdderGraph, rows: list[list[tuple[int, int, int]]]) -> None:
                 if not count[k]:
                     del count[k], holders[k]
                 elif count[k] >= 2:
-                    heapq.heappush(heap, (-count[k], k))
+                    heapq.heappush(heap, entry(k, count[k]))
             for k in new - keys[r]:
                 count[k] += 1
                 holders[k].add(r)
                 if count[k] >= 2:
-                    heapq.heappush(heap, (-count[k], k))
+                    heapq.heappush(heap, entry(k, count[k]))
             keys[r] = new
 
 
+def _pair_node(g: AdderGraph, t1, t2):
+    """(a, sa, b, sb, sub, base shift, sign) of the add that sums two terms: sign * ((a << sa) +-
+    (b << sb)) << base, subtracting rather than negating where the signs differ."""
+    (n1, s1, g1), (n2, s2, g2) = t1, t2
+    if g1 < 0 and g2 > 0:  # b - a
+        (n1, s1, g1), (n2, s2, g2) = (n2, s2, g2), (n1, s1, g1)
+    base = min(s1, s2)
+    return n1, s1 - base, n2, s2 - base, g1 != g2, base, g1 if g1 == g2 else 1
+
+
 def _sum_row(g: AdderGraph, terms: list[tuple[int, int, int]]):
-    """A balanced tree of two-input adds over the row's terms -> (node, shift, sign) or None."""
+    """Two-input adds over the row's terms -> (node, shift, sign) or None. Up to GREEDY_SUM_TERMS
+    terms: the pair with the narrowest adder among the shallowest terms first (terms far apart in
+    shift leave their low bits out of the carry chain); longer rows: a balanced tree by shift."""
     if not terms:
         return None
     terms = sorted(terms, key=lambda t: (t[1], g.level(t[0])))
-    while len(terms) > 1:
+    while len(terms) > GREEDY_SUM_TERMS:
         nxt = []
         for x in range(0, len(terms) - 1, 2):
-            (n1, s1, g1), (n2, s2, g2) = terms[x], terms[x + 1]
-            base = min(s1, s2)
-            if g1 < 0 and g2 > 0:  # b - a
-                (n1, s1, g1), (n2, s2, g2) = (n2, s2, g2), (n1, s1, g1)
-            node = g.add(n1, s1 - base, n2, s2 - base, g1 != g2)
-            nxt.append((node, base, g1 if g1 == g2 else 1))
+            a, sa, b, sb, sub, base, sign = _pair_node(g, terms[x], terms[x + 1])
+            nxt.append((g.add(a, sa, b, sb, sub), base, sign))
         if len(terms) % 2:
             nxt.append(terms[-1])
         terms = nxt
+    while len(terms) > 1:
+        best = None
+        for x in range(len(terms)):
+            for y in range(x + 1, len(terms)):
+                pair = _pair_node(g, terms[x], terms[y])
+                rank = g.rank(*pair[:5])
+                if best is None or rank < best[0]:
+                    best = (rank, x, y, pair)
+        _, x, y, (a, sa, b, sb, sub, base, sign) = best
+        terms = [t for i, t in enumerate(terms) if i not in (x, y)] + [(g.add(a, sa, b, sb, sub), base, sign)]
     return terms[0]
