@@ -269,3 +269,28 @@ def test_requant_unit_with_reachable_ranges_drops_only_dead_clips(rounding):
     exp = pack_beats(level, out_type, 4)
     got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), 4), len(exp), seed=1, p_valid=0.8, p_ready=0.8)
     assert got == exp
+
+
+def test_requant_unit_dead_lanes_are_constants():
+    """A lane whose reachable accumulators all give one level (a ReLU that never fires: the jet
+    model's channel 14, range [-2040, 0] with ties to even at 2^6) is a constant: no adder or clip
+    for it in the netlist, and the unit still equals the golden formula on every reachable value."""
+    from amaranth.back import rtlil
+
+    shift, in_bits, out_type = 6, 15, IntType(6, False)
+    mul = np.array([1, 1, 1], dtype=np.int64)
+    add = np.array([31, 31, 31], dtype=np.int64)
+    lo = np.array([-2040, -3570, 4100], dtype=np.int64)
+    hi = np.array([0, 6885, 7000], dtype=np.int64)
+    dut = RequantUnit(mul=mul, add=add, shift=shift, rounding="half_even", levels=64, in_bits=in_bits,
+                      out_type=out_type, out_base=0, pe=3, arith="lut", acc_lo=lo, acc_hi=hi)
+    assert [dut.constant_level(p) for p in range(3)] == [0, None, 63]
+    text = rtlil.convert(dut)
+    assert "q1" in text and "q0" not in text and "q2" not in text  # only lane 1 builds a quotient
+    rng = np.random.default_rng(5)
+    X = np.stack([np.concatenate([[lo[c], hi[c], 32, -32], rng.integers(lo[c], hi[c] + 1, 100)]).clip(lo[c], hi[c])
+                  for c in range(3)], 1)
+    level = np.stack([requant_levels(X[:, c], 1, 31, shift, 64, "half_even") for c in range(3)], 1)
+    exp = pack_beats(level, out_type, 3)
+    got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), 3), len(exp), seed=2, p_valid=0.8, p_ready=0.8)
+    assert got == exp

@@ -273,8 +273,9 @@ def _level(n: int, out_bits: int, target: str) -> Resources:
 def requant(unit, target: str) -> Resources:
     """RequantUnit: input register, per lane one acc x mul product (a DSP block, or shift-and-add
     rows: constant mul by its signed digits, ROM mul by its bits), the add, the clip (two
-    comparisons and a 3:1 select) and the output base; the (mul, add) ROM when folded; the output
-    register and the plan's pipeline registers."""
+    comparisons and a 3:1 select) and the output base, for every lane whose level is not a constant
+    over its reachable accumulators; the (mul, add) ROM when folded; the output register and the
+    plan's pipeline registers."""
     P.check_target(target)
     PE, ob = unit.pe, unit.out_bits
     a, b = unit.in_bits, unit.mul_bits
@@ -283,6 +284,8 @@ def requant(unit, target: str) -> Resources:
     if unit.folded:
         r += P.group_rom(unit.word_bits, unit.rom_init(), target, style=unit.rom_style)
     for p in range(PE):
+        if unit.constant_level(p) is not None:  # a dead channel: its level is a constant
+            continue
         if unit.shift_lane(p):  # (acc >> s') + A + carry: the carry from the low bits, one short adder, the clip
             level_bits = max(a - unit.shift + int(unit.mul[p]).bit_length(), 2)
             r += P.lut(target, "ctl", unit.shift / 2 + 1) + P.adder(level_bits, target)

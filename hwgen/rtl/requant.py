@@ -128,6 +128,24 @@ class RequantUnit(wiring.Component):
         ends = [(int(v) * m + a) >> self.shift for v in (self.acc_lo[p], self.acc_hi[p])]
         return min(ends), max(ends) + (self.rounding != "floor")
 
+    def level(self, acc: int, p: int) -> int:
+        """Lane p's level for one accumulator value (the module docstring's formula)."""
+        v = int(acc) * int(self.mul[p]) + int(self.add[p])
+        if self.rounding == "half_even":
+            v += (v >> self.shift) & 1
+        elif self.rounding == "half_odd":
+            v += ((v >> self.shift) & 1) ^ 1
+        return min(max(v >> self.shift, 0), self.L)
+
+    def constant_level(self, p: int) -> int | None:
+        """Lane p's level when every accumulator that can reach it gives the same one (a dead
+        channel, e.g. a ReLU that never fires), else None. The level is monotone in the
+        accumulator, so its two ends decide."""
+        if self.folded or self.acc_lo is None or self.acc_hi is None:
+            return None
+        lo, hi = self.level(self.acc_lo[p], p), self.level(self.acc_hi[p], p)
+        return lo if lo == hi else None
+
     def _clip(self, q, inc, p: int):
         """clip(q + inc, 0, L) for a quotient q and a 0/1 increment, without the bound lane p's
         reachable accumulators never cross. When L + 1 is a power of two 2^b (every full-range
@@ -209,6 +227,10 @@ class RequantUnit(wiring.Component):
 
         outs = []
         for p in range(PE):
+            level = self.constant_level(p)
+            if level is not None:  # a dead channel (e.g. a ReLU that never fires): no logic at all
+                outs.append(Const((self.out_base + level) & ((1 << self.out_bits) - 1), self.out_bits))
+                continue
             if self.shift_lane(p):
                 q = self._pow2_quotient(m, prods[p], int(self.mul[p]).bit_length() - 1, int(self.add[p]), p,
                                         self.quotient_range(p))
