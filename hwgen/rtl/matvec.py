@@ -292,7 +292,7 @@ class MatVecUnit(wiring.Component):
             x = x_stream
 
         # weights
-        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), fire=fire0, en=en,
+        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), fire=fire0, en=self._enables,
                           style=self.rom_style) if self.folded else None
 
         # stage 1

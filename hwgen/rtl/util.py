@@ -232,8 +232,9 @@ def rom_banks(width: int, style: str | None) -> list[tuple[int, int]]:
 def group_rom(m, *, width: int, words: list[int], fire, en, style: str | None = None, name: str = "rom"):
     """A ROM of one word per step (m.submodules.<name>, or <name>0, <name>1, ... when banked, see
     rom_banks), addressed by a counter that steps on every `fire` and wraps after the last word; read
-    under the pipeline enable `en`. Returns the read data (one cycle after the address, like a block
-    RAM)."""
+    under the pipeline enable `en`, a signal or an EnableCopies (each bank's read register then takes
+    its share of the copies: CNV-W1A1's Conv_2 had one enable net of 12.1 ns to its 2,048-bit ROM
+    read register). Returns the read data (one cycle after the address, like a block RAM)."""
     depth = len(words)
     parts = []
     banks = rom_banks(width, style)
@@ -246,7 +247,7 @@ def group_rom(m, *, width: int, words: list[int], fire, en, style: str | None = 
         addr = Signal(range(max(depth, 2)), name=f"{tag}_addr")
         with m.If(fire):
             m.d.sync += addr.eq(Mux(addr == depth - 1, 0, addr + 1))
-        m.d.comb += [rd.addr.eq(addr), rd.en.eq(en)]
+        m.d.comb += [rd.addr.eq(addr), rd.en.eq(en.take(hi - lo) if isinstance(en, EnableCopies) else en)]
         parts.append(rd.data)
     return parts[0] if len(parts) == 1 else Cat(*parts)
 
