@@ -6,7 +6,7 @@ as before that work (--arith dsp --no-pipeline --activation thresholds), with --
 no_backpressure as default but with an output that is never stalled (--no-backpressure: the
 interface of da4ml's and hls4ml's io_parallel pipelines); and da4ml 0.6's Verilog for the small
 jet net (the `da4ml` row, in a wrapper whose input ready is 1 and whose output ready is ignored;
-needs `pip install da4ml==0.6.0`).
+da4ml is one of hwgen's dependencies on Linux x86_64).
 
     python bench/qor_vs_peers.py [--designs jet_small_full digits_a2q_64 ...] [--configs default legacy]
                                  [--json bench/results/qor_vs_peers.json]

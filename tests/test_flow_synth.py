@@ -56,6 +56,26 @@ def test_ice40_synth_and_place(standin):
     assert (standin / "flow-ice40" / "design.asc").stat().st_size > 0
 
 
+@_need("yosys", "nextpnr-ice40")
+def test_ice40_seed_sweep_keeps_the_best_seed(tmp_path):
+    """--seeds places and routes once per seed (two at a time here) and keeps the highest Fmax: the
+    JSON lists every run, its `seed` and Fmax are the best run's, and the standard log and
+    bitstream files are that run's copies."""
+    build_standin(tmp_path)
+    lines = []
+    res = synthesize(tmp_path, target="ice40", seeds=[3, 1, 2], jobs=2, reuse_netlist=False, progress=lines.append)
+    sweep = res["seed_sweep"]
+    assert [r["seed"] for r in sweep] == [3, 1, 2]
+    assert all(r["fmax_mhz"] and r["fmax_mhz"] > 10 for r in sweep)
+    best = max(sweep, key=lambda r: r["fmax_mhz"])
+    assert (res["seed"], res["fmax_mhz"]) == (best["seed"], best["fmax_mhz"])
+    work = tmp_path / "flow-ice40"
+    for name in ("nextpnr.log", "design.asc", "nextpnr-report.json"):
+        stem, ext = name.rsplit(".", 1)
+        assert (work / name).read_bytes() == (work / f"{stem}-seed{best['seed']}.{ext}").read_bytes()
+    assert sum(1 for ln in lines if ln.strip().startswith("seed ")) == 3
+
+
 @_need("yosys")
 def test_ice40_does_not_fit_names_the_numbers(tmp_path, monkeypatch):
     import dataclasses
