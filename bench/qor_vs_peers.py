@@ -9,9 +9,10 @@ jet net (the `da4ml` row, in a wrapper whose input ready is 1 and whose output r
 da4ml is one of hwgen's dependencies on Linux x86_64).
 
     python bench/qor_vs_peers.py [--designs jet_small_full digits_a2q_64 ...] [--configs default legacy]
-                                 [--json bench/results/qor_vs_peers.json]
+                                 [--json bench/results/qor_vs_peers.json] [--seeds 1 2 3]
 
-Per row: II, latency, LUT / FF / carry / BRAM / DSP, Fmax (and the clock target), the LUTs of the
+Per row: II, latency, LUT / FF / carry / BRAM / DSP, Fmax (and the clock target; with --seeds the
+best of a seed sweep, every seed's Fmax in the row), the commit measured, the LUTs of the
 activation units (Threshold / requantizer) and of the MatVec / conv units they follow (per-module
 synthesis), tool time. Rows of designs or configs not rerun are kept from the JSON.
 """
@@ -77,7 +78,18 @@ def _unit_luts(acc, res: dict) -> tuple[int, int]:
     return act, dot
 
 
-def run(name: str, config: str) -> dict:
+def _commit() -> str | None:
+    """The hwgen commit the row was measured at (rows of several commits share the JSON)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def run(name: str, config: str, seeds: list[int] | None = None) -> dict:
     model, options, target = DESIGNS[name]
     path = model() if callable(model) else os.path.join(ROOT, model)
     t0 = time.perf_counter()
@@ -87,11 +99,13 @@ def run(name: str, config: str) -> dict:
     report = acc.write(out)
     row = {"design": name, "config": config, "target": target, "clock_target_mhz": report["clock_mhz"],
            "ii_cycles": report["ii_cycles"], "latency_cycles": report["latency_cycles"],
-           "estimate": report["estimate"], "compile_seconds": round(compile_s, 1)}
+           "estimate": report["estimate"], "compile_seconds": round(compile_s, 1), "commit": _commit()}
     t0 = time.perf_counter()
     try:
-        res = synthesize_or_synth_only(out, target=target, progress=lambda m: None)
-        row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz")})
+        res = synthesize_or_synth_only(out, target=target, seeds=seeds, progress=lambda m: None)
+        row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz", "seed")})
+        if res.get("seed_sweep"):
+            row["seed_sweep"] = {r["seed"]: r["fmax_mhz"] for r in res["seed_sweep"]}
         row["activation_luts"], row["dot_luts"] = _unit_luts(acc, res)
         if res.get("pnr_error"):
             row["error"] = res["pnr_error"]
@@ -125,7 +139,7 @@ def _print(row: dict) -> None:
     print(f"{row['design']:22s} {row['config']:8s} {row['target']:5s} II {row['ii_cycles']!s:>6} "
           f"lat {row['latency_cycles']!s:>6}  LUT {row.get('luts')}  FF {row.get('ffs')}  carry {row.get('carry')}  "
           f"BRAM {row.get('brams')}  DSP {row.get('dsps')}  Fmax {row.get('fmax_mhz')} MHz "
-          f"(target {row['clock_target_mhz']})  act/dot LUT {row.get('activation_luts')}/{row.get('dot_luts')}  "
+          f"(target {row['clock_target_mhz']}{', seeds ' + str(row['seed_sweep']) if row.get('seed_sweep') else ''})  act/dot LUT {row.get('activation_luts')}/{row.get('dot_luts')}  "
           f"[{row.get('tool_seconds')} s]" + (f"  ERROR {row['error']}" if "error" in row else ""), flush=True)
 
 
@@ -135,7 +149,9 @@ def table(rows: list[dict]) -> str:
     for r in sorted(rows, key=lambda r: (r["design"], r["config"])):
         lines.append(f"| {r['design']} | {r['config']} | {r['target']} | {r['ii_cycles']} | {r['latency_cycles']} | "
                      f"{r.get('luts')} | {r.get('ffs')} | {r.get('carry')} | {r.get('brams')} | {r.get('dsps')} | "
-                     f"{r.get('fmax_mhz')} ({r['clock_target_mhz']}) | {r.get('activation_luts')} / "
+                     f"{r.get('fmax_mhz')} ({r['clock_target_mhz']})"
+                     + (f" seed {r['seed']} of {len(r['seed_sweep'])}" if r.get("seed_sweep") else "")
+                     + f" | {r.get('activation_luts')} / "
                      f"{r.get('dot_luts')} |")
     return "\n".join(lines)
 
@@ -145,6 +161,9 @@ def main() -> int:
     ap.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
     ap.add_argument("--configs", nargs="+", default=["default"], choices=list(CONFIGS) + list(PEERS))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "qor_vs_peers.json"))
+    ap.add_argument("--seeds", type=int, nargs="+",
+                    help="place and route each design once per seed and keep the best Fmax (hwgen synth "
+                         "--seeds; the row lists every seed's Fmax); default: seed 1 only")
     args = ap.parse_args()
     results = ResultsFile(args.json, key=lambda r: (r["design"], r["config"]))
     for name in args.designs:
@@ -154,7 +173,7 @@ def main() -> int:
                     continue
                 results.put(run_peer(config))
             else:
-                results.put(run(name, config))
+                results.put(run(name, config, args.seeds))
     rows = results.rows
     print()
     print(table(rows))
