@@ -529,14 +529,15 @@ def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports
 
 
 def fifo(width: int, depth: int, target: str) -> Resources:
-    """amaranth.lib.fifo.SyncFIFOBuffered(width, depth): a RAM of depth-1 words (sync read), write
-    and read pointers (counters with wrap), the inner level (+1 / -1: yosys shares one adder behind
-    a mux), full / empty tests, the output valid flag."""
+    """hwgen.rtl.fifo.StreamFIFO(width, depth), SyncFIFOBuffered's structure: a RAM of depth-1 words
+    (sync read), write and read pointers (counters with wrap), the inner level (+1 / -1: yosys
+    shares one adder behind a mux), full / empty tests, the registered write ready and the output
+    valid flag."""
     if depth <= 1:
         return register(width + 1) + Resources(lut=2)
     inner = depth - 1
     lb = bits_for(inner + 1)
     r = ram(width, inner, target)
     r = r + counter(inner, target) * 2 + register(lb) + adder(lb, target) + mux(2, lb, target)
-    r = r + equality(lb, target) * 2 + register(1)
+    r = r + equality(lb, target) * 2 + register(2)
     return r
