@@ -388,10 +388,12 @@ def sliding_window(unit, target: str) -> Resources:
 
 
 def conv(unit, target: str) -> Resources:
-    """ConvUnit: its sliding window, [width converter,] MatVec."""
+    """ConvUnit: its sliding window, [skid buffer, width converter,] MatVec."""
     r = sliding_window(unit.swg, target) + matvec(unit.mv, target)
     if unit.gather is not None:
         r += width_converter(unit.gather, target)
+    if unit.skid is not None:
+        r += skid(unit.skid, target)
     return r
 
 

@@ -102,7 +102,9 @@ class ConvLowering(DotLowering):
     def build(self, op: Conv, clock=None) -> ConvUnit:
         require_window_fits(op, op.pads)
         folded = (op.out_channels // op.pe) * (patch_length(op) // op.simd) > 1
-        return ConvUnit.from_op(op, arith=self.arithmetic(op, folded, clock), pipeline=self.pipeline(op, folded, clock))
+        pipelined = clock is not None and clock.mhz is not None
+        return ConvUnit.from_op(op, arith=self.arithmetic(op, folded, clock), pipeline=self.pipeline(op, folded, clock),
+                                cut_ready=pipelined)
 
     def input_beat(self, unit) -> int:
         """Elements per input beat of the unit (its sliding window's channels per beat)."""
@@ -116,7 +118,7 @@ class ConvLowering(DotLowering):
 
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: ConvUnit) -> list:
-        gather = lowering_of_unit(unit.gather).timing_models(unit.gather) if unit.gather is not None else []
+        gather = [model for u in (unit.skid, unit.gather) if u is not None for model in lowering_of_unit(u).timing_models(u)]
         return window_models(unit.swg) + gather + [MatVecModel(unit.mv.NF, unit.mv.SF, unit.mv.extra_stages)]
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
