@@ -250,10 +250,10 @@ def _skip_bound(path):
 
 
 @pytest.mark.parametrize("kw,fold,ii,latency", [
-    ({"scales": (0.25, 0.5, 0.5)}, FOLD, 576, 735),  # the stem's window (8x8 pixels x 9 taps) sets the II
-    ({"skip_first": True, "skip_kernel": 3}, FOLD, 576, 735),
+    ({"scales": (0.25, 0.5, 0.5)}, FOLD, 576, 737),  # the stem's window (8x8 pixels x 9 taps) sets the II
+    ({"skip_first": True, "skip_kernel": 3}, FOLD, 576, 737),
     ({"body_kernel": 1, "skip_kernel": 5}, FOLD, 576, 690),
-    ({"skip_kernel": 3}, _skip_bound, 4608, 4705),
+    ({"skip_kernel": 3}, _skip_bound, 4608, 4706),
 ], ids=["pow2_shifts", "skip3x3", "fifo_behind_body", "skip_bound"])
 def test_projection_block_verifies_in_icarus(tmp_path, kw, fold, ii, latency):
     """Bit-exact with random stalls, and the bench measures the report's II and latency: 5-20 s each."""
@@ -274,7 +274,7 @@ def test_projection_block_verifies_in_verilator(tmp_path):
     """About 85 s (the Verilator build)."""
     acc = hwgen.compile(projection_cnn(tmp_path / "m.onnx", seed=3, scales=(0.25, 0.5, 0.5)), fold="auto",
                         target_cycles=64)
-    assert (acc.plan.ii_cycles, acc.plan.latency_cycles) == (576, 690)
+    assert (acc.plan.ii_cycles, acc.plan.latency_cycles) == (576, 689)
     acc.write(tmp_path / "build")
     r = acc.verify(sim="verilator", vectors=3, seed=2, cxx_opt="-O0")
     assert r.ok and r.passed == r.vectors == 5, r.summary()
