@@ -131,6 +131,17 @@ def test_matvec_unit_enable_copies_exact_under_stalls_and_kept_by_yosys(tmp_path
     assert len(kept) == copies
 
 
+@pytest.mark.parametrize("pipeline", [None, Pipeline(operands=True, products=True, tree_every=2)])
+def test_matvec_lane_groups_read_their_own_control_copies(pipeline):
+    """PE 24 lanes of about 10-bit accumulators: stage 2's valid / first / last are one copy per 6
+    lanes (four copies); every accumulator is exact under random stalls, also across vectors (first
+    clears each lane's sum) and at the extremes."""
+    got, exp, _, dut = _matvec_case(48, 12, IntType(3, True), IntType(2, True), 24, 4, seed=21, p_valid=0.6,
+                                    p_ready=0.5, nvec=6, arith="lut", pipeline=pipeline)
+    assert dut.control_lanes_per_copy == 64 // dut.acc_bits and dut.control_copies == -(-24 // dut.control_lanes_per_copy) > 1
+    assert got == exp
+
+
 def test_rom_banks_split_wide_logic_roms_only():
     assert rom_banks(2048, "logic") == [(128 * b, 128 * (b + 1)) for b in range(16)]
     assert rom_banks(300, "logic") == [(0, 100), (100, 200), (200, 300)]

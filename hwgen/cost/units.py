@@ -211,6 +211,8 @@ def matvec(unit, target: str) -> Resources:
     if SF > 1:
         r += (P.register(acc) + P.adder(acc, target) + P.mux(2, acc, target)) * PE
     r += P.register(PE * acc)  # out_data
+    if unit.control_copies > 1:  # stage 2's valid / first / last per lane group, in toggle form
+        r += P.register(3 * unit.control_copies) + P.mux(2, 3 * unit.control_copies, target)
     copies = enable_copies(r.ff)  # rtl.util.EnableCopies: an out_valid copy and an OR per copy
     return r + P.register(copies) + P.mux(2, copies, target)
 

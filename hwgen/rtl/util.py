@@ -113,7 +113,9 @@ def output_ready(unit) -> Value:
     return Const(1, 1) if getattr(unit, "never_stalled", False) else unit.o.ready
 
 
-ENABLE_FFS_PER_COPY = 512  # pipeline flip-flops that one copy of a unit's enable drives
+ENABLE_FFS_PER_COPY = 256  # pipeline flip-flops that one copy of a unit's enable drives (512 left
+# CNV-W1A1's Conv_1 a 9.3 ns net from one copy to its ROM output register's clock enables, which sit
+# beside block RAMs spread along a row of the die)
 
 
 class EnableCopies:
