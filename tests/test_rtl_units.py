@@ -106,7 +106,7 @@ def test_matvec_unit_operand_copies(in_type, w_type):
 
 def test_matvec_unit_enable_copies_exact_under_stalls_and_kept_by_yosys(tmp_path):
     """A 4-lane, SIMD-32 unit of 8-bit products with the clock target's registers has about 2,000
-    pipeline flip-flops: its enable is several copies (rtl.util.EnableCopies, one per 256 FFs), every
+    pipeline flip-flops: its enable is several copies (rtl.util.EnableCopies, one per 512 FFs), every
     accumulator is still exact under random stalls, and synthesis keeps each copy's out_valid."""
     import re
     import shutil

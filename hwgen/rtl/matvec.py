@@ -9,7 +9,7 @@ buffer; for nf > 0 they are replayed from it. One (nf, sf) step per cycle, so a 
 NF*SF cycles in steady state.
 
 Pipeline (one enable `en` = output register empty or being read, so `valid` never depends on
-`ready`; the datapath registers take it from copies, one per 256 flip-flops, rtl.util.EnableCopies;
+`ready`; the datapath registers take it from copies, one per 512 flip-flops, rtl.util.EnableCopies;
 stage 2's valid / first / last reach the lanes as one copy per lane group, control_copies):
   stage 0  counters (nf, sf); read address to the weight ROM and the input buffer
   stage 1  x (stream register or buffer read data) and w (ROM read data) -> per-lane dot product

@@ -113,9 +113,10 @@ def output_ready(unit) -> Value:
     return Const(1, 1) if getattr(unit, "never_stalled", False) else unit.o.ready
 
 
-ENABLE_FFS_PER_COPY = 256  # pipeline flip-flops that one copy of a unit's enable drives (512 left
-# CNV-W1A1's Conv_1 a 9.3 ns net from one copy to its ROM output register's clock enables, which sit
-# beside block RAMs spread along a row of the die)
+ENABLE_FFS_PER_COPY = 512  # pipeline flip-flops that one copy of a unit's enable drives. 256 was
+# tried (CNV-W1A1's Conv_1 had a 9.3 ns net from one copy to ROM output registers beside block RAMs):
+# on digits_a2q_64 it routed at 74.02 / 86.10 MHz (seeds 1 / 2) against 86.41 / 94.63 with 512, the
+# same netlist otherwise; the copy's sinks stay spread whatever their number
 
 
 class EnableCopies:
