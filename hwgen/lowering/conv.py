@@ -118,8 +118,8 @@ class ConvLowering(DotLowering):
 
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: ConvUnit) -> list:
-        gather = [model for u in (unit.skid, unit.gather) if u is not None for model in lowering_of_unit(u).timing_models(u)]
-        return window_models(unit.swg) + gather + [MatVecModel(unit.mv.NF, unit.mv.SF, unit.mv.extra_stages)]
+        between = [model for u in unit.between for model in lowering_of_unit(u).timing_models(u)]
+        return window_models(unit.swg) + between + [MatVecModel(unit.mv.NF, unit.mv.SF, unit.mv.extra_stages)]
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit

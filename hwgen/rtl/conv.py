@@ -142,10 +142,15 @@ class ConvUnit(wiring.Component):
         return self.swg.fill_cycles
 
     @property
+    def between(self) -> list:
+        """The plumbing between the window and the MatVec, in stream order: [skid,] [gather]."""
+        return [u for u in (self.skid, self.gather) if u is not None]
+
+    @property
     def latency(self) -> int:
         """First input beat to first output beat, no stalls: fill, one patch, the pipelines."""
-        gather = sum(u.latency for u in (self.skid, self.gather) if u is not None)
-        return self.swg.fill_cycles + self.swg.latency + self.swg.patch_beats + gather + self.mv.latency
+        between = sum(u.latency for u in self.between)
+        return self.swg.fill_cycles + self.swg.latency + self.swg.patch_beats + between + self.mv.latency
 
     @property
     def rom_bits(self) -> int:
