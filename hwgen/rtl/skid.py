@@ -35,8 +35,8 @@ class SkidBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # Both state bits (out_valid, skid_empty) are kept as one copy per 64 data bits
-        # (util.select_slices): a wide skid's registers spread with the unit beside it (CNV-W1A1's 352-bit skid behind Conv_1 across
-        # the ECP5), and one valid bit steering every clock enable and mux was the critical path
+        # (util.select_slices): a wide skid's registers spread with the unit beside it (CNV-W1A1's
+        # 352-bit skid behind Conv_1 across the ECP5), and one valid bit steering every clock enable and mux was the critical path
         # (skid_valid -> 11 ns net -> LUT -> 6 ns net -> skid_data enables). The copies compute
         # the same next state from their own outputs, so they stay equal and synthesis cannot
         # merge them; the skid data register loads whenever its copy says the skid is empty, so
