@@ -83,9 +83,19 @@ module hwgen_serial_harness #(
     assign sdo = out_sr[0];
     assign sdo_valid = out_full;
 
+    // The registered reset reaches every control flip-flop of the core. On ECP5 it rides a
+    // primary clock network (DCCA), as nextpnr-ice40 promotes high-fan-out resets on its own:
+    // in general routing it was a 12.6 ns net (digits A2Q at II 64). yosys: -DHWGEN_ECP5_GLOBAL_RESET
+    // and the ECP5 cell library (read_verilog -lib +/ecp5/cells_bb.v).
+    wire rst_core;
+`ifdef HWGEN_ECP5_GLOBAL_RESET
+    DCCA rst_global (.CLKI(rst_q), .CE(1'b1), .CLKO(rst_core));
+`else
+    assign rst_core = rst_q;
+`endif
     `HWGEN_CORE core (
         .clk(clk),
-        .rst(rst_q),
+        .rst(rst_core),
         .i__payload(in_sr),
         .i__valid(in_valid),
         .i__ready(in_ready),

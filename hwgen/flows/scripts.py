@@ -166,10 +166,14 @@ def yosys_script(*, target: str, device: devices.Device, core_verilog: str, core
         synth.append("-noflatten")
     if target == "xilinx" and not per_module:
         synth.append("-flatten")
+    # ECP5: the harness puts its reset on a global network (a DCCA cell, declared by yosys's library)
+    ecp5_cells = ["read_verilog -lib +/ecp5/cells_bb.v"] if target == "ecp5" else []
+    defines = "-DHWGEN_ECP5_GLOBAL_RESET " if target == "ecp5" else ""
     lines = [
         f"# hwgen {target} synthesis of {core_top} inside {wrapper} ({device.part})",
         "# re-run: see run.sh in this directory",
-        f"read_verilog -DHWGEN_CORE={core_top} {' '.join((core_verilog, *extra_verilog))} {wrapper_file}",
+        *ecp5_cells,
+        f"read_verilog {defines}-DHWGEN_CORE={core_top} {' '.join((core_verilog, *extra_verilog))} {wrapper_file}",
         f"hierarchy -check -top {wrapper} {chparams}".rstrip(),
         " ".join(synth),
     ]
