@@ -199,8 +199,16 @@ class SlidingWindowUnit(wiring.Component):
         free = Signal(range(HWCF + D + 1), init=D, name="free_before")
         free_ahead = Signal(signed(signed_width_for(D - HWCF, HWCF + D)), init=D - HWCF, name="free_ahead")
 
-        can_write = Signal(name="can_write")
-        m.d.comb += can_write.eq(behind | (same & (wpos < free)) | (ahead & (wpos < free_ahead)))
+        # The writer's permission is a register (input ready never follows a compare), computed from
+        # the writer's next position and the reader's current state: the reader only ever frees
+        # words, so seeing its update one cycle late delays a permission by a cycle, never grants a
+        # wrong one. Combinational, the compare sat between the line buffer and the producer's skid
+        # (CNV-W1A1's first max pool: wpos compare -> ready -> skid, 78.44 MHz).
+        can_write = Signal(init=1, name="can_write")  # free > 0 words at reset
+        stay = behind | (same & (wpos < free)) | (ahead & (wpos < free_ahead))
+        # after a write: the next word, or word 0 of the next image (generation diff + 1)
+        step = Mux(wpos == HWCF - 1, behind | (same & (free_ahead > 0)),
+                   behind | (same & (wpos + 1 < free)) | (ahead & (wpos + 1 < free_ahead)))
         can_read = Signal(name="can_read")
         m.d.comb += can_read.eq(~real | ahead | (same & (wpos > tapword)))
 
@@ -211,6 +219,7 @@ class SlidingWindowUnit(wiring.Component):
             wfire.eq(self.i.valid & can_write),
             wr.addr.eq(const_product(wslot, WCF) + wcol), wr.data.eq(self.i.payload), wr.en.eq(wfire),
         ]
+        m.d.sync += can_write.eq(Mux(wfire, step, stay))
         with m.If(wfire):
             with m.If(wcol == WCF - 1):
                 m.d.sync += [wcol.eq(0), wslot.eq(add_mod(wslot, 1, R))]

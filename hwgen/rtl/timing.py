@@ -182,14 +182,15 @@ class WindowModel:
         self.oh = self.ow = self.ki = self.j = 0
         self.r0, self.c0 = -self.pt, -self.pl * self.CF
         self.ov = False
+        self.cw = True  # the writer's registered permission
 
     def _diff(self):
         return (self.wgen - self.rgen) & 3
 
-    def _can_write(self):
-        d = self._diff()
+    def _may_write(self, wpos, wgen):
+        d = (wgen - self.rgen) & 3
         free = max(self.r0, 0) * self.WCF + self.D
-        return d == 3 or (d == 0 and self.wpos < free) or (d == 1 and self.wpos + self.HWCF < free)
+        return d == 3 or (d == 0 and wpos < free) or (d == 1 and wpos + self.HWCF < free)
 
     def _can_read(self):
         r, c = self.r0 + self.ki, self.c0 + self.j
@@ -201,12 +202,17 @@ class WindowModel:
         return self.ov
 
     def ready(self, o_r):
-        return self._can_write()
+        return self.cw
 
     def tick(self, iv, o_r):
         en = not self.ov or o_r
         fire = en and self._can_read()
-        wfire = iv and self._can_write()
+        wfire = iv and self.cw
+        if wfire:  # the permission for the writer's next word, against the reader's state now
+            wrap = self.wpos == self.HWCF - 1
+            self.cw = self._may_write(0 if wrap else self.wpos + 1, (self.wgen + wrap) & 3)
+        else:
+            self.cw = self._may_write(self.wpos, self.wgen)
         if en:
             self.ov = fire
         if fire:
