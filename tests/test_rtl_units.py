@@ -1,6 +1,8 @@
 """Unit benches (Amaranth simulator) for the RTL components: MatVecUnit, ThresholdUnit,
 WidthConverter, StreamFIFO. Seeded random data plus edge cases (1-bit widths, signed and
 unsigned, Bipolar, PE = 1 and PE = all, SIMD = 1 and SIMD = all) with random valid/ready stalls."""
+import re
+
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
@@ -131,6 +133,21 @@ def test_matvec_unit_enable_copies_exact_under_stalls_and_kept_by_yosys(tmp_path
     assert len(kept) == copies
 
 
+def test_matvec_unit_replay_buffer_in_enable_slices():
+    """SF > 1 and NF > 1 with an input word of 640 bits: the replay memory is two banks (512 + 128
+    bits), each written and read under its own enable copy; exact under random stalls."""
+    from amaranth.back import verilog
+
+    got, exp, _, dut = _matvec_case(4, 160, IntType(8, True), IntType(2, True), 2, 80, seed=13, p_valid=0.6,
+                                    p_ready=0.5, arith="lut")
+    assert (dut.NF, dut.SF) == (2, 2)
+    assert got == exp
+    text = verilog.convert(MatVecUnit(weights=dut.weights, in_type=IntType(8, True), w_type=IntType(2, True),
+                                      acc_bits=dut.acc_bits, pe=2, simd=80, arith="lut"), name="top")
+    widths = sorted(int(w) + 1 for w in re.findall(r"reg \[(\d+):0\] buffer\d \[1:0\]", text))
+    assert widths == [128, 512]
+
+
 @pytest.mark.parametrize("pipeline", [None, Pipeline(operands=True, products=True, tree_every=2)])
 def test_matvec_lane_groups_read_their_own_control_copies(pipeline):
     """PE 24 lanes of about 10-bit accumulators: stage 2's valid / first / last are one copy per 6
@@ -143,16 +160,16 @@ def test_matvec_lane_groups_read_their_own_control_copies(pipeline):
 
 
 def test_rom_banks_split_wide_logic_roms_only():
-    assert rom_banks(2048, "logic") == [(128 * b, 128 * (b + 1)) for b in range(16)]
-    assert rom_banks(300, "logic") == [(0, 100), (100, 200), (200, 300)]
-    assert rom_banks(128, "logic") == [(0, 128)]
+    assert rom_banks(2048, "logic") == [(64 * b, 64 * (b + 1)) for b in range(32)]
+    assert rom_banks(300, "logic") == [(0, 60), (60, 120), (120, 180), (180, 240), (240, 300)]
+    assert rom_banks(64, "logic") == [(0, 64)]
     assert rom_banks(2048, "bram") == rom_banks(2048, None) == [(0, 2048)]
 
 
 @pytest.mark.parametrize("in_type,w_type,pe,simd,banks", [
-    (Bipolar, Bipolar, 4, 64, 2),                     # 256-bit XNOR weight word
-    (IntType(3, False), IntType(3, True), 4, 16, 2),  # 192 bits: banks of 96
-    (IntType(2, True), IntType(2, True), 2, 48, 2),   # a bank boundary inside a lane's weights
+    (Bipolar, Bipolar, 4, 64, 4),                     # 256-bit XNOR weight word
+    (IntType(3, False), IntType(3, True), 4, 16, 3),  # 192 bits: banks of 64
+    (IntType(2, True), IntType(2, True), 2, 48, 3),   # 192 bits: bank boundaries inside lanes' weights
 ])
 def test_matvec_unit_banked_logic_rom(in_type, w_type, pe, simd, banks):
     """A logic ROM wider than ROM_BANK_BITS is split into banks, each with its own address counter;
@@ -173,6 +190,25 @@ def test_matvec_unit_throughput():
     per_vec = [cycles[i] for i in range(dut.NF - 1, len(cycles), dut.NF)]
     gaps = np.diff(per_vec[2:])
     assert set(gaps.tolist()) == {dut.NF * dut.SF}
+
+
+def test_matvec_unit_block_ram_rom_gets_its_own_register():
+    """Pipelined from a block RAM weight ROM, the read data (and the input word beside it) get one
+    more register (MatVecUnit.rom_levels): exact under random stalls; without stalls every output
+    comes exactly one cycle later than from a logic ROM, at the same rate."""
+    pipe = Pipeline(operands=True, products=True, tree_every=2)
+    runs = {}
+    for style in ("bram", "logic"):
+        got, exp, _, dut = _matvec_case(8, 24, IntType(4, True), IntType(3, True), 2, 6, seed=17, p_valid=0.6,
+                                        p_ready=0.5, arith="lut", rom_style=style, pipeline=pipe)
+        assert got == exp
+        assert dut.rom_levels == (style == "bram")
+        got, exp, cycles, dut = _matvec_case(8, 24, IntType(4, True), IntType(3, True), 2, 6, seed=17, arith="lut",
+                                             rom_style=style, pipeline=pipe)
+        assert got == exp
+        runs[style] = (cycles, dut.latency)
+    assert [c - 1 for c in runs["bram"][0]] == runs["logic"][0]
+    assert runs["bram"][1] == runs["logic"][1] + 1
 
 
 def test_matvec_unit_narrow_accumulator_wraps():

@@ -489,13 +489,14 @@ def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1,
 
 
 def group_rom(width: int, words, target: str, *, style: str | None = None) -> Resources:
-    """hwgen.rtl.util.group_rom: a ROM of len(words) words read in turn, one wrapping address
-    counter per bank (a logic ROM wider than the bank width is split, rtl.util.rom_banks)."""
+    """hwgen.rtl.util.group_rom: a ROM of len(words) words read in turn; per bank (a logic ROM wider
+    than the bank width is split, rtl.util.rom_banks) a wrapping counter of the next address and
+    the address register it loads."""
     from ..rtl.util import rom_banks  # the RTL's own bank rule, so cost and hardware agree
 
     depth = len(words)
-    return counter(depth, target) * len(rom_banks(width, style)) + rom(width, depth, target, words=words,
-                                                                         style=style)
+    per_bank = counter(depth, target) + register(bits_for(max(depth, 2)))
+    return per_bank * len(rom_banks(width, style)) + rom(width, depth, target, words=words, style=style)
 
 
 def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports: int = 1) -> Resources:

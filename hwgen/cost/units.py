@@ -9,7 +9,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 """
 from __future__ import annotations
 
-from ..rtl.util import csd_digits, enable_copies, select_copies
+from ..rtl.util import csd_digits, enable_copies, enable_slices, select_copies
 from . import primitives as P
 from .resources import Resources
 
@@ -168,6 +168,8 @@ def _pipeline(unit, target: str) -> Resources:
         ff += S * unit.in_bits * copies + (PE * S * unit.w_bits if unit.folded else 0)
         if copies > 1:
             r += P.mux(2, S * unit.in_bits * copies, target)
+    # a block RAM ROM's own read register and the input word's beside it (MatVecUnit.rom_levels)
+    ff += getattr(unit, "rom_levels", 0) * (S * unit.in_bits + PE * S * unit.w_bits)
     if unit.binary:
         pw = 1
     elif _is_bipolar(unit.in_type) or _is_bipolar(unit.w_type):
@@ -190,6 +192,18 @@ def _pipeline(unit, target: str) -> Resources:
     return r + Resources(ff=ff + 3 * stages)
 
 
+def _replay(width: int, SF: int, target: str) -> Resources:
+    """rtl.util.replay_store (a register, or one memory per enable slice) and the replay-or-stream
+    select with its register copies."""
+    if SF > 1:
+        r = Resources()
+        for lo, hi in enable_slices(width):
+            r += P.ram(hi - lo, SF, target)
+    else:
+        r = P.register(width)
+    return r + P.mux(2, width, target) + P.register(select_copies(width) - 1)
+
+
 def matvec(unit, target: str) -> Resources:
     """MatVecUnit: schedule counters, input register (+ replay buffer and mux when NF > 1), weight
     ROM (folded) or constant weights, PE lane dot products (and the plan's pipeline registers), dot
@@ -202,8 +216,7 @@ def matvec(unit, target: str) -> Resources:
     r += P.counter(max(NF, 2), target) + P.counter(max(SF, 2), target)
     r += P.register(S * ib)  # x_stream
     if NF > 1:
-        r += P.ram(S * ib, SF, target) if SF > 1 else P.register(S * ib)
-        r += P.mux(2, S * ib, target) + P.register(select_copies(S * ib) - 1)  # select copies
+        r += _replay(S * ib, SF, target)
     if unit.folded:
         r += P.group_rom(PE * S * unit.w_bits, unit.rom_init(), target, style=unit.rom_style)
     r += _lanes(unit, target) + _pipeline(unit, target)
@@ -489,8 +502,7 @@ def kernel_bank(unit, target: str) -> Resources:
     r += P.register(width) * 2  # patch register, x_stream
     r += P.counter(CF, target) + P.counter(T, target) + P.counter(max(NF, 2), target) + P.counter(max(SF, 2), target)
     if NF > 1:
-        r += P.ram(width, SF, target) if SF > 1 else P.register(width)
-        r += P.mux(2, width, target) + P.register(select_copies(width) - 1)  # select copies
+        r += _replay(width, SF, target)
     resp = P.popcount(T, target) + P.adder(rb, target)
     r += resp * (S * unit.NK)
     if tb == 2:  # padding taps: each channel's mask popcount, subtracted from every response

@@ -39,13 +39,12 @@ import math
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import Bipolar
 from .sliding_window import SlidingWindowUnit
-from .util import (group_rom, balanced_sum, pack_ints, popcount, replicated_select, select_by_slices,
-                   signed_width_for)
+from .util import (group_rom, balanced_sum, pack_ints, popcount, replay_schedule, replay_store, replicated_select,
+                   select_by_slices, signed_width_for)
 
 
 class KernelBankConvUnit(wiring.Component):
@@ -213,43 +212,22 @@ class KernelBankConvUnit(wiring.Component):
             self.o.valid.eq(out_valid),
             self.o.payload.eq(out_data),
         ]
-        nf = Signal(range(max(NF, 2)))
-        sf = Signal(range(max(SF, 2)))
-        take_stream, fire0 = Signal(), Signal()
-        m.d.comb += [
-            take_stream.eq(nf == 0),
-            fire0.eq(en & (~take_stream | r_valid)),
-            r_ready.eq(en & take_stream),
-        ]
-        with m.If(fire0):
-            with m.If(sf == SF - 1):
-                m.d.sync += sf.eq(0)
-                m.d.sync += nf.eq(Mux(nf == NF - 1, 0, nf + 1))
-            with m.Else():
-                m.d.sync += sf.eq(sf + 1)
+        nf, sf, take_stream, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=r_valid)
+        m.d.comb += r_ready.eq(en & take_stream)
 
         width = T * slot
         x_stream = Signal(width)
         if NF > 1:
-            if SF > 1:
-                m.submodules.replay = buf = Memory(shape=width, depth=SF, init=[])
-                wr = buf.write_port()
-                rd = buf.read_port(domain="sync")
-                m.d.comb += [wr.addr.eq(sf), wr.data.eq(r_data), wr.en.eq(r_valid & r_ready),
-                             rd.addr.eq(sf), rd.en.eq(en)]
-                replay = rd.data
-            else:
-                replay = Signal(width)
-                with m.If(r_valid & r_ready):
-                    m.d.sync += replay.eq(r_data)
+            replay = replay_store(m, data=r_data, valid=r_valid, take_stream=take_stream, sf=sf, SF=SF, en=en,
+                                  name="replay")
             from_stream = replicated_select(m, en, take_stream, width, "from_stream")
             x = select_by_slices(from_stream, x_stream, replay)
         else:
             x = x_stream
 
         if self.folded:
-            indices = group_rom(m, width=PE * S * self.tau, words=self.rom_init(), fire=fire0, en=en,
-                                style=self.rom_style, name="index_rom")
+            indices = group_rom(m, width=PE * S * self.tau, words=self.rom_init(), step=~take_stream | r_valid,
+                                en=en, style=self.rom_style, name="index_rom")
 
         v1, first1, last1 = Signal(), Signal(), Signal()
         with m.If(en):

@@ -36,12 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
-from .util import (SELECT_BITS_PER_COPY, kept_wire, group_rom, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum,
+from .util import (SELECT_BITS_PER_COPY, kept_wire, group_rom, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum, replay_schedule, replay_store,
                    replicated_register, replicated_select, select_by_slices, tree_registers, EnableCopies,
                    enable_slices, output_ready)
 
@@ -144,6 +143,15 @@ class MatVecUnit(wiring.Component):
         return [int(n) for n in (self.weights != 0).sum(1)]
 
     @property
+    def rom_levels(self) -> int:
+        """One more register level when pipelining (Pipeline.operands) from a block RAM weight ROM:
+        its read data leaves the block RAMs 5.6 ns after the clock (no output register in yosys's
+        mapping) and passes yosys's depth mux, and the operand register it fed sat by the lanes
+        (CNV-W1A1's Conv_5: block RAM -> 6.2 ns net -> depth mux -> w_pipe, 76.83 MHz). With a register
+        of its own, the read data and the input word it meets travel one more cycle."""
+        return int(self.pipeline.operands and self.folded and self.rom_style == "bram")
+
+    @property
     def extra_stages(self) -> int:
         """Pipeline register levels inside the dot product (0 without a Pipeline)."""
         p = self.pipeline
@@ -151,7 +159,7 @@ class MatVecUnit(wiring.Component):
             return int(p.operands) + self.graph.stages
         products = p.products and not self.binary
         lanes = [(int(products) if n else 0) + tree_registers(n, p.tree_every) for n in self._lane_terms()]
-        return int(p.operands) + max(lanes)
+        return int(p.operands) + self.rom_levels + max(lanes)
 
     @property
     def latency(self) -> int:
@@ -257,49 +265,14 @@ class MatVecUnit(wiring.Component):
         self._enables = EnableCopies(m, output_ready(self), v2 & last2)
 
         # stage 0: schedule
-        nf = Signal(range(max(NF, 2)))
-        sf = Signal(range(max(SF, 2)))
-        take_stream = Signal()
-        fire0 = Signal()
-        m.d.comb += [
-            # a constant without replay (NF = 1): synthesis would not prove the nf register stays 0, and
-            # the input ready would hang off it (jet_full without backpressure: a ready path through all
-            # seven units from Gemm_3's nf, 29.3 MHz)
-            take_stream.eq(nf == 0 if NF > 1 else 1),
-            fire0.eq(en & (~take_stream | self.i.valid)),
-            self.i.ready.eq(en & take_stream),
-        ]
-        with m.If(fire0):
-            with m.If(sf == SF - 1):
-                m.d.sync += sf.eq(0)
-                with m.If(nf == NF - 1):
-                    m.d.sync += nf.eq(0)
-                with m.Else():
-                    m.d.sync += nf.eq(nf + 1)
-            with m.Else():
-                m.d.sync += sf.eq(sf + 1)
+        nf, sf, take_stream, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=self.i.valid)
+        m.d.comb += self.i.ready.eq(en & take_stream)
 
         # input buffer for replay (only when there is more than one output group)
         x_stream = Signal(SIMD * self.in_bits, reset_less=True)
         if NF > 1:
-            if SF > 1:
-                m.submodules.buffer = buf = Memory(shape=SIMD * self.in_bits, depth=SF, init=[])
-                wr = buf.write_port()
-                rd = buf.read_port(domain="sync")
-                m.d.comb += [
-                    wr.addr.eq(sf), wr.data.eq(self.i.payload),
-                    wr.en.eq(self.i.valid & self.i.ready),
-                    rd.addr.eq(sf), rd.en.eq(en),
-                ]
-                replay = rd.data
-            else:
-                # written in slices, each under its own enable copy (i.ready = en & take_stream): one
-                # write enable on all SIMD x in_bits flip-flops closed digits_a2q_64's critical path
-                # (a 3.4 ns net to 512 clock enables at the end of Gemm_0's ready chain, 87.24 MHz)
-                replay = Signal(SIMD * self.in_bits, reset_less=True)
-                for lo, hi in enable_slices(len(replay)):
-                    with m.If(self.i.valid & take_stream & self._enables.take(hi - lo)):
-                        m.d.sync += replay[lo:hi].eq(self.i.payload[lo:hi])
+            replay = replay_store(m, data=self.i.payload, valid=self.i.valid, take_stream=take_stream, sf=sf,
+                                  SF=SF, en=self._enables)
             # stage 1 reads the word just taken from the stream, or the replayed one
             from_stream = replicated_select(m, en, take_stream, SIMD * self.in_bits, "from_stream")
             # a named signal: slicing the Mux expression per element would copy it per element
@@ -309,8 +282,8 @@ class MatVecUnit(wiring.Component):
             x = x_stream
 
         # weights
-        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), fire=fire0, en=self._enables,
-                          style=self.rom_style) if self.folded else None
+        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), step=~take_stream | self.i.valid,
+                          en=self._enables, style=self.rom_style) if self.folded else None
 
         # stage 1
         v1, first1, last1 = Signal(), Signal(), Signal()
@@ -320,6 +293,8 @@ class MatVecUnit(wiring.Component):
             with m.If(self._enables.take(hi - lo)):
                 m.d.sync += x_stream[lo:hi].eq(self.i.payload[lo:hi])
         self._m, self._regs, self._lane = m, [], "x"
+        if self.rom_levels:  # a block RAM ROM's own register, and the input word's beside it
+            wword, x = self._reg(wword, "w_bram"), self._reg(x, "x_bram")
         x_copies = [x]
         if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data
             if self.operand_copies > 1:
@@ -343,7 +318,7 @@ class MatVecUnit(wiring.Component):
                 dots.append(self._dot_const(xs, self.weights[p]))
             lane_regs.append(self._lane_regs)
         extra = self.extra_stages
-        inner = extra - int(self.pipeline.operands)
+        inner = extra - int(self.pipeline.operands) - self.rom_levels
         for p in range(PE):  # lanes with fewer register levels (fewer nonzero weights) wait for the rest
             assert lane_regs[p] <= inner, "extra_stages disagrees with the lanes' register levels"
             for _ in range(inner - lane_regs[p]):

@@ -188,7 +188,7 @@ class RequantUnit(wiring.Component):
             fire.eq(self.i.valid & en),
         ]
         if self.folded:
-            rom_data = group_rom(m, width=self.word_bits, words=self.rom_init(), fire=fire, en=en,
+            rom_data = group_rom(m, width=self.word_bits, words=self.rom_init(), step=self.i.valid, en=en,
                                  style=self.rom_style)
 
         v1 = Signal()

@@ -165,7 +165,7 @@ class ThresholdUnit(wiring.Component):
             # yosys decides BRAM vs logic for this ROM by itself; forcing block RAM made the
             # iCE40 demo need 38 of 30 BRAMs, so the choice (and its jumps in LUT counts
             # between accumulator widths, see bench/qor.py) stays with the tool
-            rom_data = group_rom(m, width=PE * (L * tb + 1), words=self.rom_init(), fire=fire, en=en,
+            rom_data = group_rom(m, width=PE * (L * tb + 1), words=self.rom_init(), step=self.i.valid, en=en,
                                  style=self.rom_style)
 
         v1 = Signal()

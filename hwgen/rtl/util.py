@@ -194,6 +194,68 @@ def replicated_select(m, en, value: Value, width: int, name: str) -> list[Signal
     return replicated_register(m, en, value, select_copies(width), name)
 
 
+def replay_schedule(m, *, NF: int, SF: int, en: Value, valid: Value):
+    """The schedule of a folded matrix unit (MatVecUnit, KernelBankConvUnit's stage 2): sf counts
+    the SF words of an input vector, nf the NF output groups; the input stream is taken while
+    nf == 0 and replayed for the other groups. Returns (nf, sf, take_stream, fire0); the unit's
+    input ready is en & take_stream. take_stream is a flip-flop set as nf wraps, not a compare of
+    nf on the ready path (digits_a2q_64's Gemm_1: nf -> compare -> 2.3 ns net -> replay write
+    enables, 89.71 MHz); without replay (NF = 1) it is the constant 1 (synthesis would not prove the
+    nf register stays 0, and jet_full's input ready hung off seven units' nf, 29.3 MHz)."""
+    nf = Signal(range(max(NF, 2)), name="nf")
+    sf = Signal(range(max(SF, 2)), name="sf")
+    take_stream = Signal(init=1, name="take_stream")
+    fire0 = Signal(name="fire0")
+    if NF == 1:
+        m.d.comb += take_stream.eq(1)
+    m.d.comb += fire0.eq(en & (~take_stream | valid))
+    with m.If(fire0):
+        with m.If(sf == SF - 1):
+            m.d.sync += sf.eq(0)
+            if NF > 1:
+                m.d.sync += take_stream.eq(nf == NF - 1)
+            with m.If(nf == NF - 1):
+                m.d.sync += nf.eq(0)
+            with m.Else():
+                m.d.sync += nf.eq(nf + 1)
+        with m.Else():
+            m.d.sync += sf.eq(sf + 1)
+    return nf, sf, take_stream, fire0
+
+
+def replay_store(m, *, data: Value, valid: Value, take_stream: Value, sf: Value, SF: int, en,
+                 name: str = "buffer") -> Value:
+    """The replayed input word of a folded matrix unit (NF > 1), read one clock after sf: a register
+    when SF = 1, else a memory of SF words. Written (and a memory read) in enable slices, each under
+    its own copy of the pipeline enable `en` (an EnableCopies; a plain signal is one copy): one
+    write enable on every bit closed two critical paths, digits_a2q_64's replay register (a 3.4 ns
+    net to 512 clock enables, 87.24 MHz) and KWS W3A3's LUT-RAM buffer (12.3 ns to its write
+    enables). The write enable is valid & take_stream & copy, the input ready with its copy."""
+    def copy(bits: int) -> Value:
+        return en.take(bits) if isinstance(en, EnableCopies) else en
+
+    slices = enable_slices(len(data))
+    if SF == 1:
+        replay = Signal(len(data), reset_less=True, name=f"{name}_word")
+        for lo, hi in slices:
+            with m.If(valid & take_stream & copy(hi - lo)):
+                m.d.sync += replay[lo:hi].eq(data[lo:hi])
+        return replay
+    from amaranth.lib.memory import Memory
+
+    parts = []
+    for k, (lo, hi) in enumerate(slices):
+        bank = Memory(shape=hi - lo, depth=SF, init=[])
+        m.submodules[f"{name}{k}" if len(slices) > 1 else name] = bank
+        wr, rd = bank.write_port(), bank.read_port(domain="sync")
+        m.d.comb += [
+            wr.addr.eq(sf), wr.data.eq(data[lo:hi]), wr.en.eq(valid & take_stream & copy(hi - lo)),
+            rd.addr.eq(sf), rd.en.eq(copy(hi - lo)),
+        ]
+        parts.append(rd.data)
+    return Cat(*parts)
+
+
 def select_by_slices(selects: list, when_1: Value, when_0: Value) -> Value:
     """Mux(sel, when_1, when_0) built slice by slice, slice k of SELECT_BITS_PER_COPY bits under
     selects[k] (the copies of replicated_select)."""
@@ -216,7 +278,8 @@ def rom_memory(*, shape, depth: int, init, style: str | None = None):
     return Memory(shape=shape, depth=depth, init=init, attrs=attrs)
 
 
-ROM_BANK_BITS = 128  # widest bank of a logic ROM that one address register drives
+ROM_BANK_BITS = 64  # widest bank of a logic ROM that one address register drives: with 128, an address
+# bit of digits_a2q_64's Gemm_1 ROM (64 words) reached 430 LUTs, a 7.2 ns net across two rows
 
 
 def rom_banks(width: int, style: str | None) -> list[tuple[int, int]]:
@@ -232,12 +295,14 @@ def rom_banks(width: int, style: str | None) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cuts))
 
 
-def group_rom(m, *, width: int, words: list[int], fire, en, style: str | None = None, name: str = "rom"):
+def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | None = None, name: str = "rom"):
     """A ROM of one word per step (m.submodules.<name>, or <name>0, <name>1, ... when banked, see
-    rom_banks), addressed by a counter that steps on every `fire` and wraps after the last word; read
-    under the pipeline enable `en`, a signal or an EnableCopies (each bank's read register then takes
-    its share of the copies: CNV-W1A1's Conv_2 had one enable net of 12.1 ns to its 2,048-bit ROM
-    read register). Returns the read data (one cycle after the address, like a block RAM)."""
+    rom_banks), addressed by a counter that steps when the unit fires (`en & step`) and wraps after
+    the last word; read under the pipeline enable `en`, a signal or an EnableCopies. Under copies,
+    each bank's read register and address counter take one copy, so the bank also fires on its own
+    copy: CNV-W1A1's Conv_2 had one enable net of 12.1 ns to its 2,048-bit ROM read register, and
+    Conv_1 one fire net of 7.55 ns to its 16 banks' address counters. Returns the read data (one
+    cycle after the address, like a block RAM)."""
     depth = len(words)
     parts = []
     banks = rom_banks(width, style)
@@ -247,10 +312,15 @@ def group_rom(m, *, width: int, words: list[int], fire, en, style: str | None = 
         tag = name if len(banks) == 1 else f"{name}{b}"
         m.submodules[tag] = rom
         rd = rom.read_port(domain="sync")
+        bank_en = en.take(hi - lo) if isinstance(en, EnableCopies) else en
+        # the address register steps to a second register holding the next address, so the increment
+        # feeds only flip-flops: stepped in place, abc shared the incrementer's carry outputs with the
+        # ROM's decode (digits_a2q_64's Gemm_1: address -> carry chain -> 3.9 ns -> ROM LUTs, 88.53 MHz)
         addr = Signal(range(max(depth, 2)), name=f"{tag}_addr")
-        with m.If(fire):
-            m.d.sync += addr.eq(Mux(addr == depth - 1, 0, addr + 1))
-        m.d.comb += [rd.addr.eq(addr), rd.en.eq(en.take(hi - lo) if isinstance(en, EnableCopies) else en)]
+        nxt = Signal(range(max(depth, 2)), init=1 % depth, name=f"{tag}_addr_next")
+        with m.If(bank_en & step):
+            m.d.sync += [addr.eq(nxt), nxt.eq(Mux(nxt == depth - 1, 0, nxt + 1))]
+        m.d.comb += [rd.addr.eq(addr), rd.en.eq(bank_en)]
         parts.append(rd.data)
     return parts[0] if len(parts) == 1 else Cat(*parts)
 
