@@ -192,25 +192,6 @@ def test_matvec_unit_throughput():
     assert set(gaps.tolist()) == {dut.NF * dut.SF}
 
 
-def test_matvec_unit_block_ram_rom_gets_its_own_register():
-    """Pipelined from a block RAM weight ROM, the read data (and the input word beside it) get one
-    more register (MatVecUnit.rom_levels): exact under random stalls; without stalls every output
-    comes exactly one cycle later than from a logic ROM, at the same rate."""
-    pipe = Pipeline(operands=True, products=True, tree_every=2)
-    runs = {}
-    for style in ("bram", "logic"):
-        got, exp, _, dut = _matvec_case(8, 24, IntType(4, True), IntType(3, True), 2, 6, seed=17, p_valid=0.6,
-                                        p_ready=0.5, arith="lut", rom_style=style, pipeline=pipe)
-        assert got == exp
-        assert dut.rom_levels == (style == "bram")
-        got, exp, cycles, dut = _matvec_case(8, 24, IntType(4, True), IntType(3, True), 2, 6, seed=17, arith="lut",
-                                             rom_style=style, pipeline=pipe)
-        assert got == exp
-        runs[style] = (cycles, dut.latency)
-    assert [c - 1 for c in runs["bram"][0]] == runs["logic"][0]
-    assert runs["bram"][1] == runs["logic"][1] + 1
-
-
 def test_matvec_unit_narrow_accumulator_wraps():
     """An accumulator one bit too narrow gives wrong extremes (the check the benches rely on)."""
     rng = np.random.default_rng(0)

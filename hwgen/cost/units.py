@@ -168,8 +168,6 @@ def _pipeline(unit, target: str) -> Resources:
         ff += S * unit.in_bits * copies + (PE * S * unit.w_bits if unit.folded else 0)
         if copies > 1:
             r += P.mux(2, S * unit.in_bits * copies, target)
-    # a block RAM ROM's own read register and the input word's beside it (MatVecUnit.rom_levels)
-    ff += getattr(unit, "rom_levels", 0) * (S * unit.in_bits + PE * S * unit.w_bits)
     if unit.binary:
         pw = 1
     elif _is_bipolar(unit.in_type) or _is_bipolar(unit.w_type):

@@ -143,15 +143,6 @@ class MatVecUnit(wiring.Component):
         return [int(n) for n in (self.weights != 0).sum(1)]
 
     @property
-    def rom_levels(self) -> int:
-        """One more register level when pipelining (Pipeline.operands) from a block RAM weight ROM:
-        its read data leaves the block RAMs 5.6 ns after the clock (no output register in yosys's
-        mapping) and passes yosys's depth mux, and the operand register it fed sat by the lanes
-        (CNV-W1A1's Conv_5: block RAM -> 6.2 ns net -> depth mux -> w_pipe, 76.83 MHz). With a register
-        of its own, the read data and the input word it meets travel one more cycle."""
-        return int(self.pipeline.operands and self.folded and self.rom_style == "bram")
-
-    @property
     def extra_stages(self) -> int:
         """Pipeline register levels inside the dot product (0 without a Pipeline)."""
         p = self.pipeline
@@ -159,7 +150,7 @@ class MatVecUnit(wiring.Component):
             return int(p.operands) + self.graph.stages
         products = p.products and not self.binary
         lanes = [(int(products) if n else 0) + tree_registers(n, p.tree_every) for n in self._lane_terms()]
-        return int(p.operands) + self.rom_levels + max(lanes)
+        return int(p.operands) + max(lanes)
 
     @property
     def latency(self) -> int:
@@ -293,8 +284,6 @@ class MatVecUnit(wiring.Component):
             with m.If(self._enables.take(hi - lo)):
                 m.d.sync += x_stream[lo:hi].eq(self.i.payload[lo:hi])
         self._m, self._regs, self._lane = m, [], "x"
-        if self.rom_levels:  # a block RAM ROM's own register, and the input word's beside it
-            wword, x = self._reg(wword, "w_bram"), self._reg(x, "x_bram")
         x_copies = [x]
         if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data
             if self.operand_copies > 1:
@@ -318,7 +307,7 @@ class MatVecUnit(wiring.Component):
                 dots.append(self._dot_const(xs, self.weights[p]))
             lane_regs.append(self._lane_regs)
         extra = self.extra_stages
-        inner = extra - int(self.pipeline.operands) - self.rom_levels
+        inner = extra - int(self.pipeline.operands)
         for p in range(PE):  # lanes with fewer register levels (fewer nonzero weights) wait for the rest
             assert lane_regs[p] <= inner, "extra_stages disagrees with the lanes' register levels"
             for _ in range(inner - lane_regs[p]):
