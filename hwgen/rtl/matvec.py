@@ -40,9 +40,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
-from .util import (SELECT_BITS_PER_COPY, kept_wire, group_rom, const_product, element, is_bipolar, lut_product, pack_ints, pipeline_register, pipelined_sum, replay_schedule, replay_store,
-                   replicated_register, replicated_select, select_by_slices, tree_registers, EnableCopies,
-                   enable_slices, output_ready)
+from .util import (SELECT_BITS_PER_COPY, EnableCopies, const_product, element, enable_slices, group_rom,
+                   is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
+                   pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
+                   select_by_slices, tree_registers)
 
 
 @dataclass(frozen=True)
