@@ -212,7 +212,7 @@ class KernelBankConvUnit(wiring.Component):
             self.o.valid.eq(out_valid),
             self.o.payload.eq(out_data),
         ]
-        nf, sf, take_stream, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=r_valid)
+        nf, sf, take_stream, step, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=r_valid)
         m.d.comb += r_ready.eq(en & take_stream)
 
         width = T * slot
@@ -226,7 +226,7 @@ class KernelBankConvUnit(wiring.Component):
             x = x_stream
 
         if self.folded:
-            indices = group_rom(m, width=PE * S * self.tau, words=self.rom_init(), step=~take_stream | r_valid,
+            indices = group_rom(m, width=PE * S * self.tau, words=self.rom_init(), step=step,
                                 en=en, style=self.rom_style, name="index_rom")
 
         v1, first1, last1 = Signal(), Signal(), Signal()

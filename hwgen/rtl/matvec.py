@@ -257,7 +257,7 @@ class MatVecUnit(wiring.Component):
         self._enables = EnableCopies(m, output_ready(self), v2 & last2)
 
         # stage 0: schedule
-        nf, sf, take_stream, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=self.i.valid)
+        nf, sf, take_stream, step, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=self.i.valid)
         m.d.comb += self.i.ready.eq(en & take_stream)
 
         # input buffer for replay (only when there is more than one output group)
@@ -274,7 +274,7 @@ class MatVecUnit(wiring.Component):
             x = x_stream
 
         # weights
-        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), step=~take_stream | self.i.valid,
+        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), step=step,
                           en=self._enables, style=self.rom_style) if self.folded else None
 
         # stage 1

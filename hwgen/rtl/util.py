@@ -158,6 +158,12 @@ class EnableCopies:
         return v.as_signed() if value.shape().signed else v
 
 
+def enable_for(en, bits: int) -> Value:
+    """The enable for a new register of `bits` flip-flops: its copy (EnableCopies.take) when `en` is
+    an EnableCopies, else the plain enable signal itself."""
+    return en.take(bits) if isinstance(en, EnableCopies) else en
+
+
 def enable_slices(width: int) -> list[tuple[int, int]]:
     """Bit ranges [lo, hi) of at most ENABLE_FFS_PER_COPY bits covering `width` bits."""
     return bit_slices(width, ENABLE_FFS_PER_COPY)
@@ -197,18 +203,20 @@ def replicated_select(m, en, value: Value, width: int, name: str) -> list[Signal
 def replay_schedule(m, *, NF: int, SF: int, en: Value, valid: Value):
     """The schedule of a folded matrix unit (MatVecUnit, KernelBankConvUnit's stage 2): sf counts
     the SF words of an input vector, nf the NF output groups; the input stream is taken while
-    nf == 0 and replayed for the other groups. Returns (nf, sf, take_stream, fire0); the unit's
-    input ready is en & take_stream. take_stream is a flip-flop set as nf wraps, not a compare of
-    nf on the ready path (digits_a2q_64's Gemm_1: nf -> compare -> 2.3 ns net -> replay write
-    enables, 89.71 MHz); without replay (NF = 1) it is the constant 1 (synthesis would not prove the
-    nf register stays 0, and jet_full's input ready hung off seven units' nf, 29.3 MHz)."""
+    nf == 0 and replayed for the other groups. Returns (nf, sf, take_stream, step, fire0): the unit
+    steps when enabled and `step` (~take_stream | valid), fire0 = en & step (group_rom takes `step`
+    to fire each bank on its own enable copy); the unit's input ready is en & take_stream.
+    take_stream is a flip-flop set as nf wraps, not a compare of nf on the ready path
+    (digits_a2q_64's Gemm_1: nf -> compare -> 2.3 ns net -> replay write enables, 89.71 MHz);
+    without replay (NF = 1) it is the constant 1 (synthesis would not prove the nf register stays
+    0, and jet_full's input ready hung off seven units' nf, 29.3 MHz)."""
     nf = Signal(range(max(NF, 2)), name="nf")
     sf = Signal(range(max(SF, 2)), name="sf")
     take_stream = Signal(init=1, name="take_stream")
-    fire0 = Signal(name="fire0")
+    step, fire0 = Signal(name="step"), Signal(name="fire0")
     if NF == 1:
         m.d.comb += take_stream.eq(1)
-    m.d.comb += fire0.eq(en & (~take_stream | valid))
+    m.d.comb += [step.eq(~take_stream | valid), fire0.eq(en & step)]
     with m.If(fire0):
         with m.If(sf == SF - 1):
             m.d.sync += sf.eq(0)
@@ -220,7 +228,7 @@ def replay_schedule(m, *, NF: int, SF: int, en: Value, valid: Value):
                 m.d.sync += nf.eq(nf + 1)
         with m.Else():
             m.d.sync += sf.eq(sf + 1)
-    return nf, sf, take_stream, fire0
+    return nf, sf, take_stream, step, fire0
 
 
 def replay_store(m, *, data: Value, valid: Value, take_stream: Value, sf: Value, SF: int, en,
@@ -231,14 +239,11 @@ def replay_store(m, *, data: Value, valid: Value, take_stream: Value, sf: Value,
     write enable on every bit closed two critical paths, digits_a2q_64's replay register (a 3.4 ns
     net to 512 clock enables, 87.24 MHz) and KWS W3A3's LUT-RAM buffer (12.3 ns to its write
     enables). The write enable is valid & take_stream & copy, the input ready with its copy."""
-    def copy(bits: int) -> Value:
-        return en.take(bits) if isinstance(en, EnableCopies) else en
-
     slices = enable_slices(len(data))
     if SF == 1:
         replay = Signal(len(data), reset_less=True, name=f"{name}_word")
         for lo, hi in slices:
-            with m.If(valid & take_stream & copy(hi - lo)):
+            with m.If(valid & take_stream & enable_for(en, hi - lo)):
                 m.d.sync += replay[lo:hi].eq(data[lo:hi])
         return replay
     from amaranth.lib.memory import Memory
@@ -249,8 +254,9 @@ def replay_store(m, *, data: Value, valid: Value, take_stream: Value, sf: Value,
         m.submodules[f"{name}{k}" if len(slices) > 1 else name] = bank
         wr, rd = bank.write_port(), bank.read_port(domain="sync")
         m.d.comb += [
-            wr.addr.eq(sf), wr.data.eq(data[lo:hi]), wr.en.eq(valid & take_stream & copy(hi - lo)),
-            rd.addr.eq(sf), rd.en.eq(copy(hi - lo)),
+            wr.addr.eq(sf), wr.data.eq(data[lo:hi]),
+            wr.en.eq(valid & take_stream & enable_for(en, hi - lo)),
+            rd.addr.eq(sf), rd.en.eq(enable_for(en, hi - lo)),
         ]
         parts.append(rd.data)
     return Cat(*parts)
@@ -312,7 +318,7 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
         tag = name if len(banks) == 1 else f"{name}{b}"
         m.submodules[tag] = rom
         rd = rom.read_port(domain="sync")
-        bank_en = en.take(hi - lo) if isinstance(en, EnableCopies) else en
+        bank_en = enable_for(en, hi - lo)
         # the address register steps to a second register holding the next address, so the increment
         # feeds only flip-flops: stepped in place, abc shared the incrementer's carry outputs with the
         # ROM's decode (digits_a2q_64's Gemm_1: address -> carry chain -> 3.9 ns -> ROM LUTs, 88.53 MHz)
