@@ -374,9 +374,9 @@ def width_converter(unit, target: str) -> Resources:
 def sliding_window(unit, target: str) -> Resources:
     """SlidingWindowUnit: line buffer RAM (R rows x W*CF words), writer and reader position
     counters, the tap address arithmetic (row / column sums, bounds tests, tap word = r*W*CF + column,
-    free-space tests, read address = slot*W*CF + column) and the registers that hold the current
-    tap's facts, the padding mux. A 1x1 stride-1 unpadded
-    window is a wire."""
+    read address = slot*W*CF + column), the registers that hold the current tap's facts, the
+    free-space registers (advanced by a constant per output row) and their tests, the padding mux.
+    A 1x1 stride-1 unpadded window is a wire."""
     P.check_target(target)
     if unit.identity:
         return Resources()
@@ -396,6 +396,7 @@ def sliding_window(unit, target: str) -> Resources:
     r += P.adder(wb, target) * (2 * mults + 2)                           # tapword, free, rd/wr address
     r += P.comparator(wb, target) * 3                                    # can_write (2), can_read
     r += P.register(1 + wb + P.bits_for(D))   # the tap's facts (real, word, address), one tap ahead
+    r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding
     return r
 
