@@ -58,6 +58,23 @@ def test_rom_block_ram_or_logic_by_cost():
     assert P.map_memory(8, 16, "ecp5").kind == "logic"
 
 
+def test_block_ram_rom_split_in_depth_keeps_its_cells():
+    """CNV-W1A1's Conv_5 weight ROM (48 x 12,288 on ECP5): memory_libmap stacks 4096x4 cells three deep
+    (36 cells, not 48 at 16384x1); a registered ROM split at that depth (rtl.util.group_rom) is three
+    12-cell memories, their 3 x 48 registers, a 3:1 mux and the chunk select twice."""
+    rng = np.random.default_rng(0)
+    words = [int(w) for w in rng.integers(0, 1 << 48, 12288, dtype=np.uint64)]
+    m = P.map_memory(48, 12288, "ecp5")
+    assert (m.cells, m.unit_width, m.unit_depth, m.mult_a) == (36, 4, 4096, 3)
+    assert P.bram_chunk_depth(48, words, "ecp5") == 4096
+    assert P.bram_chunk_depth(48, words[:4096], "ecp5") == 0  # one cell deep: nothing to split
+    one = P.group_rom(48, words, "ecp5", style="bram")
+    split = P.group_rom(48, words, "ecp5", style="bram", registered=True, chunk_depth=4096)
+    assert one.bram == split.bram == 36
+    assert split.ff - one.ff == 3 * 48 + 2  # the select twice (2 x 2 bits) for yosys's one (2 bits)
+    assert split.lut == one.lut
+
+
 def test_rom_constant_lanes_vanish():
     # bit 0 is 1 in every word (opt_mem removes it), bit 1 follows address bit 0
     assert P.rom_lanes([0b01, 0b11] * 8, 2, 16) == [sum(1 << a for a in range(16) if a % 2)]

@@ -11,7 +11,7 @@ from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
 from hwgen.rtl.fifo import StreamFIFO
 from hwgen.rtl.matvec import MatVecUnit, Pipeline
 from hwgen.rtl.threshold import ThresholdUnit
-from hwgen.rtl.util import rom_banks
+from hwgen.rtl.util import rom_banks, rom_chunks
 from hwgen.rtl.width_converter import WidthConverter
 from sim.amaranth_streams import pack_beats, run_stream
 from sim.vectors import random_values
@@ -22,7 +22,7 @@ def _weights(w_type, shape, rng):
 
 
 def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=1.0, nvec=4,
-                 acc_bits=None, zero_frac=0.0, arith="dsp", rom_style=None, pipeline=None):
+                 acc_bits=None, zero_frac=0.0, arith="dsp", rom_style=None, pipeline=None, rom_chunk_depth=0):
     rng = np.random.default_rng(seed)
     W = _weights(w_type, (C, K), rng)
     if zero_frac and w_type != Bipolar:
@@ -39,6 +39,7 @@ def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=
     dut = MatVecUnit(weights=W, in_type=in_type, w_type=w_type, acc_bits=bits, pe=pe, simd=simd, arith=arith,
                      pipeline=pipeline)
     dut.rom_style = rom_style
+    dut.rom_chunk_depth = rom_chunk_depth
     exp = pack_beats(acc, IntType(bits, True), pe)
     got, cycles = run_stream(dut, pack_beats(X, in_type, simd), len(exp), seed=seed,
                              p_valid=p_valid, p_ready=p_ready)
@@ -180,6 +181,50 @@ def test_matvec_unit_banked_logic_rom(in_type, w_type, pe, simd, banks):
     frag = Fragment.get(dut, None)
     roms = [sub[1] for sub in frag.subfragments if str(sub[1]).startswith("rom")]
     assert sorted(roms) == [f"rom{b}" for b in range(banks)]
+
+
+def test_matvec_unit_block_ram_rom_gets_its_own_register():
+    """Pipelined from a block RAM weight ROM, the read data (and the input word beside it) get one
+    more register (MatVecUnit.rom_levels): exact under random stalls; without stalls every output
+    comes exactly one cycle later than from a logic ROM, at the same rate."""
+    pipe = Pipeline(operands=True, products=True, tree_every=2)
+    runs = {}
+    for style in ("bram", "logic"):
+        got, exp, _, dut = _matvec_case(8, 24, IntType(4, True), IntType(3, True), 2, 6, seed=17, p_valid=0.6,
+                                        p_ready=0.5, arith="lut", rom_style=style, pipeline=pipe)
+        assert got == exp
+        assert dut.rom_levels == (style == "bram")
+        got, exp, cycles, dut = _matvec_case(8, 24, IntType(4, True), IntType(3, True), 2, 6, seed=17, arith="lut",
+                                             rom_style=style, pipeline=pipe)
+        assert got == exp
+        runs[style] = (cycles, dut.latency)
+    assert [c - 1 for c in runs["bram"][0]] == runs["logic"][0]
+    assert runs["bram"][1] == runs["logic"][1] + 1
+
+
+@pytest.mark.parametrize("chunk,names", [(4, ["rom_c0", "rom_c1", "rom_c2", "rom_c3"]),  # 16 words: 4 x 4
+                                         (8, ["rom_c0", "rom_c1"]), (16, ["rom"]), (32, ["rom"])])
+def test_matvec_unit_block_ram_rom_split_in_depth(chunk, names):
+    """A registered block RAM ROM deeper than its chunk depth is one memory per chunk, each with its
+    own register, muxed after them: exact under random stalls, with the same latency and rate as
+    one memory (the split adds no cycle: the chunk registers are the ROM's own level)."""
+    pipe = Pipeline(operands=True, products=True)
+    got, exp, _, dut = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, p_valid=0.6, p_ready=0.5,
+                                    arith="lut", rom_style="bram", pipeline=pipe, rom_chunk_depth=chunk)
+    assert got == exp and dut.NF * dut.SF == 16
+    frag = Fragment.get(dut, None)
+    assert sorted(str(sub[1]) for sub in frag.subfragments if str(sub[1]).startswith("rom")) == names
+    got, exp, cycles, _ = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, arith="lut",
+                                       rom_style="bram", pipeline=pipe, rom_chunk_depth=chunk)
+    _, _, one, _ = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, arith="lut", rom_style="bram",
+                                pipeline=pipe)
+    assert got == exp and cycles == one
+
+
+def test_rom_chunks():
+    assert rom_chunks(12288, 4096) == [(0, 4096), (4096, 8192), (8192, 12288)]
+    assert rom_chunks(10000, 4096) == [(0, 4096), (4096, 8192), (8192, 10000)]
+    assert rom_chunks(4096, 4096) == rom_chunks(4096, 0) == [(0, 4096)]
 
 
 def test_matvec_unit_throughput():

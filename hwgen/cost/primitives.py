@@ -315,6 +315,7 @@ class MemoryMap:
     mult_a: int        # cells stacked in depth (address decoded outside them)
     cost: float        # memory_libmap cost of the chosen mapping
     logic_cost: int    # memory_libmap cost of the logic fallback
+    unit_depth: int = 0  # words of one cell at unit_width (0 for logic)
 
 
 # library files: name, kind, cost, abits, data widths (by base width index), read ports per cell,
@@ -373,7 +374,7 @@ def map_memory(width: int, depth: int, target: str, *, write_ports: int = 0, rea
                 cost += _FACTOR_DEMUX * mult_a * write_ports
             cost += _FACTOR_EMU * emu
             if cost < best.cost and (cost < logic or force_bram):
-                best = MemoryMap(kind, repl * repl_port, width, depth, unit, mult_a, cost, logic)
+                best = MemoryMap(kind, repl * repl_port, width, depth, unit, mult_a, cost, logic, addrs)
     return best
 
 
@@ -488,15 +489,34 @@ def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1,
     return r
 
 
-def group_rom(width: int, words, target: str, *, style: str | None = None) -> Resources:
+def bram_chunk_depth(width: int, words, target: str) -> int:
+    """Words per block RAM cell when memory_libmap would stack the ROM's cells in depth (mult_a > 1),
+    else 0: the depth at which hwgen.rtl.util.group_rom splits a registered block RAM ROM itself, so
+    the same cells hold the same words and a register can sit beside each cell before the depth mux."""
+    depth = len(words)
+    mm = map_memory(len(rom_lanes(words, width, depth)), depth, target, force_bram=True)
+    return mm.unit_depth if mm.kind == "bram" and mm.mult_a > 1 else 0
+
+
+def group_rom(width: int, words, target: str, *, style: str | None = None, registered: bool = False,
+              chunk_depth: int = 0) -> Resources:
     """hwgen.rtl.util.group_rom: a ROM of len(words) words read in turn; per bank (a logic ROM wider
     than the bank width is split, rtl.util.rom_banks) a wrapping counter of the next address and
-    the address register it loads."""
-    from ..rtl.util import rom_banks  # the RTL's own bank rule, so cost and hardware agree
+    the address register it loads. `registered`: the read data of each depth chunk (`chunk_depth`
+    words, rtl.util.rom_chunks) registered once more, then the chunk mux and its select, delayed."""
+    from ..rtl.util import rom_banks, rom_chunks  # the RTL's own rules, so cost and hardware agree
 
     depth = len(words)
     per_bank = counter(depth, target) + register(bits_for(max(depth, 2)))
-    return per_bank * len(rom_banks(width, style)) + rom(width, depth, target, words=words, style=style)
+    r = per_bank * len(rom_banks(width, style))
+    chunks = rom_chunks(depth, chunk_depth if registered else 0)
+    for lo, hi in chunks:
+        r += rom(width, hi - lo, target, words=words[lo:hi], style=style)
+        if registered:
+            r += register(len(rom_lanes(words[lo:hi], width, hi - lo)))
+    if len(chunks) > 1:
+        r += mux(len(chunks), len(rom_lanes(words, width, depth)), target) + register(2 * bits_for(len(chunks)))
+    return r
 
 
 def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports: int = 1) -> Resources:

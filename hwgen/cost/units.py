@@ -168,6 +168,7 @@ def _pipeline(unit, target: str) -> Resources:
         ff += S * unit.in_bits * copies + (PE * S * unit.w_bits if unit.folded else 0)
         if copies > 1:
             r += P.mux(2, S * unit.in_bits * copies, target)
+    ff += getattr(unit, "rom_levels", 0) * S * unit.in_bits  # the input word beside a block RAM ROM's register
     if unit.binary:
         pw = 1
     elif _is_bipolar(unit.in_type) or _is_bipolar(unit.w_type):
@@ -191,14 +192,16 @@ def _pipeline(unit, target: str) -> Resources:
 
 
 def _replay(width: int, SF: int, target: str) -> Resources:
-    """rtl.util.replay_store (a register, or one memory per enable slice) and the replay-or-stream
-    select with its register copies."""
+    """rtl.util.replay_store (a register, or one memory per enable slice, each slice with its
+    registered write enable and, for a memory, write address) and the replay-or-stream select with
+    its register copies."""
+    slices = enable_slices(width)
     if SF > 1:
-        r = Resources()
-        for lo, hi in enable_slices(width):
+        r = P.register(len(slices) * (1 + P.bits_for(SF)))
+        for lo, hi in slices:
             r += P.ram(hi - lo, SF, target)
     else:
-        r = P.register(width)
+        r = P.register(width + len(slices))
     return r + P.mux(2, width, target) + P.register(select_copies(width) - 1)
 
 
@@ -216,7 +219,8 @@ def matvec(unit, target: str) -> Resources:
     if NF > 1:
         r += _replay(S * ib, SF, target)
     if unit.folded:
-        r += P.group_rom(PE * S * unit.w_bits, unit.rom_init(), target, style=unit.rom_style)
+        r += P.group_rom(PE * S * unit.w_bits, unit.rom_init(), target, style=unit.rom_style,
+                         registered=bool(unit.rom_levels), chunk_depth=unit.rom_chunk_depth)
     r += _lanes(unit, target) + _pipeline(unit, target)
     r += P.register(PE * acc)  # dot2
     if SF > 1:

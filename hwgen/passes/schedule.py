@@ -329,7 +329,13 @@ def choose_rom_styles(stages: list[Stage], target: str) -> None:
     """Block RAM or logic for each unit's ROMs (units that have them carry `rom_style`): the style the
     cost model scores lower (Resources.score, a block RAM weighed by its share of the device,
     BRAM_IN_LUTS), emitted as yosys's rom_style attribute so synthesis builds what the plan costed.
-    Where both cost the same (no ROM) yosys keeps its own rule."""
+    Where both cost the same (no ROM) yosys keeps its own rule. A unit that splits a block RAM ROM
+    in depth itself (`choose_rom_chunks`) chooses its split for each style tried."""
+    def set_style(unit, style):
+        unit.rom_style = style
+        if hasattr(unit, "choose_rom_chunks"):
+            unit.choose_rom_chunks(target)
+
     for st in stages:
         unit = st.unit
         if not hasattr(unit, "rom_style"):
@@ -337,10 +343,10 @@ def choose_rom_styles(stages: list[Stage], target: str) -> None:
         lowering = lowering_of_unit(unit)
         scores = {}
         for style in ROM_STYLES:
-            unit.rom_style = style
+            set_style(unit, style)
             scores[style] = lowering.estimate(unit, target).score(bram=BRAM_IN_LUTS[target])
         best = min(ROM_STYLES, key=lambda s: scores[s])
-        unit.rom_style = best if len(set(scores.values())) > 1 else None
+        set_style(unit, best if len(set(scores.values())) > 1 else None)
 
 
 def schedule(graph: Graph, *, target: str = DEFAULT_TARGET, clock_mhz: float | str | None = "auto",

@@ -121,6 +121,9 @@ class ConvUnit(wiring.Component):
     def rom_style(self, style: str | None) -> None:
         self.mv.rom_style = style
 
+    def choose_rom_chunks(self, target: str) -> None:
+        self.mv.choose_rom_chunks(target)
+
     @property
     def out_shape(self) -> tuple[int, int, int]:
         return (*self.swg.out_shape, self.Cout)

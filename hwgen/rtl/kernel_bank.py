@@ -218,7 +218,7 @@ class KernelBankConvUnit(wiring.Component):
         width = T * slot
         x_stream = Signal(width)
         if NF > 1:
-            replay = replay_store(m, data=r_data, valid=r_valid, take_stream=take_stream, sf=sf, SF=SF, en=en,
+            replay = replay_store(m, taken=x_stream, valid=r_valid, take_stream=take_stream, sf=sf, SF=SF, en=en,
                                   name="replay")
             from_stream = replicated_select(m, en, take_stream, width, "from_stream")
             x = select_by_slices(from_stream, x_stream, replay)

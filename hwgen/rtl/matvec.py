@@ -62,6 +62,7 @@ class Pipeline:
 class MatVecUnit(wiring.Component):
     never_stalled = False  # set by the planner when the output is never stalled (rtl.util.output_ready)
     rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
+    rom_chunk_depth: int = 0  # the plan's depth split of a block RAM ROM (hwgen.cost.primitives.bram_chunk_depth)
 
     def __init__(self, *, weights: np.ndarray, in_type, w_type, acc_bits: int, pe: int = 1,
                  simd: int = 1, arith: str = "dsp", pipeline: "Pipeline | None" = None):
@@ -144,6 +145,22 @@ class MatVecUnit(wiring.Component):
         return [int(n) for n in (self.weights != 0).sum(1)]
 
     @property
+    def rom_levels(self) -> int:
+        """One more register level when pipelining (Pipeline.operands) from a block RAM weight ROM:
+        yosys's block RAM mapping has no output register, so the read data leave the cells 5.6 ns
+        after the clock. The register sits beside the cells (one per depth chunk, rtl.util.group_rom,
+        before the chunk mux), and the input word it meets travels one more cycle with it."""
+        return int(self.pipeline.operands and self.folded and self.rom_style == "bram")
+
+    def choose_rom_chunks(self, target: str) -> None:
+        """Split the registered block RAM weight ROM in depth where yosys would stack its cells on
+        `target` (the planner calls this whenever it sets rom_style)."""
+        from ..cost.primitives import bram_chunk_depth
+
+        width = self.pe * self.simd * self.w_bits
+        self.rom_chunk_depth = bram_chunk_depth(width, self.rom_init(), target) if self.rom_levels else 0
+
+    @property
     def extra_stages(self) -> int:
         """Pipeline register levels inside the dot product (0 without a Pipeline)."""
         p = self.pipeline
@@ -151,7 +168,7 @@ class MatVecUnit(wiring.Component):
             return int(p.operands) + self.graph.stages
         products = p.products and not self.binary
         lanes = [(int(products) if n else 0) + tree_registers(n, p.tree_every) for n in self._lane_terms()]
-        return int(p.operands) + max(lanes)
+        return int(p.operands) + self.rom_levels + max(lanes)
 
     @property
     def latency(self) -> int:
@@ -263,8 +280,8 @@ class MatVecUnit(wiring.Component):
         # input buffer for replay (only when there is more than one output group)
         x_stream = Signal(SIMD * self.in_bits, reset_less=True)
         if NF > 1:
-            replay = replay_store(m, data=self.i.payload, valid=self.i.valid, take_stream=take_stream, sf=sf,
-                                  SF=SF, en=self._enables)
+            replay = replay_store(m, taken=x_stream, valid=self.i.valid, take_stream=take_stream, sf=sf, SF=SF,
+                                  en=self._enables)
             # stage 1 reads the word just taken from the stream, or the replayed one
             from_stream = replicated_select(m, en, take_stream, SIMD * self.in_bits, "from_stream")
             # a named signal: slicing the Mux expression per element would copy it per element
@@ -274,8 +291,9 @@ class MatVecUnit(wiring.Component):
             x = x_stream
 
         # weights
-        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), step=step,
-                          en=self._enables, style=self.rom_style) if self.folded else None
+        wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), step=step, en=self._enables,
+                          style=self.rom_style, registered=bool(self.rom_levels),
+                          chunk_depth=self.rom_chunk_depth) if self.folded else None
 
         # stage 1
         v1, first1, last1 = Signal(), Signal(), Signal()
@@ -285,6 +303,8 @@ class MatVecUnit(wiring.Component):
             with m.If(self._enables.take(hi - lo)):
                 m.d.sync += x_stream[lo:hi].eq(self.i.payload[lo:hi])
         self._m, self._regs, self._lane = m, [], "x"
+        if self.rom_levels:  # the input word beside the block RAM ROM's own register (in group_rom)
+            x = self._reg(x, "x_bram")
         x_copies = [x]
         if self.pipeline.operands:  # register the ROM's (and the replay buffer's) read data
             if self.operand_copies > 1:
@@ -308,7 +328,7 @@ class MatVecUnit(wiring.Component):
                 dots.append(self._dot_const(xs, self.weights[p]))
             lane_regs.append(self._lane_regs)
         extra = self.extra_stages
-        inner = extra - int(self.pipeline.operands)
+        inner = extra - int(self.pipeline.operands) - self.rom_levels
         for p in range(PE):  # lanes with fewer register levels (fewer nonzero weights) wait for the rest
             assert lane_regs[p] <= inner, "extra_stages disagrees with the lanes' register levels"
             for _ in range(inner - lane_regs[p]):

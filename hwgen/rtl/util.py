@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 
-from amaranth.hdl import Cat, Const, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value
 
 from ..ir.types import BipolarType, signed_bits_for
 
@@ -231,31 +231,42 @@ def replay_schedule(m, *, NF: int, SF: int, en: Value, valid: Value):
     return nf, sf, take_stream, step, fire0
 
 
-def replay_store(m, *, data: Value, valid: Value, take_stream: Value, sf: Value, SF: int, en,
+def replay_store(m, *, taken: Value, valid: Value, take_stream: Value, sf: Value, SF: int, en,
                  name: str = "buffer") -> Value:
     """The replayed input word of a folded matrix unit (NF > 1), read one clock after sf: a register
-    when SF = 1, else a memory of SF words. Written (and a memory read) in enable slices, each under
-    its own copy of the pipeline enable `en` (an EnableCopies; a plain signal is one copy): one
-    write enable on every bit closed two critical paths, digits_a2q_64's replay register (a 3.4 ns
-    net to 512 clock enables, 87.24 MHz) and KWS W3A3's LUT-RAM buffer (12.3 ns to its write
-    enables). The write enable is valid & take_stream & copy, the input ready with its copy."""
-    slices = enable_slices(len(data))
+    when SF = 1, else a memory of SF words. `taken` is the unit's register of the stream word (loaded
+    under `en`, so it holds the word taken for a cycle after the take); the store copies it one
+    clock after the take, under a registered write enable (valid & take_stream & enable, one per
+    enable slice) and, for a memory, a registered write address. The replay reads word sf at least
+    SF >= 2 cycles after its take, or (SF = 1) a register one cycle after stage 0, so the late write
+    is never seen early. Written as the word was taken, the write enable was the enable copy's LUT
+    and the valid's, in series, before every clock enable: CNV-W1A1's Conv_0 had 4.9 + 6.6 ns of
+    nets to its replay register (66.50 MHz). Each slice of ENABLE_FFS_PER_COPY bits has its own enable
+    copy and write enable: one on every bit was digits_a2q_64's 3.4 ns net to 512 clock enables and
+    KWS W3A3's 12.3 ns net to its LUT-RAM buffer's write enables."""
+    slices = enable_slices(len(taken))
+    writes = []
+    for k, (lo, hi) in enumerate(slices):
+        wr_en = Signal(name=f"{name}_write{k}")
+        m.d.sync += wr_en.eq(valid & take_stream & enable_for(en, hi - lo))
+        writes.append(wr_en)
     if SF == 1:
-        replay = Signal(len(data), reset_less=True, name=f"{name}_word")
-        for lo, hi in slices:
-            with m.If(valid & take_stream & enable_for(en, hi - lo)):
-                m.d.sync += replay[lo:hi].eq(data[lo:hi])
+        replay = Signal(len(taken), reset_less=True, name=f"{name}_word")
+        for wr_en, (lo, hi) in zip(writes, slices):
+            with m.If(wr_en):
+                m.d.sync += replay[lo:hi].eq(taken[lo:hi])
         return replay
     from amaranth.lib.memory import Memory
 
     parts = []
-    for k, (lo, hi) in enumerate(slices):
+    for k, (wr_en, (lo, hi)) in enumerate(zip(writes, slices)):
         bank = Memory(shape=hi - lo, depth=SF, init=[])
         m.submodules[f"{name}{k}" if len(slices) > 1 else name] = bank
         wr, rd = bank.write_port(), bank.read_port(domain="sync")
+        wr_addr = Signal.like(sf, name=f"{name}_write_addr{k}")
+        m.d.sync += wr_addr.eq(sf)
         m.d.comb += [
-            wr.addr.eq(sf), wr.data.eq(data[lo:hi]),
-            wr.en.eq(valid & take_stream & enable_for(en, hi - lo)),
+            wr.addr.eq(wr_addr), wr.data.eq(taken[lo:hi]), wr.en.eq(wr_en),
             rd.addr.eq(sf), rd.en.eq(enable_for(en, hi - lo)),
         ]
         parts.append(rd.data)
@@ -301,23 +312,39 @@ def rom_banks(width: int, style: str | None) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cuts))
 
 
-def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | None = None, name: str = "rom"):
+def rom_chunks(depth: int, chunk_depth: int) -> list[tuple[int, int]]:
+    """Word ranges [lo, hi) of the memories a ROM of `depth` words is split into in depth: one per
+    `chunk_depth` (a power of two: the chunk is the address's high bits) or one in all (0)."""
+    if not chunk_depth or depth <= chunk_depth:
+        return [(0, depth)]
+    assert chunk_depth & (chunk_depth - 1) == 0, "a depth chunk is a power of two"
+    return [(lo, min(lo + chunk_depth, depth)) for lo in range(0, depth, chunk_depth)]
+
+
+def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | None = None, name: str = "rom",
+              registered: bool = False, chunk_depth: int = 0):
     """A ROM of one word per step (m.submodules.<name>, or <name>0, <name>1, ... when banked, see
     rom_banks), addressed by a counter that steps when the unit fires (`en & step`) and wraps after
     the last word; read under the pipeline enable `en`, a signal or an EnableCopies. Under copies,
     each bank's read register and address counter take one copy, so the bank also fires on its own
     copy: CNV-W1A1's Conv_2 had one enable net of 12.1 ns to its 2,048-bit ROM read register, and
-    Conv_1 one fire net of 7.55 ns to its 16 banks' address counters. Returns the read data (one
-    cycle after the address, like a block RAM)."""
+    Conv_1 one fire net of 7.55 ns to its 16 banks' address counters. Returns the read data one
+    cycle after the address, like a block RAM; `registered`: two cycles after, the read data
+    registered once more.
+
+    A registered block RAM ROM deeper than `chunk_depth` words (the cell depth at which yosys would
+    stack its cells, hwgen.cost.primitives.bram_chunk_depth) is split here into one memory per
+    chunk (<name>_c0, ...), each with its own register, and the chunks are muxed after them. Split
+    by yosys, the mux sat after the cells, which nextpnr spreads over the die, so a register after
+    the mux could not sit near them (CNV-W1A1's Conv_5: block RAM -> 6.6-8.0 ns -> depth mux)."""
     depth = len(words)
+    chunks = rom_chunks(depth, chunk_depth if registered else 0)
+    low = (chunks[0][1] - 1).bit_length() if len(chunks) > 1 else None  # address bits within a chunk
     parts = []
     banks = rom_banks(width, style)
     for b, (lo, hi) in enumerate(banks):
         mask = (1 << (hi - lo)) - 1
-        rom = rom_memory(shape=hi - lo, depth=depth, init=[(int(w) >> lo) & mask for w in words], style=style)
         tag = name if len(banks) == 1 else f"{name}{b}"
-        m.submodules[tag] = rom
-        rd = rom.read_port(domain="sync")
         bank_en = enable_for(en, hi - lo)
         # the address register steps to a second register holding the next address, so the increment
         # feeds only flip-flops: stepped in place, abc shared the incrementer's carry outputs with the
@@ -326,8 +353,24 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
         nxt = Signal(range(max(depth, 2)), init=1 % depth, name=f"{tag}_addr_next")
         with m.If(bank_en & step):
             m.d.sync += [addr.eq(nxt), nxt.eq(Mux(nxt == depth - 1, 0, nxt + 1))]
-        m.d.comb += [rd.addr.eq(addr), rd.en.eq(bank_en)]
-        parts.append(rd.data)
+        data = []
+        for c, (w0, w1) in enumerate(chunks):
+            rom = rom_memory(shape=hi - lo, depth=w1 - w0, init=[(int(w) >> lo) & mask for w in words[w0:w1]],
+                             style=style)
+            m.submodules[tag if len(chunks) == 1 else f"{tag}_c{c}"] = rom
+            rd = rom.read_port(domain="sync")
+            m.d.comb += [rd.addr.eq(addr if low is None else addr[:low]), rd.en.eq(bank_en)]
+            if registered:  # beside its cells: its own enable copy, nothing between them
+                data.append(pipeline_register(m, enable_for(en, hi - lo), rd.data, f"{tag}_c{c}_q"))
+            else:
+                data.append(rd.data)
+        if len(chunks) == 1:
+            parts.append(data[0])
+            continue
+        # the chunk each read came from travels beside the data: with the read, then the registers
+        sel = pipeline_register(m, bank_en, pipeline_register(m, bank_en, addr[low:], f"{tag}_chunk_rd"),
+                                f"{tag}_chunk_q")
+        parts.append(Array(data)[sel])
     return parts[0] if len(parts) == 1 else Cat(*parts)
 
 
@@ -415,4 +458,4 @@ def divisors(n: int) -> list[int]:
 
 __all__ = ["balanced_sum", "popcount", "is_bipolar", "element", "truncate_signed", "pack_ints",
            "signed_width_for", "divisors", "csd_digits", "const_product", "lut_product", "pipelined_sum",
-           "pipeline_register", "tree_registers", "group_rom", "rom_banks"]
+           "pipeline_register", "tree_registers", "group_rom", "rom_banks", "rom_chunks"]
