@@ -490,9 +490,11 @@ def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1,
 
 
 def bram_chunk_depth(width: int, words, target: str) -> int:
-    """Words per block RAM cell when memory_libmap would stack the ROM's cells in depth (mult_a > 1),
-    else 0: the depth at which hwgen.rtl.util.group_rom splits a registered block RAM ROM itself, so
-    the same cells hold the same words and a register can sit beside each cell before the depth mux."""
+    """Words per block RAM cell when memory_libmap would stack the ROM's cells in depth (mult_a > 1,
+    by map_memory's rule), else 0: the depth at which hwgen.rtl.util.group_rom splits a registered
+    block RAM ROM itself, so that a register can sit beside each chunk's cells before the depth mux.
+    yosys 0.70 packs some deep ROMs tighter than this rule (CNV-W1A1's Conv_4 and Conv_5, 192 x 1,536
+    and 48 x 12,288: 16 and 32 cells where the rule says 18 and 36); split, they take 18 and 33."""
     depth = len(words)
     mm = map_memory(len(rom_lanes(words, width, depth)), depth, target, force_bram=True)
     return mm.unit_depth if mm.kind == "bram" and mm.mult_a > 1 else 0
