@@ -148,8 +148,9 @@ class MatVecUnit(wiring.Component):
     def rom_levels(self) -> int:
         """One more register level when pipelining (Pipeline.operands) from a block RAM weight ROM:
         yosys's block RAM mapping has no output register, so the read data leave the cells 5.6 ns
-        after the clock. The register sits beside the cells (one per depth chunk, rtl.util.group_rom,
-        before the chunk mux), and the input word it meets travels one more cycle with it."""
+        after the clock. The register is the cells' only load (one per depth chunk, rtl.util.group_rom,
+        before the chunk mux), so it can sit beside them; the input word it meets travels one more
+        cycle with it."""
         return int(self.pipeline.operands and self.folded and self.rom_style == "bram")
 
     def choose_rom_chunks(self, target: str) -> None:
