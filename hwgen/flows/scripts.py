@@ -187,7 +187,8 @@ def nextpnr_argv(*, target: str, device: devices.Device, package: str | None, fr
                  netlist: str = "netlist.json", constraints: str | None = None,
                  seed: int = 1, router: str | None = None) -> tuple[list[str], list[str]]:
     """nextpnr command line (and the files it writes) for iCE40 or ECP5; `router` None takes
-    the target's default (devices.Target.router)."""
+    the target's default (devices.Target.router); with router2, the target's timing-driven rip-up
+    (devices.Target.timing_ripup)."""
     t = devices.target(target)
     router = router or t.router
     if router is not None and router not in t.routers:
@@ -208,6 +209,8 @@ def nextpnr_argv(*, target: str, device: devices.Device, package: str | None, fr
         raise HwgenError(f"no place and route for target {target!r}")
     if router:
         argv += ["--router", router]
+    if router == "router2" and t.timing_ripup:
+        argv += ["--tmg-ripup"]
     argv += ["--freq", _num(freq_mhz), "--seed", str(seed), "--timing-allow-fail",
              "--report", "nextpnr-report.json", "-l", "nextpnr.log", "-q"]
     return argv, [out, "nextpnr-report.json"]
