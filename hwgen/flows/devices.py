@@ -62,7 +62,7 @@ INSTALL = {
 ROUTER_ECP5 = "router2"
 # router2's timing-driven rip-up (--tmg-ripup) re-routes critical nets after the first pass. On one
 # digits_a2q_64 netlist (ad3ddc4, ECP5-85, --freq 100), seeds 1 / 2 / 3: 84.25 / 79.57 / 95.04 MHz
-# without it, 105.14 / 100.34 / 100.11 with it, in about the same router time (92 s vs 104 s).
+# without it, 105.14 / 100.34 / 100.11 with it; router2 took 92-157 s with it, 29-37 s without.
 TIMING_RIPUP_ECP5 = True
 
 TARGETS: dict[str, Target] = {
