@@ -457,7 +457,8 @@ def rom_logic(lanes: list[int], depth: int, target: str) -> Resources:
     return lut(target, "rom_leaf", n_leaf) + lut(target, "rom_node", nodes) + register(len(distinct))
 
 
-def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1, style: str | None = None) -> Resources:
+def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1, style: str | None = None,
+        lanes: list[int] | None = None) -> Resources:
     """A ROM (Amaranth Memory with init, synchronous read port with enable) of width x depth.
 
     `words` (the init, element 0 = address 0) lets the model drop the lanes yosys opt_mem drops and
@@ -468,11 +469,14 @@ def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1,
       ECP5 DP16KD / PDPW16KD 16384x1 .. 512x36 (18 kbit, cost 128); LUT RAM is never used for ROMs.
     A block-RAM ROM stacked in depth (mult_a > 1) needs an output mux and the registered high
     address bits. `style` ("bram" | "logic": the plan's choice, emitted as yosys's rom_style
-    attribute, hwgen.rtl.util.rom_memory) overrides the rule."""
+    attribute, hwgen.rtl.util.rom_memory) overrides the rule. `lanes`: rom_lanes(words, width,
+    depth) when the caller has computed them already."""
     check_target(target)
-    lanes = None
-    if words is not None:
-        lanes = rom_lanes(words, width, depth)
+    if words is None:
+        lanes = None  # every lane counts
+    else:
+        if lanes is None:
+            lanes = rom_lanes(words, width, depth)
         width = len(lanes)
     mm = map_memory(width, depth, target, read_ports=read_ports, force_bram=(style == "bram" and width > 0))
     if mm.kind == "logic" or style == "logic":
@@ -513,9 +517,10 @@ def group_rom(width: int, words, target: str, *, style: str | None = None, regis
     r = per_bank * len(rom_banks(width, style))
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
     for lo, hi in chunks:
-        r += rom(width, hi - lo, target, words=words[lo:hi], style=style)
+        lanes = rom_lanes(words[lo:hi], width, hi - lo)
+        r += rom(width, hi - lo, target, words=words[lo:hi], style=style, lanes=lanes)
         if registered:
-            r += register(len(rom_lanes(words[lo:hi], width, hi - lo)))
+            r += register(len(lanes))
     if len(chunks) > 1:
         r += mux(len(chunks), len(rom_lanes(words, width, depth)), target) + register(2 * bits_for(len(chunks)))
     return r

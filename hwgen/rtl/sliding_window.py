@@ -251,9 +251,10 @@ class SlidingWindowUnit(wiring.Component):
                     with m.If(oh != Ho - 1):
                         nxt = add_mod(slot0, sh, R)
                         inside = r0 > -sh  # row r0 + sh >= 1: it holds words the reader frees
+                        row_next = rowfree + sh * WCF
                         m.d.comb += [a["oh"].eq(oh + 1), a["r0"].eq(r0 + sh), a["slot0"].eq(nxt),
-                                     a["tslot"].eq(nxt), a["rowfree"].eq(rowfree + sh * WCF),
-                                     a["free"].eq(Mux(inside, rowfree + sh * WCF, D)),
+                                     a["tslot"].eq(nxt), a["rowfree"].eq(row_next),
+                                     a["free"].eq(Mux(inside, row_next, D)),
                                      a["free_ahead"].eq(Mux(inside, rowfree + (sh * WCF - HWCF), D - HWCF))]
                     with m.Else():
                         nxt = add_mod(base, H - pt, R)
