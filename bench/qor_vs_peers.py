@@ -9,7 +9,7 @@ jet net (the `da4ml` row, in a wrapper whose input ready is 1 and whose output r
 da4ml is one of hwgen's dependencies on Linux x86_64).
 
     python bench/qor_vs_peers.py [--designs jet_small_full digits_a2q_64 ...] [--configs default legacy]
-                                 [--json bench/results/qor_vs_peers.json] [--seeds 1 2 3]
+                                 [--json bench/results/qor_vs_peers.json] [--seeds 1 2 3] [--tmg-ripup]
 
 Per row: II, latency, LUT / FF / carry / BRAM / DSP, Fmax (and the clock target; with --seeds the
 best of a seed sweep, every seed's Fmax in the row), the commit measured, the LUTs of the
@@ -89,7 +89,7 @@ def _commit() -> str | None:
         return None
 
 
-def run(name: str, config: str, seeds: list[int] | None = None) -> dict:
+def run(name: str, config: str, seeds: list[int] | None = None, timing_ripup: bool = False) -> dict:
     model, options, target = DESIGNS[name]
     path = model() if callable(model) else os.path.join(ROOT, model)
     t0 = time.perf_counter()
@@ -99,10 +99,12 @@ def run(name: str, config: str, seeds: list[int] | None = None) -> dict:
     report = acc.write(out)
     row = {"design": name, "config": config, "target": target, "clock_target_mhz": report["clock_mhz"],
            "ii_cycles": report["ii_cycles"], "latency_cycles": report["latency_cycles"],
-           "estimate": report["estimate"], "compile_seconds": round(compile_s, 1), "commit": _commit()}
+           "estimate": report["estimate"], "compile_seconds": round(compile_s, 1), "commit": _commit(),
+           **({"timing_ripup": True} if timing_ripup else {})}
     t0 = time.perf_counter()
     try:
-        res = synthesize_or_synth_only(out, target=target, seeds=seeds, progress=lambda m: None)
+        res = synthesize_or_synth_only(out, target=target, seeds=seeds, progress=lambda m: None,
+                                       **({"timing_ripup": True} if timing_ripup else {}))
         row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz", "seed")})
         if res.get("seed_sweep"):
             row["seed_sweep"] = {r["seed"]: r["fmax_mhz"] for r in res["seed_sweep"]}
@@ -164,6 +166,9 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+",
                     help="place and route each design once per seed and keep the best Fmax (hwgen synth "
                          "--seeds; the row lists every seed's Fmax); default: seed 1 only")
+    ap.add_argument("--tmg-ripup", action="store_true",
+                    help="ECP5: router2's timing-driven rip-up (hwgen synth --tmg-ripup); only for designs "
+                         "that can meet their clock target (nextpnr gives up after 1,000 passes otherwise)")
     args = ap.parse_args()
     results = ResultsFile(args.json, key=lambda r: (r["design"], r["config"]))
     for name in args.designs:
@@ -173,7 +178,7 @@ def main() -> int:
                     continue
                 results.put(run_peer(config))
             else:
-                results.put(run(name, config, args.seeds))
+                results.put(run(name, config, args.seeds, args.tmg_ripup))
     rows = results.rows
     print()
     print(table(rows))

