@@ -14,7 +14,7 @@ from sim.vectors import input_dtype, make_vectors, output_dtype, pack_vector_bea
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JET_SMALL = os.path.join(ROOT, "quant_models", "onnx", "jet_small_w4a6.onnx")
-DIGITS_A2Q = os.path.join(ROOT, "quant_models", "onnx", "digits_mlp_w4a4_a2q.onnx")
+SUBBIT = os.path.join(ROOT, "quant_models", "onnx", "digits_subbit_tau4.onnx")
 
 
 def _kinds(acc) -> list[str]:
@@ -35,9 +35,10 @@ def test_fully_parallel_design_loses_its_skids_and_one_cycle():
 
 def test_folded_design_keeps_the_cuts_before_a_unit_that_stalls_on_its_own():
     """Only the tail of always-ready units loses its cuts: upstream of a MatVec that replays its
-    input (NF > 1: it stalls its input on its own) every skid stays."""
-    with_bp = hwgen.compile(DIGITS_A2Q, fold="auto", target_cycles=64)
-    free = hwgen.compile(DIGITS_A2Q, fold="auto", target_cycles=64, backpressure=False)
+    input (NF > 1: it stalls its input on its own) every skid stays (the sub-bit CNN's, around its
+    kernel bank and pool: a pipelined MatVec or Conv registers its own enable and needs none)."""
+    with_bp = hwgen.compile(SUBBIT, fold="auto", target_cycles=64)
+    free = hwgen.compile(SUBBIT, fold="auto", target_cycles=64, backpressure=False)
     stages = with_bp.plan.stages
     last_stalling = max(k for k, st in enumerate(stages) if not lowering_of_unit(st.unit).always_ready(st.unit)
                         and not lowering_of_unit(st.unit).only_cuts_ready)

@@ -252,6 +252,11 @@ CASES = [
     ("matvec-pipelined-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1), arith="lut"), 500),
     ("matvec-cse-every1", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(tree_every=1), arith="cse"), 500),
     ("matvec-pipelined-parallel", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(False, True, 1), arith="lut"), 500),
+    # with a skid register after the output (Pipeline.registered_enable): the enable is a register
+    ("matvec-skid-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1, True), arith="lut"), 500),
+    ("matvec-skid-slow-consumer", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1, True), arith="lut"),
+     500, {"p_ready": 0.2}),
+    ("matvec-skid-NF1-SF1", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(False, True, 1, True), arith="lut"), 500),
     # ThresholdUnit: both styles, folded (threshold ROM) and PE = C (constants)
     ("threshold-compare-pe2", threshold(4, 2, "compare"), 500),
     ("threshold-compare-pe4", threshold(4, 4, "compare"), 500),
@@ -290,6 +295,8 @@ CASES = [
     ("conv3x3-s1-p1-gather2to6", conv((4, 4, 2), 2, (1, 1), (1, 1, 1, 1), pe=1, simd=6), 800),
     ("conv3x3-s1-p1-wsimd2", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2), 1500),
     ("conv3x3-pipelined", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=6, pipeline=Pipeline(True, True, 2)), 1200),
+    ("conv3x3-skid", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, pipeline=Pipeline(True, True, 2, True)),
+     1500, {"p_ready": 0.3}),
     ("conv3x3-s1-p1-parallel", conv((3, 4, 1), 2, (1, 1), (1, 1, 1, 1), pe=2, simd=9), 600),
     ("conv3x3-s2-p1", conv((5, 5, 2), 2, (2, 2), (1, 1, 1, 1), pe=1, simd=2, window_simd=1), 800),
     ("conv3x3-s2-p0", conv((5, 5, 1), 2, (2, 2), (0, 0, 0, 0), pe=2, simd=3, window_simd=1), 600),

@@ -208,8 +208,8 @@ def _replay(width: int, SF: int, target: str) -> Resources:
 def matvec(unit, target: str) -> Resources:
     """MatVecUnit: schedule counters, input register (+ replay buffer and mux when NF > 1), weight
     ROM (folded) or constant weights, PE lane dot products (and the plan's pipeline registers), dot
-    registers, accumulators (a gated feedback add when SF > 1), the output register and the enable's
-    copies."""
+    registers, accumulators (a gated feedback add when SF > 1), the output register (and skid
+    register, Pipeline.registered_enable) and the enable's copies."""
     P.check_target(target)
     PE, S, NF, SF = unit.pe, unit.simd, unit.NF, unit.SF
     ib, acc = unit.in_bits, unit.acc_bits
@@ -228,7 +228,11 @@ def matvec(unit, target: str) -> Resources:
     r += P.register(PE * acc)  # out_data
     if unit.control_copies > 1:  # stage 2's valid / first / last per lane group, in toggle form
         r += P.register(3 * unit.control_copies) + P.mux(2, 3 * unit.control_copies, target)
-    copies = enable_copies(r.ff)  # rtl.util.EnableCopies: an out_valid copy and an OR per copy
+    if unit.registered_enable and not unit.never_stalled:  # the skid register and the output select
+        r += P.register(PE * acc) + P.mux(2, PE * acc, target)
+    # rtl.util.EnableCopies: an out_valid copy and an OR per copy (SkidEnables: a register and its
+    # next-state LUT per copy)
+    copies = enable_copies(r.ff)
     return r + P.register(copies) + P.mux(2, copies, target)
 
 

@@ -119,7 +119,13 @@ class ConvLowering(DotLowering):
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: ConvUnit) -> list:
         between = [model for u in unit.between for model in lowering_of_unit(u).timing_models(u)]
-        return window_models(unit.swg) + between + [MatVecModel(unit.mv.NF, unit.mv.SF, unit.mv.extra_stages)]
+        mv = unit.mv
+        return window_models(unit.swg) + between + [MatVecModel(mv.NF, mv.SF, mv.extra_stages, mv.registered_enable)]
+
+    def cuts_ready_path(self, unit: ConvUnit, target: str) -> bool:
+        """Its MatVec's enable is a register (Pipeline.registered_enable): the output ready reaches
+        nothing else inside the unit."""
+        return unit.mv.registered_enable
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit

@@ -23,8 +23,8 @@ class DotLowering(Lowering):
     def pipeline(self, op, folded: bool, clock):
         """Register levels inside the dot product for the plan's clock target (hwgen.rtl.matvec.Pipeline):
         none without a target; else the weight ROM's output register (folded layers), a register
-        after the products, and adder-tree registers every 2 levels on ECP5 (every 3 on iCE40, whose
-        target clock is lower); a shared adder graph (constant weights) every 2 levels on ECP5, 4 on
+        after the products, adder-tree registers every 2 levels on ECP5 (every 3 on iCE40, whose
+        target clock is lower) and a skid register after the output (a flip-flop enable); a shared adder graph (constant weights) every 2 levels on ECP5, 4 on
         iCE40."""
         from ..rtl.matvec import Pipeline
 
@@ -35,7 +35,7 @@ class DotLowering(Lowering):
             # three carry chains of 11-12 bits with the nets between them, 11.05 ns)
             return Pipeline(tree_every=2 if clock.target == "ecp5" else 4)
         every = 2 if clock.target == "ecp5" else 3
-        return Pipeline(operands=folded, products=True, tree_every=every)
+        return Pipeline(operands=folded, products=True, tree_every=every, registered_enable=True)
 
     def output_range(self, op):
         from ..passes.accumulators import exact_range

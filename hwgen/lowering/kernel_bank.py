@@ -73,6 +73,10 @@ class KernelBankConvLowering(ConvLowering):
         return unit.simd
 
     # -- the unit ---------------------------------------------------------------------------
+    def cuts_ready_path(self, unit: KernelBankConvUnit, target: str) -> bool:
+        """Its stage 2 advances under one enable from its output ready (no skid register)."""
+        return False
+
     def timing_models(self, unit: KernelBankConvUnit) -> list:
         return window_models(unit.swg) + [ReduceModel(unit.T, unit.CF), MatVecModel(unit.NF, unit.SF)]
 

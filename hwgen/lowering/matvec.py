@@ -63,7 +63,10 @@ class MatVecLowering(DotLowering):
 
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: MatVecUnit) -> list:
-        return [MatVecModel(unit.NF, unit.SF, unit.extra_stages)]
+        return [MatVecModel(unit.NF, unit.SF, unit.extra_stages, unit.registered_enable)]
+
+    def cuts_ready_path(self, unit: MatVecUnit, target: str) -> bool:
+        return unit.registered_enable
 
     def always_ready(self, unit: MatVecUnit) -> bool:
         return unit.NF == 1  # input ready = enable & (nf == 0): no replay

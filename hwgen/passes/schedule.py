@@ -79,8 +79,8 @@ class Planner:
         BipolarQuant_10 -> Conv_1's enable -> its ROM address counters was the 55.6 MHz critical
         path, two chip-wide nets in a row).
         Before any skid: a width converter among the three that splits words and has an idle cycle
-        per word to spare becomes one with registered ready (WidthConverter.registered_ready), which
-        cuts the path at no cost (KWS W3A3: Gemm_1, 12.6k FFs, behind a 3,328 -> 104-bit converter
+        per word to spare becomes one with registered ready (WidthConverter.registered_ready; of
+        several, the one whose idle cycles add the fewest), which cuts the path at no cost (KWS W3A3: Gemm_1, 12.6k FFs, behind a 3,328 -> 104-bit converter
         whose combinational ready gave a 14 ns enable net). Returns the unit to push and its cycles."""
         if self.clock.mhz is None or self._cuts(unit):
             return unit, cycles
@@ -91,17 +91,21 @@ class Planner:
             run.append(st)
         if len(run) < 2:
             return unit, cycles
-        twin = self._registered_split(unit, self.fmt.beats)
-        if twin is not None:
-            _planned(unit)
-            return twin
-        for st in run:
-            twin = self._registered_split(st.unit, st.in_fmt.beats)
-            if twin is not None:
-                _planned(twin[0])
-                _planned(st.unit)
-                st.unit, st.cycles = twin
-                return unit, cycles
+        # the registered twin that costs the fewest extra cycles (the new unit first on a tie)
+        twins = [(twin[1] - cycles, 0, twin, None) for twin in [self._registered_split(unit, self.fmt.beats)] if twin]
+        twins += [(twin[1] - st.cycles, k + 1, twin, st) for k, st in enumerate(run)
+                  for twin in [self._registered_split(st.unit, st.in_fmt.beats)] if twin]
+        if twins:
+            _, _, twin, st = min(twins, key=lambda t: t[:2])
+            for _, _, other, _ in twins:
+                if other is not twin:
+                    _planned(other[0])
+            if st is None:
+                _planned(unit)
+                return twin
+            _planned(st.unit)
+            st.unit, st.cycles = twin
+            return unit, cycles
         last = run[0]
         narrower = last.in_fmt.payload_bits < self.fmt.payload_bits
         width, before = last.in_fmt.payload_bits, self._registers(run[1].unit)

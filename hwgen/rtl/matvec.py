@@ -40,10 +40,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
-from .util import (SELECT_BITS_PER_COPY, EnableCopies, const_product, element, enable_slices, group_rom,
-                   is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
+from .util import (SELECT_BITS_PER_COPY, EnableCopies, SkidEnables, const_product, element, enable_slices,
+                   group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
                    pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
-                   select_by_slices, tree_registers)
+                   select_by_slices, select_slices, tree_registers)
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,14 @@ class Pipeline:
     `operands` registers the ROM and replay-buffer read data (a BRAM's output register; the input
     word once per MatVecUnit.LANES_PER_OPERAND_COPY PE lanes), `products`
     registers every product, `tree_every` registers the adder tree's partial sums after every k
-    levels (0: none). Each level adds one cycle of latency and none of II."""
+    levels (0: none). Each level adds one cycle of latency and none of II. `registered_enable`
+    puts a skid register after the output register, so that the unit's enable and its input ready
+    are flip-flops (rtl.util.SkidEnables): no ready path runs through the unit, at no latency."""
 
     operands: bool = False
     products: bool = False
     tree_every: int = 0
+    registered_enable: bool = False
 
 
 class MatVecUnit(wiring.Component):
@@ -124,6 +127,11 @@ class MatVecUnit(wiring.Component):
     @property
     def folded(self) -> bool:
         return self.NF * self.SF > 1
+
+    @property
+    def registered_enable(self) -> bool:
+        """A skid register after the output, so that the enable is a flip-flop (Pipeline)."""
+        return self.pipeline.registered_enable
 
     @property
     def cycles(self) -> int:
@@ -263,16 +271,20 @@ class MatVecUnit(wiring.Component):
         m = Module()
         NF, SF, PE, SIMD = self.NF, self.SF, self.pe, self.simd
 
-        en = Signal()  # schedule, ROM, control registers; the datapath registers use copies of it
         out_valid = Signal()
         out_data = Signal(PE * self.acc_bits, reset_less=True)  # data: read only under out_valid
-        m.d.comb += [
-            en.eq(~out_valid | output_ready(self)),
-            self.o.valid.eq(out_valid),
-            self.o.payload.eq(out_data),
-        ]
         v2, first2, last2 = Signal(), Signal(), Signal()
-        self._enables = EnableCopies(m, output_ready(self), v2 & last2)
+        if self.registered_enable:
+            self._enables = SkidEnables(m, output_ready(self), out_valid)
+            en = self._enables.master
+        else:
+            en = Signal()  # schedule, ROM, control registers; the datapath registers use copies of it
+            m.d.comb += [
+                en.eq(~out_valid | output_ready(self)),
+                self.o.valid.eq(out_valid),
+                self.o.payload.eq(out_data),
+            ]
+            self._enables = EnableCopies(m, output_ready(self), v2 & last2)
 
         # stage 0: schedule
         nf, sf, take_stream, step, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=self.i.valid)
@@ -374,4 +386,19 @@ class MatVecUnit(wiring.Component):
                     m.d.sync += a.eq(n_)
                 with m.If(f[2]):
                     m.d.sync += o.eq(n_)
+        if self.registered_enable:
+            self._skid(m, en, out_valid, out_data)
         return m
+
+    def _skid(self, m, go, out_valid, out_data):
+        """The skid register after the output register (Pipeline.registered_enable): it loads the
+        output word while empty and is shown while full, each slice of SELECT_BITS_PER_COPY bits
+        under its own copy of `go`."""
+        skid_data = Signal(len(out_data), reset_less=True)  # read only while full
+        payload = Signal(len(out_data))
+        for lo, hi in select_slices(len(out_data)):
+            copy = self._enables.take(2 * (hi - lo))
+            with m.If(copy):
+                m.d.sync += skid_data[lo:hi].eq(out_data[lo:hi])
+            m.d.comb += payload[lo:hi].eq(Mux(copy, out_data[lo:hi], skid_data[lo:hi]))
+        m.d.comb += [self.o.valid.eq(out_valid | ~go), self.o.payload.eq(payload)]

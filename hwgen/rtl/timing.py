@@ -21,22 +21,29 @@ from dataclasses import dataclass
 
 class MatVecModel:
     """MatVecUnit's schedule (and KernelBankConvUnit's stage 2): NF output groups x SF steps,
-    stream beats taken while nf == 0; stages v1 -> `extra` pipeline levels -> v2 -> output register."""
+    stream beats taken while nf == 0; stages v1 -> `extra` pipeline levels -> v2 -> output register
+    (-> a skid register, `skid`: Pipeline.registered_enable, the enable is `skid empty`)."""
 
-    def __init__(self, nf: int, sf: int, extra: int = 0):
+    def __init__(self, nf: int, sf: int, extra: int = 0, skid: bool = False):
         self.NF, self.SF = nf, sf
         self.nf = self.sf = 0
         self.pipe = [(False, False)] * (2 + extra)  # (valid, last) of v1, the extra levels, v2
         self.ov = False
+        self.skid, self.full = skid, False
 
     def valid(self):
-        return self.ov
+        return self.ov or self.full
+
+    def _en(self, o_r):
+        return not self.full if self.skid else (not self.ov or o_r)
 
     def ready(self, o_r):
-        return (not self.ov or o_r) and self.nf == 0
+        return self._en(o_r) and self.nf == 0
 
     def tick(self, iv, o_r):
-        en = not self.ov or o_r
+        en = self._en(o_r)
+        if self.skid:
+            self.full = not o_r and (self.full or self.ov)
         take = self.nf == 0
         fire0 = en and (not take or iv)
         if en:

@@ -134,15 +134,17 @@ class EnableCopies:
         self.copies: list[Signal] = []
         self.load = ENABLE_FFS_PER_COPY
 
+    def _copy(self, k) -> Signal:
+        valid = Signal(name=f"{self.name}_valid{k}")  # out_valid again: reset, like it
+        en = Signal(name=f"{self.name}{k}")
+        self.m.d.comb += en.eq(~valid | self.ready)
+        with self.m.If(en):
+            self.m.d.sync += valid.eq(self.next)
+        return en
+
     def take(self, bits: int) -> Signal:
         if self.load + bits > ENABLE_FFS_PER_COPY and self.load > 0:
-            k = len(self.copies)
-            valid = Signal(name=f"{self.name}_valid{k}")  # out_valid again: reset, like it
-            en = Signal(name=f"{self.name}{k}")
-            self.m.d.comb += en.eq(~valid | self.ready)
-            with self.m.If(en):
-                self.m.d.sync += valid.eq(self.next)
-            self.copies.append(en)
+            self.copies.append(self._copy(len(self.copies)))
             self.load = 0
         self.load += bits
         return self.copies[-1]
@@ -156,6 +158,31 @@ class EnableCopies:
                  for k, (lo, hi) in enumerate(enable_slices(len(value)))]
         v = Cat(*parts)
         return v.as_signed() if value.shape().signed else v
+
+
+class SkidEnables(EnableCopies):
+    """The enable of a unit with a skid register after its output register, as flip-flops.
+
+    `go` says the skid register is empty; the unit's pipeline advances while it is. The output
+    shows the skid register's word while it holds one (it parked the output register's word for a
+    cycle when the consumer did not take it as the pipeline advanced), else the output register's.
+    So the enable is a register: its next state, go' = ready | (go & ~out_valid), is the only logic
+    that reads the output ready, and no ready path runs through the unit. With EnableCopies, each
+    copy was a LUT of the output ready: the ready's net, the LUT and the copy's net to its clock
+    enables were one path (CNV-W1A1 at ad3ddc4: Conv_1's copy -> 7.29 ns -> a ROM read register,
+    behind a skid's register and its net to every copy's LUT). Copy k is a register of its own
+    (`name`k, reset 1) computing the same next state from its own output, so the copies stay equal
+    and synthesis cannot merge them; `master` steers the unit's control and output select."""
+
+    def __init__(self, m, ready: Value, out_valid: Value, name: str = "go"):
+        super().__init__(m, ready, out_valid_next=None, name=name)
+        self.out_valid = out_valid
+        self.master = self._copy("")
+
+    def _copy(self, k) -> Signal:
+        go = Signal(init=1, name=f"{self.name}{k}")
+        self.m.d.sync += go.eq(self.ready | (go & ~self.out_valid))
+        return go
 
 
 def enable_for(en, bits: int) -> Value:
