@@ -24,8 +24,8 @@ class DotLowering(Lowering):
         """Register levels inside the dot product for the plan's clock target (hwgen.rtl.matvec.Pipeline):
         none without a target; else the weight ROM's output register (folded layers), a register
         after the products, adder-tree registers every 2 levels on ECP5 (every 3 on iCE40, whose
-        target clock is lower) and a skid register after the output (a flip-flop enable); a shared adder graph (constant weights) every 2 levels on ECP5, 4 on
-        iCE40."""
+        target clock is lower) and a skid register after the output (a flip-flop enable); a shared
+        adder graph (constant weights) every 2 levels on ECP5, 4 on iCE40."""
         from ..rtl.matvec import Pipeline
 
         if clock is None or clock.mhz is None:

@@ -80,8 +80,10 @@ class Planner:
         path, two chip-wide nets in a row).
         Before any skid: a width converter among the three that splits words and has an idle cycle
         per word to spare becomes one with registered ready (WidthConverter.registered_ready; of
-        several, the one whose idle cycles add the fewest), which cuts the path at no cost (KWS W3A3: Gemm_1, 12.6k FFs, behind a 3,328 -> 104-bit converter
-        whose combinational ready gave a 14 ns enable net). Returns the unit to push and its cycles."""
+        several, the one whose idle cycles add the fewest), which cuts the path at no cost (KWS
+        W3A3: Gemm_1, 12.6k FFs, behind a 3,328 -> 104-bit converter whose combinational ready gave
+        a 14 ns enable net). A MatVec or conv unit pipelined to the clock cuts the path itself
+        (Pipeline.registered_enable). Returns the unit to push and its cycles."""
         if self.clock.mhz is None or self._cuts(unit):
             return unit, cycles
         run = []

@@ -172,7 +172,8 @@ class SkidEnables(EnableCopies):
     enables were one path (CNV-W1A1 at ad3ddc4: Conv_1's copy -> 7.29 ns -> a ROM read register,
     behind a skid's register and its net to every copy's LUT). Copy k is a register of its own
     (`name`k, reset 1) computing the same next state from its own output, so the copies stay equal
-    and synthesis cannot merge them; `master` steers the unit's control and output select."""
+    and synthesis cannot merge them; `master` steers the unit's control (schedule, valid bits) and
+    its output valid."""
 
     def __init__(self, m, ready: Value, out_valid: Value, name: str = "go"):
         super().__init__(m, ready, out_valid_next=None, name=name)
