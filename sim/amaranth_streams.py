@@ -74,3 +74,29 @@ def run_stream(dut, beats: list[int], n_out: int, *, seed: int = 0, p_valid: flo
     else:
         sim.run()
     return out, cycles
+
+
+def ready_on_release(dut, beats: list[int]) -> list:
+    """Offer `beats` back to back with the output stalled, then stop offering and release the
+    output: [(o.valid, i.ready) while stalled, i.ready once o.ready rises, i.ready one clock later].
+    A unit whose input ready is a register keeps i.ready low until the edge after o.ready rises."""
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.o.ready, 0)
+        for v in beats:
+            ctx.set(dut.i.payload, v)
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        seen.append((ctx.get(dut.o.valid), ctx.get(dut.i.ready)))
+        ctx.set(dut.o.ready, 1)
+        seen.append(ctx.get(dut.i.ready))
+        await ctx.tick()
+        seen.append(ctx.get(dut.i.ready))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return seen

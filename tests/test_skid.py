@@ -4,10 +4,9 @@ never by o.ready in the same cycle)."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from hwgen.rtl.skid import SkidBuffer
-from sim.amaranth_streams import run_stream
+from sim.amaranth_streams import ready_on_release, run_stream
 
 
 @pytest.mark.parametrize("width", [1, 8, 64, 65, 200])  # one, two and four select copies
@@ -29,24 +28,5 @@ def test_full_throughput_one_cycle_latency(width):
 
 def test_input_ready_does_not_follow_output_ready_within_a_cycle():
     """With a beat parked in the skid register, raising o.ready leaves i.ready low until the edge."""
-    dut = SkidBuffer(width=8)
-    seen = []
-
-    async def bench(ctx):
-        ctx.set(dut.i.valid, 1)
-        ctx.set(dut.o.ready, 0)
-        for v in (1, 2):  # beat 1 to the output register, beat 2 into the skid
-            ctx.set(dut.i.payload, v)
-            await ctx.tick()
-        ctx.set(dut.i.valid, 0)
-        seen.append(ctx.get(dut.i.ready))
-        ctx.set(dut.o.ready, 1)  # consumer takes beat 1 now
-        seen.append(ctx.get(dut.i.ready))
-        await ctx.tick()
-        seen.append(ctx.get(dut.i.ready))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert seen == [0, 0, 1]
+    # beat 1 to the output register, beat 2 into the skid; the consumer then takes beat 1
+    assert ready_on_release(SkidBuffer(width=8), [1, 2]) == [(1, 0), 0, 1]
