@@ -147,7 +147,7 @@ def test_solver_half_even_ties():
 
 
 def _requant_case(C, in_bits, out_type, out_base, pe, *, arith, registers, seed, p_valid=1.0, p_ready=1.0,
-                  half_even=False, levels=None):
+                  half_even=False, levels=None, registered_enable=False):
     rng = np.random.default_rng(seed)
     lo, hi = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
     L = (levels or (1 << out_type.bits)) - 1
@@ -165,7 +165,8 @@ def _requant_case(C, in_bits, out_type, out_base, pe, *, arith, registers, seed,
     level = np.stack([_levels(X[:, c], T[c], dec[c]) for c in range(C)], 1)
     dut = RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift, rounding=op.requant_round,
                       levels=L + 1, in_bits=in_bits,
-                      out_type=out_type, out_base=out_base, pe=pe, arith=arith, registers=registers)
+                      out_type=out_type, out_base=out_base, pe=pe, arith=arith, registers=registers,
+                      registered_enable=registered_enable)
     exp = pack_beats(out_base + level, out_type, pe)
     got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), pe), len(exp), seed=seed,
                         p_valid=p_valid, p_ready=p_ready)
@@ -199,11 +200,11 @@ def test_requant_unit_half_even(pe):
     assert got == exp
 
 
-@pytest.mark.parametrize("registers", [(True, False), (True, True)])
+@pytest.mark.parametrize("registers,skid", [((True, False), False), ((True, True), False), ((True, True), True)])
 @pytest.mark.parametrize("pe", [1, 4])
-def test_requant_unit_stalls_and_pipeline(pe, registers):
+def test_requant_unit_stalls_and_pipeline(pe, registers, skid):
     got, exp = _requant_case(4, 11, IntType(4, False), 0, pe, arith="lut", registers=registers, seed=5,
-                             p_valid=0.5, p_ready=0.5)
+                             p_valid=0.5, p_ready=0.5, registered_enable=skid)
     assert got == exp
 
 

@@ -306,7 +306,7 @@ def test_matvec_unit_narrow_accumulator_wraps():
 
 
 def _threshold_case(C, L, in_bits, out_type, out_base, pe, *, seed, p_valid=1.0, p_ready=1.0,
-                    style="auto", registers=(False, False)):
+                    style="auto", registers=(False, False), registered_enable=False):
     rng = np.random.default_rng(seed)
     amin, amax = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
     T = np.sort(rng.integers(amin - 1, amax + 2, size=(C, L)), axis=1)  # one outside the range too
@@ -318,7 +318,8 @@ def _threshold_case(C, L, in_bits, out_type, out_base, pe, *, seed, p_valid=1.0,
     level = np.where(dec, (a <= T).sum(-1), (a >= T).sum(-1))
     out = 2 * level - 1 if out_type == Bipolar else out_base + level
     dut = ThresholdUnit(thresholds=T, decreasing=dec, in_bits=in_bits, out_type=out_type,
-                        out_base=out_base, pe=pe, style=style, registers=registers)
+                        out_base=out_base, pe=pe, style=style, registers=registers,
+                        registered_enable=registered_enable)
     exp = pack_beats(out, out_type, pe)
     got, _ = run_stream(dut, pack_beats(X, IntType(in_bits, True), pe), len(exp), seed=seed,
                         p_valid=p_valid, p_ready=p_ready)
@@ -348,14 +349,27 @@ def test_threshold_unit(C, L, in_bits, out_type, out_base, pe, style):
     assert got == exp
 
 
-@pytest.mark.parametrize("registers", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("registers,skid", [((False, False), False), ((True, False), False), ((True, True), False),
+                                           ((True, True), True)])
 @pytest.mark.parametrize("style", ["compare", "lut"])
 @pytest.mark.parametrize("pe", [1, 2, 6])
-def test_threshold_unit_stalls(pe, style, registers):
-    """With stalls, unpipelined and with the clock target's registers (ROM output, comparisons)."""
+def test_threshold_unit_stalls(pe, style, registers, skid):
+    """With stalls, unpipelined and with the clock target's registers (ROM output, comparisons; and
+    a skid register behind the output with a flip-flop enable, rtl.util.unit_enable)."""
     got, exp = _threshold_case(6, 3, 7, IntType(2, True), -2, pe, seed=11, p_valid=0.5, p_ready=0.5,
-                               style=style, registers=registers)
+                               style=style, registers=registers, registered_enable=skid)
     assert got == exp
+
+
+def test_threshold_unit_registered_enable_ready_is_a_register():
+    """The input ready of a ThresholdUnit with a registered enable stays low until the clock edge
+    after o.ready rises (with one beat in the output register and one in the skid register)."""
+    from sim.amaranth_streams import ready_on_release
+
+    dut = ThresholdUnit(thresholds=np.array([[0], [1]]), decreasing=np.array([False, False]), in_bits=4,
+                        out_type=IntType(1, False), out_base=0, pe=2, style="compare", registers=(True, True),
+                        registered_enable=True)
+    assert ready_on_release(dut, [3] * (dut.latency + 2)) == [(1, 0), 0, 1]
 
 
 def test_threshold_style_auto():

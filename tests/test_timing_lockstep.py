@@ -119,22 +119,23 @@ def matvec(C, K, pe, simd, pipeline=None, arith="dsp"):
     return make
 
 
-def threshold(C, pe, style, levels=3, in_bits=6, registers=(False, False)):
+def threshold(C, pe, style, levels=3, in_bits=6, registers=(False, False), skid=False):
     def make():
         rng = _rng(f"th{C}{levels}")
         T = np.sort(rng.integers(-(1 << (in_bits - 1)), 1 << (in_bits - 1), size=(C, levels)), axis=1)
         unit = ThresholdUnit(thresholds=T, decreasing=rng.random(C) < 0.4, in_bits=in_bits, out_type=IntType(2, False),
-                             out_base=0, pe=pe, style=style, registers=registers)
+                             out_base=0, pe=pe, style=style, registers=registers, registered_enable=skid)
         assert unit.style == style
         return unit
     return make
 
 
-def requant(C, pe, registers=(False, False)):
+def requant(C, pe, registers=(False, False), skid=False):
     def make():
         rng = _rng(f"rq{C}")
         return RequantUnit(mul=rng.integers(1, 40, C), add=rng.integers(-500, 500, C), shift=4, levels=16,
-                           in_bits=8, out_type=IntType(4, False), out_base=0, pe=pe, registers=registers)
+                           in_bits=8, out_type=IntType(4, False), out_base=0, pe=pe, registers=registers,
+                           registered_enable=skid)
     return make
 
 
@@ -264,10 +265,14 @@ CASES = [
     ("threshold-lut-pe4", threshold(4, 4, "lut", levels=7, in_bits=4), 500),
     ("threshold-compare-pipelined", threshold(4, 2, "compare", registers=(True, True)), 500),
     ("threshold-lut-pipelined", threshold(4, 1, "lut", levels=7, in_bits=4, registers=(True, False)), 500),
+    # with a skid register behind the output and a flip-flop enable (rtl.util.unit_enable)
+    ("threshold-compare-skid", threshold(4, 2, "compare", registers=(True, True), skid=True), 500, {"p_ready": 0.3}),
+    ("threshold-lut-skid", threshold(4, 1, "lut", levels=7, in_bits=4, registers=(True, False), skid=True), 500),
     # RequantUnit (a Threshold as a multiply-add): folded and constants, with the clock's registers
     ("requant-pe1", requant(4, 1), 500),
     ("requant-pe4-pipelined", requant(4, 4, registers=(True, True)), 500),
     ("requant-pe2-operands", requant(4, 2, registers=(True, False)), 500),
+    ("requant-pe4-skid", requant(4, 4, registers=(True, True), skid=True), 500, {"p_ready": 0.3}),
     # WidthConverter: gather, split, and both for non-multiple ratios (via lcm)
     ("wconv-2to6", width_converter(2, 6), 500, {"p_ready": 0.2}),
     ("wconv-1to4", width_converter(1, 4, bits=2), 500, {"p_ready": 0.15}),

@@ -228,20 +228,32 @@ def matvec(unit, target: str) -> Resources:
     r += P.register(PE * acc)  # out_data
     if unit.control_copies > 1:  # stage 2's valid / first / last per lane group, in toggle form
         r += P.register(3 * unit.control_copies) + P.mux(2, 3 * unit.control_copies, target)
-    if unit.registered_enable and not unit.never_stalled:  # the skid register and the output select
-        r += P.register(PE * acc) + P.mux(2, PE * acc, target)
+    r += _output_skid(unit, PE * acc, target)
     # rtl.util.EnableCopies: an out_valid copy and an OR per copy (SkidEnables: a register and its
     # next-state LUT per copy)
     copies = enable_copies(r.ff)
     return r + P.register(copies) + P.mux(2, copies, target)
 
 
+def _output_skid(unit, width: int, target: str) -> Resources:
+    """The skid register and output select behind a unit's `width`-bit output register
+    (rtl.util.skid_output; a registered enable), unless its output is never stalled (then
+    synthesis removes them)."""
+    if not unit.registered_enable or unit.never_stalled:
+        return Resources()
+    return P.register(width + 1) + P.mux(2, width + 1, target)
+
+
 # -- Threshold ------------------------------------------------------------------------------------
 def threshold(unit, target: str) -> Resources:
     """ThresholdUnit: input register, per lane L comparisons (against constants, or against ROM
     thresholds, with a direction mux when a lane's channels differ in direction), a popcount of the
-    L flags plus the output base, the output register; or (style "lut") one ROM per lane addressed
-    by the accumulator and the channel group."""
+    L flags plus the output base, the output register (and skid register); or (style "lut") one ROM
+    per lane addressed by the accumulator and the channel group."""
+    return _threshold(unit, target) + _output_skid(unit, unit.pe * unit.out_bits, target)
+
+
+def _threshold(unit, target: str) -> Resources:
     P.check_target(target)
     PE, L, tb, NF = unit.pe, unit.L, unit.cmp_bits, unit.NF
     ob = unit.out_bits
@@ -295,8 +307,12 @@ def requant(unit, target: str) -> Resources:
     """RequantUnit: input register, per lane one acc x mul product (a DSP block, or shift-and-add
     rows: constant mul by its signed digits, ROM mul by its bits), the add, the clip (two
     comparisons and a 3:1 select) and the output base, for every lane whose level is not a constant
-    over its reachable accumulators; the (mul, add) ROM when folded; the output register and the
-    plan's pipeline registers."""
+    over its reachable accumulators; the (mul, add) ROM when folded; the output register (and skid
+    register) and the plan's pipeline registers."""
+    return _requant(unit, target) + _output_skid(unit, unit.pe * unit.out_bits, target)
+
+
+def _requant(unit, target: str) -> Resources:
     P.check_target(target)
     PE, ob = unit.pe, unit.out_bits
     a, b = unit.in_bits, unit.mul_bits

@@ -110,7 +110,7 @@ class ThresholdLowering(Lowering):
         on the target (LUTs + carry cells; a DSP block or a BRAM counts as 64 of them)."""
         thresholds = ThresholdUnit(thresholds=op.thresholds, decreasing=op.decreasing, in_bits=in_bits,
                                    out_type=op.out_type, out_base=op.out_base, pe=pe,
-                                   registers=self.registers(clock))
+                                   registers=self.registers(clock), registered_enable=self.pipelined(clock))
         mode = getattr(clock, "activation", "auto")
         if not op.requantizable or mode == "thresholds":
             return thresholds
@@ -120,7 +120,7 @@ class ThresholdLowering(Lowering):
         candidates = [RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift,
                                   rounding=op.requant_round, levels=op.levels, in_bits=in_bits, out_type=op.out_type, out_base=op.out_base,
                                   pe=pe, arith=arith, registers=self.requant_registers(clock, op, pe),
-                                  acc_lo=op.requant_lo, acc_hi=op.requant_hi)
+                                  acc_lo=op.requant_lo, acc_hi=op.requant_hi, registered_enable=self.pipelined(clock))
                       for arith in ariths]
         if mode != "requant":
             candidates.append(thresholds)
@@ -143,6 +143,12 @@ class ThresholdLowering(Lowering):
         return True, True
 
     @staticmethod
+    def pipelined(clock) -> bool:
+        """A skid register behind the output and a flip-flop enable (rtl.util.unit_enable) when the
+        plan pipelines to a clock: the unit then cuts the ready path itself."""
+        return clock is not None and clock.mhz is not None
+
+    @staticmethod
     def registers(clock) -> tuple[bool, bool]:
         """(ROM output / accumulator register, comparison-bit register) for the plan's clock: both on
         ECP5 (a DP16KD's clock-to-out alone is ~5.6 ns), the ROM output only on iCE40 (whose target
@@ -153,7 +159,10 @@ class ThresholdLowering(Lowering):
 
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: ThresholdUnit) -> list:
-        return [ThresholdModel(unit.extra_stages)]
+        return [ThresholdModel(unit.extra_stages, unit.registered_enable)]
+
+    def cuts_ready_path(self, unit, target: str) -> bool:
+        return unit.registered_enable
 
     def always_ready(self, unit) -> bool:
         return True  # input ready = the enable, one beat per cycle (both units, every folding)

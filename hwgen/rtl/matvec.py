@@ -43,7 +43,7 @@ from .cmvm import build_graph
 from .util import (SELECT_BITS_PER_COPY, EnableCopies, SkidEnables, const_product, element, enable_slices,
                    group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
                    pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
-                   select_by_slices, select_slices, tree_registers)
+                   select_by_slices, skid_output, tree_registers)
 
 
 @dataclass(frozen=True)
@@ -386,19 +386,6 @@ class MatVecUnit(wiring.Component):
                     m.d.sync += a.eq(n_)
                 with m.If(f[2]):
                     m.d.sync += o.eq(n_)
-        if self.registered_enable:
-            self._skid(m, en, out_valid, out_data)
+        if self.registered_enable:  # after the output registers: the skid's copies sit beside them
+            skid_output(m, self, self._enables, out_valid, out_data)
         return m
-
-    def _skid(self, m, go, out_valid, out_data):
-        """The skid register after the output register (Pipeline.registered_enable): it loads the
-        output word while empty and is shown while full, each slice of SELECT_BITS_PER_COPY bits
-        under its own copy of `go`."""
-        skid_data = Signal(len(out_data), reset_less=True)  # read only while full
-        payload = Signal(len(out_data))
-        for lo, hi in select_slices(len(out_data)):
-            copy = self._enables.take(2 * (hi - lo))
-            with m.If(copy):
-                m.d.sync += skid_data[lo:hi].eq(out_data[lo:hi])
-            m.d.comb += payload[lo:hi].eq(Mux(copy, out_data[lo:hi], skid_data[lo:hi]))
-        m.d.comb += [self.o.valid.eq(out_valid | ~go), self.o.payload.eq(payload)]

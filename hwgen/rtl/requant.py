@@ -34,10 +34,10 @@ from .util import (
     element,
     group_rom,
     lut_product,
-    output_ready,
     pack_ints,
     pipeline_register,
     signed_width_for,
+    unit_enable,
 )
 
 
@@ -54,7 +54,8 @@ class RequantUnit(wiring.Component):
     def __init__(self, *, mul: np.ndarray, add: np.ndarray, shift: int, levels: int, in_bits: int, out_type,
                  rounding: str = "floor",
                  out_base: int, pe: int = 1, arith: str = "dsp", registers: tuple[bool, bool] = (False, False),
-                 acc_lo: np.ndarray | None = None, acc_hi: np.ndarray | None = None):
+                 acc_lo: np.ndarray | None = None, acc_hi: np.ndarray | None = None,
+                 registered_enable: bool = False):
         self.mul = np.asarray(mul, dtype=np.int64).reshape(-1)
         self.add = np.asarray(add, dtype=np.int64).reshape(-1)
         self.C = len(self.mul)
@@ -71,6 +72,8 @@ class RequantUnit(wiring.Component):
         self.mul_bits = signed_width_for(int(self.mul.min()), int(self.mul.max()))
         self.add_bits = signed_width_for(int(self.add.min()), int(self.add.max()))
         self.reg_operands, self.reg_product = (bool(r) for r in registers)
+        # a skid register behind the output and a flip-flop enable (rtl.util.unit_enable)
+        self.registered_enable = bool(registered_enable)
         # the accumulator range per channel that can reach the unit (None: the whole input type)
         self.acc_lo = None if acc_lo is None else np.asarray(acc_lo, dtype=np.int64).reshape(-1)
         self.acc_hi = None if acc_hi is None else np.asarray(acc_hi, dtype=np.int64).reshape(-1)
@@ -177,16 +180,11 @@ class RequantUnit(wiring.Component):
         m = Module()
         PE, mb, ab = self.pe, self.mul_bits, self.add_bits
 
-        en, fire = Signal(), Signal()
         out_valid = Signal()
         out_data = Signal(PE * self.out_bits, reset_less=True)  # data: read only under out_valid
-        m.d.comb += [
-            en.eq(~out_valid | output_ready(self)),
-            self.o.valid.eq(out_valid),
-            self.o.payload.eq(out_data),
-            self.i.ready.eq(en),
-            fire.eq(self.i.valid & en),
-        ]
+        en = unit_enable(m, self, out_valid, out_data, self.registered_enable)
+        fire = Signal()
+        m.d.comb += [self.i.ready.eq(en), fire.eq(self.i.valid & en)]
         if self.folded:
             rom_data = group_rom(m, width=self.word_bits, words=self.rom_init(), step=self.i.valid, en=en,
                                  style=self.rom_style)

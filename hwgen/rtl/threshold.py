@@ -32,12 +32,12 @@ from ..ir.types import BipolarType
 from .util import (
     element,
     group_rom,
-    output_ready,
     pack_ints,
     pipeline_register,
     popcount,
     rom_memory,
     signed_width_for,
+    unit_enable,
 )
 
 
@@ -46,7 +46,8 @@ class ThresholdUnit(wiring.Component):
     rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
 
     def __init__(self, *, thresholds: np.ndarray, decreasing: np.ndarray, in_bits: int, out_type,
-                 out_base: int, pe: int = 1, style: str = "auto", registers: tuple[bool, bool] = (False, False)):
+                 out_base: int, pe: int = 1, style: str = "auto", registers: tuple[bool, bool] = (False, False),
+                 registered_enable: bool = False):
         T = np.asarray(thresholds, dtype=np.int64)
         if T.ndim != 2:
             raise ValueError("thresholds must be [channels, levels-1]")
@@ -75,6 +76,8 @@ class ThresholdUnit(wiring.Component):
         # pipeline registers for a clock target: (operands: the ROM / LUT read data and the
         # accumulators, compares: the comparison bits before they are counted)
         self.reg_operands, self.reg_compares = (bool(r) for r in registers)
+        # a skid register behind the output and a flip-flop enable (rtl.util.unit_enable)
+        self.registered_enable = bool(registered_enable)
         super().__init__({
             "i": In(stream.Signature(self.pe * self.in_bits)),
             "o": Out(stream.Signature(self.pe * self.out_bits)),
@@ -146,17 +149,11 @@ class ThresholdUnit(wiring.Component):
         m = Module()
         PE, L, tb = self.pe, self.L, self.cmp_bits
 
-        en = Signal()
         out_valid = Signal()
         out_data = Signal(PE * self.out_bits, reset_less=True)  # data: read only under out_valid
-        m.d.comb += [
-            en.eq(~out_valid | output_ready(self)),
-            self.o.valid.eq(out_valid),
-            self.o.payload.eq(out_data),
-            self.i.ready.eq(en),
-        ]
+        en = unit_enable(m, self, out_valid, out_data, self.registered_enable)
         fire = Signal()
-        m.d.comb += fire.eq(self.i.valid & en)
+        m.d.comb += [self.i.ready.eq(en), fire.eq(self.i.valid & en)]
 
         if self.style == "lut":
             return self._elaborate_lut(m, en, fire, out_valid, out_data)

@@ -59,20 +59,24 @@ class MatVecModel:
 
 
 class ThresholdModel:
-    """ThresholdUnit: accept -> `extra` pipeline levels -> output register, one global enable."""
+    """ThresholdUnit (and RequantUnit): accept -> `extra` pipeline levels -> output register (-> a
+    skid register, `skid`: rtl.util.unit_enable, the enable is `skid empty`), one global enable."""
 
-    def __init__(self, extra: int = 0):
+    def __init__(self, extra: int = 0, skid: bool = False):
         self.pipe = [False] * (1 + extra)
         self.ov = False
+        self.skid, self.full = skid, False
 
     def valid(self):
-        return self.ov
+        return self.ov or self.full
 
     def ready(self, o_r):
-        return not self.ov or o_r
+        return not self.full if self.skid else (not self.ov or o_r)
 
     def tick(self, iv, o_r):
-        en = not self.ov or o_r
+        en = self.ready(o_r)
+        if self.skid:
+            self.full = not o_r and (self.full or self.ov)
         if en:
             self.ov = self.pipe[-1]
             self.pipe = [iv] + self.pipe[:-1]
