@@ -118,9 +118,11 @@ class ThresholdLowering(Lowering):
         target = clock.target if clock is not None else "ecp5"
         ariths = [clock.arith] if clock is not None and clock.arith != "auto" else ["dsp", "lut"]
         candidates = [RequantUnit(mul=op.requant_mul, add=op.requant_add, shift=op.requant_shift,
-                                  rounding=op.requant_round, levels=op.levels, in_bits=in_bits, out_type=op.out_type, out_base=op.out_base,
-                                  pe=pe, arith=arith, registers=self.requant_registers(clock, op, pe),
-                                  acc_lo=op.requant_lo, acc_hi=op.requant_hi, registered_enable=self.pipelined(clock))
+                                  rounding=op.requant_round, levels=op.levels, in_bits=in_bits,
+                                  out_type=op.out_type, out_base=op.out_base, pe=pe, arith=arith,
+                                  registers=self.requant_registers(clock, op, pe),
+                                  acc_lo=op.requant_lo, acc_hi=op.requant_hi,
+                                  registered_enable=self.pipelined(clock))
                       for arith in ariths]
         if mode != "requant":
             candidates.append(thresholds)
