@@ -170,6 +170,12 @@ class Lowering:
         return None
 
 
+def pipelined(clock) -> bool:
+    """Whether the plan pipelines to a clock target (hwgen.plan.ClockTarget with a frequency): the
+    lowerings then add their pipeline registers and registered enables."""
+    return clock is not None and clock.mhz is not None
+
+
 def plumbing_row(name: str, u) -> dict:
     row = {"name": name, "op": type(u).__name__, "memory_bits": getattr(u, "memory_bits", 0)}
     if hasattr(u, "n_in"):

@@ -16,7 +16,7 @@ from ..golden.numeric import check_acc, int_einsum, windows
 from ..ir import Conv
 from ..rtl.conv import ConvUnit
 from ..rtl.timing import MatVecModel, window_models
-from .base import divisors, lowering_of_unit, register
+from .base import divisors, lowering_of_unit, pipelined, register
 from .dot import DotLowering, dot_row
 
 
@@ -102,9 +102,8 @@ class ConvLowering(DotLowering):
     def build(self, op: Conv, clock=None) -> ConvUnit:
         require_window_fits(op, op.pads)
         folded = (op.out_channels // op.pe) * (patch_length(op) // op.simd) > 1
-        pipelined = clock is not None and clock.mhz is not None
         return ConvUnit.from_op(op, arith=self.arithmetic(op, folded, clock), pipeline=self.pipeline(op, folded, clock),
-                                cut_ready=pipelined)
+                                cut_ready=pipelined(clock))
 
     def input_beat(self, unit) -> int:
         """Elements per input beat of the unit (its sliding window's channels per beat)."""

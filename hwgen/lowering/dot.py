@@ -3,7 +3,7 @@ weights, an accumulator sized by hwgen.passes.accumulators, and a (PE, SIMD) fol
 from __future__ import annotations
 
 from ..ir import Conv
-from .base import Lowering
+from .base import Lowering, pipelined
 
 
 class DotLowering(Lowering):
@@ -28,7 +28,7 @@ class DotLowering(Lowering):
         adder graph (constant weights) every 2 levels on ECP5, 4 on iCE40."""
         from ..rtl.matvec import Pipeline
 
-        if clock is None or clock.mhz is None:
+        if not pipelined(clock):
             return Pipeline()
         if self.arithmetic(op, folded, clock) == "cse":  # two-input adders only: 2 (4) per cycle
             # (3 per cycle on ECP5 routed the small jet net at 90.5 MHz: input register fan-out, then
@@ -53,8 +53,7 @@ class DotLowering(Lowering):
         if clock is not None and clock.arith != "auto":
             return clock.arith
         if not folded:
-            pipelined = clock is not None and clock.mhz is not None
-            return "cse" if pipelined and not isinstance(op.in_type, BipolarType) else "lut"
+            return "cse" if pipelined(clock) and not isinstance(op.in_type, BipolarType) else "lut"
         return "lut" if min(op.in_type.wire_bits, op.w_type.wire_bits) <= self.LUT_PRODUCT_BITS else "dsp"
 
     def inspect_row(self, op, graph, block=None) -> dict:

@@ -23,7 +23,7 @@ from ..ir.types import Bipolar
 from ..rtl.requant import RequantUnit, is_shift
 from ..rtl.threshold import ThresholdUnit
 from ..rtl.timing import ThresholdModel
-from .base import Lowering, divisors, register
+from .base import Lowering, divisors, pipelined, register
 
 SERIAL_LATENCY_SHARE = 16  # a serialised vector may add at most II bound / this many cycles of latency
 
@@ -110,7 +110,7 @@ class ThresholdLowering(Lowering):
         on the target (LUTs + carry cells; a DSP block or a BRAM counts as 64 of them)."""
         thresholds = ThresholdUnit(thresholds=op.thresholds, decreasing=op.decreasing, in_bits=in_bits,
                                    out_type=op.out_type, out_base=op.out_base, pe=pe,
-                                   registers=self.registers(clock), registered_enable=self.pipelined(clock))
+                                   registers=self.registers(clock), registered_enable=pipelined(clock))
         mode = getattr(clock, "activation", "auto")
         if not op.requantizable or mode == "thresholds":
             return thresholds
@@ -122,7 +122,7 @@ class ThresholdLowering(Lowering):
                                   out_type=op.out_type, out_base=op.out_base, pe=pe, arith=arith,
                                   registers=self.requant_registers(clock, op, pe),
                                   acc_lo=op.requant_lo, acc_hi=op.requant_hi,
-                                  registered_enable=self.pipelined(clock))
+                                  registered_enable=pipelined(clock))
                       for arith in ariths]
         if mode != "requant":
             candidates.append(thresholds)
@@ -137,7 +137,7 @@ class ThresholdLowering(Lowering):
         """(operands, product) registers of a RequantUnit for the plan's clock: both when pipelining
         (a ROM / DSP block's clock-to-out and the product's carry chain each take most of a cycle);
         none when every lane's multiplier is a constant power of two (no product to register)."""
-        if clock is None or clock.mhz is None:
+        if not pipelined(clock):
             return False, False
         mul = np.asarray(op.requant_mul).reshape(-1)
         if pe == len(mul) and all(is_shift(c, op.requant_shift) for c in mul):
@@ -145,17 +145,11 @@ class ThresholdLowering(Lowering):
         return True, True
 
     @staticmethod
-    def pipelined(clock) -> bool:
-        """A skid register behind the output and a flip-flop enable (rtl.util.unit_enable) when the
-        plan pipelines to a clock: the unit then cuts the ready path itself."""
-        return clock is not None and clock.mhz is not None
-
-    @staticmethod
     def registers(clock) -> tuple[bool, bool]:
         """(ROM output / accumulator register, comparison-bit register) for the plan's clock: both on
         ECP5 (a DP16KD's clock-to-out alone is ~5.6 ns), the ROM output only on iCE40 (whose target
         clock is lower and whose logic cells are scarce); none without a clock target."""
-        if clock is None or clock.mhz is None:
+        if not pipelined(clock):
             return False, False
         return True, clock.target == "ecp5"
 

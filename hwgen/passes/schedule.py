@@ -82,8 +82,9 @@ class Planner:
         per word to spare becomes one with registered ready (WidthConverter.registered_ready; of
         several, the one whose idle cycles add the fewest), which cuts the path at no cost (KWS
         W3A3: Gemm_1, 12.6k FFs, behind a 3,328 -> 104-bit converter whose combinational ready gave
-        a 14 ns enable net). A MatVec or conv unit pipelined to the clock cuts the path itself
-        (Pipeline.registered_enable). Returns the unit to push and its cycles."""
+        a 14 ns enable net). MatVec, conv, Threshold and requantizer units pipelined to the clock
+        cut the path themselves (a registered enable, rtl.util.SkidEnables). Returns the unit to
+        push and its cycles."""
         if self.clock.mhz is None or self._cuts(unit):
             return unit, cycles
         run = []
@@ -94,9 +95,12 @@ class Planner:
         if len(run) < 2:
             return unit, cycles
         # the registered twin that costs the fewest extra cycles (the new unit first on a tie)
-        twins = [(twin[1] - cycles, 0, twin, None) for twin in [self._registered_split(unit, self.fmt.beats)] if twin]
-        twins += [(twin[1] - st.cycles, k + 1, twin, st) for k, st in enumerate(run)
-                  for twin in [self._registered_split(st.unit, st.in_fmt.beats)] if twin]
+        candidates = [(unit, self.fmt.beats, cycles, None)] + [(st.unit, st.in_fmt.beats, st.cycles, st) for st in run]
+        twins = []
+        for order, (u, beats, busy, st) in enumerate(candidates):
+            twin = self._registered_split(u, beats)
+            if twin is not None:
+                twins.append((twin[1] - busy, order, twin, st))
         if twins:
             _, _, twin, st = min(twins, key=lambda t: t[:2])
             for _, _, other, _ in twins:

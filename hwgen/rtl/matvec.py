@@ -43,7 +43,7 @@ from .cmvm import build_graph
 from .util import (SELECT_BITS_PER_COPY, EnableCopies, SkidEnables, const_product, element, enable_slices,
                    group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
                    pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
-                   select_by_slices, skid_output, tree_registers)
+                   select_by_slices, skid_output, tree_registers, unit_enable)
 
 
 @dataclass(frozen=True)
@@ -274,16 +274,12 @@ class MatVecUnit(wiring.Component):
         out_valid = Signal()
         out_data = Signal(PE * self.acc_bits, reset_less=True)  # data: read only under out_valid
         v2, first2, last2 = Signal(), Signal(), Signal()
-        if self.registered_enable:
+        # `en`: schedule, ROM, control registers; the datapath registers use copies of it
+        if self.registered_enable:  # its skid register comes last (skid_output), beside the outputs
             self._enables = SkidEnables(m, output_ready(self), out_valid)
             en = self._enables.master
         else:
-            en = Signal()  # schedule, ROM, control registers; the datapath registers use copies of it
-            m.d.comb += [
-                en.eq(~out_valid | output_ready(self)),
-                self.o.valid.eq(out_valid),
-                self.o.payload.eq(out_data),
-            ]
+            en = unit_enable(m, self, out_valid, out_data, registered=False)
             self._enables = EnableCopies(m, output_ready(self), v2 & last2)
 
         # stage 0: schedule

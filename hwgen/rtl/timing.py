@@ -19,15 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-class MatVecModel:
-    """MatVecUnit's schedule (and KernelBankConvUnit's stage 2): NF output groups x SF steps,
-    stream beats taken while nf == 0; stages v1 -> `extra` pipeline levels -> v2 -> output register
-    (-> a skid register, `skid`: Pipeline.registered_enable, the enable is `skid empty`)."""
+class _OutputStage:
+    """A unit's output register (`ov`) and, with `skid`, the skid register behind it whose
+    emptiness is the unit's enable (rtl.util.unit_enable / skid_output); without it the enable is
+    `~ov | o.ready`."""
 
-    def __init__(self, nf: int, sf: int, extra: int = 0, skid: bool = False):
-        self.NF, self.SF = nf, sf
-        self.nf = self.sf = 0
-        self.pipe = [(False, False)] * (2 + extra)  # (valid, last) of v1, the extra levels, v2
+    def _init_output(self, skid: bool) -> None:
         self.ov = False
         self.skid, self.full = skid, False
 
@@ -37,13 +34,29 @@ class MatVecModel:
     def _en(self, o_r):
         return not self.full if self.skid else (not self.ov or o_r)
 
+    def _tick_skid(self, o_r) -> None:
+        """The skid register parks the output word the consumer does not take (before `ov` moves)."""
+        if self.skid:
+            self.full = not o_r and (self.full or self.ov)
+
+
+class MatVecModel(_OutputStage):
+    """MatVecUnit's schedule (and KernelBankConvUnit's stage 2): NF output groups x SF steps,
+    stream beats taken while nf == 0; stages v1 -> `extra` pipeline levels -> v2 -> output register
+    (-> a skid register, `skid`: Pipeline.registered_enable, the enable is `skid empty`)."""
+
+    def __init__(self, nf: int, sf: int, extra: int = 0, skid: bool = False):
+        self.NF, self.SF = nf, sf
+        self.nf = self.sf = 0
+        self.pipe = [(False, False)] * (2 + extra)  # (valid, last) of v1, the extra levels, v2
+        self._init_output(skid)
+
     def ready(self, o_r):
         return self._en(o_r) and self.nf == 0
 
     def tick(self, iv, o_r):
         en = self._en(o_r)
-        if self.skid:
-            self.full = not o_r and (self.full or self.ov)
+        self._tick_skid(o_r)
         take = self.nf == 0
         fire0 = en and (not take or iv)
         if en:
@@ -58,25 +71,20 @@ class MatVecModel:
                 self.sf += 1
 
 
-class ThresholdModel:
+class ThresholdModel(_OutputStage):
     """ThresholdUnit (and RequantUnit): accept -> `extra` pipeline levels -> output register (-> a
     skid register, `skid`: rtl.util.unit_enable, the enable is `skid empty`), one global enable."""
 
     def __init__(self, extra: int = 0, skid: bool = False):
         self.pipe = [False] * (1 + extra)
-        self.ov = False
-        self.skid, self.full = skid, False
-
-    def valid(self):
-        return self.ov or self.full
+        self._init_output(skid)
 
     def ready(self, o_r):
-        return not self.full if self.skid else (not self.ov or o_r)
+        return self._en(o_r)
 
     def tick(self, iv, o_r):
-        en = self.ready(o_r)
-        if self.skid:
-            self.full = not o_r and (self.full or self.ov)
+        en = self._en(o_r)
+        self._tick_skid(o_r)
         if en:
             self.ov = self.pipe[-1]
             self.pipe = [iv] + self.pipe[:-1]

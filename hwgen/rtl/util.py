@@ -201,10 +201,11 @@ def skid_output(m, unit, enables: SkidEnables, out_valid: Value, out_data: Value
 
 
 def unit_enable(m, unit, out_valid: Value, out_data: Value, registered: bool) -> Value:
-    """The one pipeline enable of a unit that advances as a whole (Threshold, requantizer), with its
-    output port driven: `~out_valid | o.ready` and the output register on o; or, `registered` (a
-    plan pipelined to a clock), SkidEnables' `go` flip-flop with a skid register behind the output
-    (skid_output), so that no ready path runs through the unit (CNV-W1A1's BipolarQuant_10 after
+    """The pipeline enable of a unit that advances as a whole (Threshold, requantizer; a MatVec's
+    without a skid register, which it then copies with EnableCopies), with its output port driven:
+    `~out_valid | o.ready` and the output register on o; or, `registered` (a plan pipelined to a
+    clock), SkidEnables' `go` flip-flop with a skid register behind the output (skid_output), so
+    that no ready path runs through the unit (CNV-W1A1's BipolarQuant_10 after
     the registered MatVec: a skid's register -> 5.68 ns -> its enable LUT -> 6.40 ns -> 1,204
     clock enables, 77.89 MHz)."""
     if registered:
