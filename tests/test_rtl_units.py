@@ -372,6 +372,33 @@ def test_threshold_unit_registered_enable_ready_is_a_register():
     assert ready_on_release(dut, [3] * (dut.latency + 2)) == [(1, 0), 0, 1]
 
 
+def test_threshold_unit_registered_enable_copies_exact_and_kept_by_yosys(tmp_path):
+    """48 lanes of 15 registered comparisons under a registered enable: about 1,600 pipeline
+    flip-flops, so the registers take several copies of `go` (rtl.util.unit_enable), each a
+    register that synthesis keeps; every output is still exact under random stalls."""
+    import shutil
+    import subprocess
+
+    from amaranth.back import verilog
+
+    got, exp = _threshold_case(48, 15, 10, IntType(4, True), -8, 48, seed=5, p_valid=0.6, p_ready=0.4,
+                               style="compare", registers=(True, True), registered_enable=True)
+    assert got == exp
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    rng = np.random.default_rng(5)
+    T = np.sort(rng.integers(-512, 512, (48, 15)), axis=1)
+    dut = ThresholdUnit(thresholds=T, decreasing=np.zeros(48, bool), in_bits=10, out_type=IntType(4, True),
+                        out_base=-8, pe=48, style="compare", registers=(True, True), registered_enable=True)
+    text = verilog.convert(dut, name="top")
+    copies = set(re.findall(r"\bgo(\d+)\b", text))
+    assert len(copies) >= 3
+    (tmp_path / "th.v").write_text(text)
+    subprocess.run(["yosys", "-q", "-p", "read_verilog th.v; synth_ecp5 -top top; write_verilog -noattr out.v"],
+                   cwd=tmp_path, check=True, timeout=600)
+    assert set(re.findall(r"\bgo(\d+)\b", (tmp_path / "out.v").read_text())) == copies
+
+
 def test_threshold_style_auto():
     T = np.tile(np.arange(-127, 128), (4, 1))  # 255 thresholds on an 8-bit accumulator
     dec = np.zeros(4, bool)

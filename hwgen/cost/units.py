@@ -244,13 +244,24 @@ def _output_skid(unit, width: int, target: str) -> Resources:
     return P.register(width + 1) + P.mux(2, width + 1, target)
 
 
+def _with_skid_enables(unit, r: Resources, width: int, target: str) -> Resources:
+    """A unit that advances as a whole (rtl.util.unit_enable) with its output skid register and,
+    when it has one, the copies of its `go` flip-flop that its registers take (a register and its
+    next-state LUT per ENABLE_FFS_PER_COPY flip-flops)."""
+    skid = _output_skid(unit, width, target)
+    if not skid.ff:
+        return r
+    copies = enable_copies(r.ff + skid.ff)
+    return r + skid + P.register(copies) + P.mux(2, copies, target)
+
+
 # -- Threshold ------------------------------------------------------------------------------------
 def threshold(unit, target: str) -> Resources:
     """ThresholdUnit: input register, per lane L comparisons (against constants, or against ROM
     thresholds, with a direction mux when a lane's channels differ in direction), a popcount of the
     L flags plus the output base, the output register (and skid register); or (style "lut") one ROM
     per lane addressed by the accumulator and the channel group."""
-    return _threshold(unit, target) + _output_skid(unit, unit.pe * unit.out_bits, target)
+    return _with_skid_enables(unit, _threshold(unit, target), unit.pe * unit.out_bits, target)
 
 
 def _threshold(unit, target: str) -> Resources:
@@ -309,7 +320,7 @@ def requant(unit, target: str) -> Resources:
     comparisons and a 3:1 select) and the output base, for every lane whose level is not a constant
     over its reachable accumulators; the (mul, add) ROM when folded; the output register (and skid
     register) and the plan's pipeline registers."""
-    return _requant(unit, target) + _output_skid(unit, unit.pe * unit.out_bits, target)
+    return _with_skid_enables(unit, _requant(unit, target), unit.pe * unit.out_bits, target)
 
 
 def _requant(unit, target: str) -> Resources:
@@ -399,7 +410,8 @@ def sliding_window(unit, target: str) -> Resources:
     """SlidingWindowUnit: line buffer RAM (R rows x W*CF words), writer and reader position
     counters, the tap address arithmetic (row / column sums, bounds tests, tap word = r*W*CF + column,
     read address = slot*W*CF + column), the registers that hold the current tap's facts, the
-    free-space registers (advanced by a constant per output row) and their tests, the padding mux.
+    free-space registers (advanced by a constant per output row) and their tests, the padding mux
+    (and the output register after it, registered_read).
     A 1x1 stride-1 unpadded window is a wire."""
     P.check_target(target)
     if unit.identity:
@@ -422,6 +434,8 @@ def sliding_window(unit, target: str) -> Resources:
     r += P.register(1 + wb + P.bits_for(D))   # the tap's facts (real, word, address), one tap ahead
     r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding
+    if unit.registered_read:  # the output register after the read port, and its valid bit
+        r += P.register(unit.simd * unit.out_bits + 1)
     return r
 
 

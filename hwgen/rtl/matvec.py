@@ -279,7 +279,7 @@ class MatVecUnit(wiring.Component):
             self._enables = SkidEnables(m, output_ready(self), out_valid)
             en = self._enables.master
         else:
-            en = unit_enable(m, self, out_valid, out_data, registered=False)
+            en, _ = unit_enable(m, self, out_valid, out_data, registered=False)
             self._enables = EnableCopies(m, output_ready(self), v2 & last2)
 
         # stage 0: schedule

@@ -33,6 +33,7 @@ from .util import (
     const_product,
     element,
     group_rom,
+    load_register,
     lut_product,
     pack_ints,
     pipeline_register,
@@ -182,21 +183,19 @@ class RequantUnit(wiring.Component):
 
         out_valid = Signal()
         out_data = Signal(PE * self.out_bits, reset_less=True)  # data: read only under out_valid
-        en = unit_enable(m, self, out_valid, out_data, self.registered_enable)
+        go, en = unit_enable(m, self, out_valid, out_data, self.registered_enable)
         fire = Signal()
-        m.d.comb += [self.i.ready.eq(en), fire.eq(self.i.valid & en)]
+        m.d.comb += [self.i.ready.eq(go), fire.eq(self.i.valid & go)]
         if self.folded:
             rom_data = group_rom(m, width=self.word_bits, words=self.rom_init(), step=self.i.valid, en=en,
                                  style=self.rom_style)
 
-        v1 = Signal()
-        x1 = Signal(PE * self.in_bits, reset_less=True)
-        with m.If(en):
-            m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
+        v1 = pipeline_register(m, go, fire, "v1", control=True)
+        x1 = pipeline_register(m, en, self.i.payload, "x1")
         rdata = rom_data if self.folded else None
         if self.reg_operands:
             x1 = pipeline_register(m, en, x1, "x_pipe")
-            v1 = pipeline_register(m, en, v1, "v_pipe", control=True)
+            v1 = pipeline_register(m, go, v1, "v_pipe", control=True)
             if rdata is not None:
                 rdata = pipeline_register(m, en, rdata, "ma_pipe")
 
@@ -221,7 +220,7 @@ class RequantUnit(wiring.Component):
             prods.append(prod)
             adds.append(add)
         if self.reg_product:
-            v1 = pipeline_register(m, en, v1, "v_prod", control=True)
+            v1 = pipeline_register(m, go, v1, "v_prod", control=True)
 
         outs = []
         for p in range(PE):
@@ -240,10 +239,9 @@ class RequantUnit(wiring.Component):
             base = self.out_base & ((1 << self.out_bits) - 1)
             m.d.comb += o.eq(clipped + base)  # truncated to out_bits (mod 2^out_bits)
             outs.append(o)
-        with m.If(en):
+        with m.If(go):
             m.d.sync += out_valid.eq(v1)
-            with m.If(v1):
-                m.d.sync += out_data.eq(Cat(*outs))
+        load_register(m, en, out_data, Cat(*outs), when=v1)
         return m
 
     def shift_lane(self, p: int) -> bool:

@@ -16,7 +16,8 @@ values per channel, addressed by the accumulator itself (and the channel group),
 same pipeline slot as the threshold ROM. "auto" picks whichever needs fewer bits (LUT only up
 to 12-bit accumulators).
 
-Pipeline with one global enable (en = output register empty or being read):
+Pipeline with one enable (the output register empty or being read; with a skid register, a
+flip-flop whose copies the registers take, rtl.util.unit_enable):
   stage 0  accept a beat, ROM address = channel group
   stage 1  registered accumulators + ROM data -> comparisons -> level
   stage 2  output register
@@ -31,7 +32,9 @@ from amaranth.lib.wiring import In, Out
 from ..ir.types import BipolarType
 from .util import (
     element,
+    enable_for,
     group_rom,
+    load_register,
     pack_ints,
     pipeline_register,
     popcount,
@@ -151,12 +154,12 @@ class ThresholdUnit(wiring.Component):
 
         out_valid = Signal()
         out_data = Signal(PE * self.out_bits, reset_less=True)  # data: read only under out_valid
-        en = unit_enable(m, self, out_valid, out_data, self.registered_enable)
+        go, en = unit_enable(m, self, out_valid, out_data, self.registered_enable)
         fire = Signal()
-        m.d.comb += [self.i.ready.eq(en), fire.eq(self.i.valid & en)]
+        m.d.comb += [self.i.ready.eq(go), fire.eq(self.i.valid & go)]
 
         if self.style == "lut":
-            return self._elaborate_lut(m, en, fire, out_valid, out_data)
+            return self._elaborate_lut(m, go, en, fire, out_valid, out_data)
 
         if self.folded:
             # yosys decides BRAM vs logic for this ROM by itself; forcing block RAM made the
@@ -165,15 +168,13 @@ class ThresholdUnit(wiring.Component):
             rom_data = group_rom(m, width=PE * (L * tb + 1), words=self.rom_init(), step=self.i.valid, en=en,
                                  style=self.rom_style)
 
-        v1 = Signal()
-        x1 = Signal(PE * self.in_bits, reset_less=True)
-        with m.If(en):
-            m.d.sync += [v1.eq(fire), x1.eq(self.i.payload)]
+        v1 = pipeline_register(m, go, fire, "v1", control=True)
+        x1 = pipeline_register(m, en, self.i.payload, "x1")
         rdata = rom_data if self.folded else None
         if self.reg_operands and self.folded:  # the ROM's output register (BRAM clock-to-out is slow)
             rdata = pipeline_register(m, en, rdata, "t_pipe")
             x1 = pipeline_register(m, en, x1, "x_pipe")
-            v1 = pipeline_register(m, en, v1, "v_pipe", control=True)
+            v1 = pipeline_register(m, go, v1, "v_pipe", control=True)
 
         outs = []
         for p in range(PE):
@@ -197,14 +198,13 @@ class ThresholdUnit(wiring.Component):
             outs.append(o)
 
         if self.reg_compares:
-            v1 = pipeline_register(m, en, v1, "v_cmp", control=True)
-        with m.If(en):
+            v1 = pipeline_register(m, go, v1, "v_cmp", control=True)
+        with m.If(go):
             m.d.sync += out_valid.eq(v1)
-            with m.If(v1):
-                m.d.sync += out_data.eq(Cat(*outs))
+        load_register(m, en, out_data, Cat(*outs), when=v1)
         return m
 
-    def _elaborate_lut(self, m, en, fire, out_valid, out_data):
+    def _elaborate_lut(self, m, go, en, fire, out_valid, out_data):
         PE, n = self.pe, self.in_bits
         group = None
         if self.folded:
@@ -217,15 +217,13 @@ class ThresholdUnit(wiring.Component):
             m.submodules[f"lut{p}"] = lut
             rd = lut.read_port(domain="sync")
             addr = self.i.payload[p * n:(p + 1) * n]
-            m.d.comb += [rd.addr.eq(Cat(addr, group) if group is not None else addr), rd.en.eq(en)]
+            m.d.comb += [rd.addr.eq(Cat(addr, group) if group is not None else addr),
+                         rd.en.eq(enable_for(en, self.out_bits))]
             outs.append(pipeline_register(m, en, rd.data, f"lut{p}_pipe") if self.reg_operands else rd.data)
-        v1 = Signal()
-        with m.If(en):
-            m.d.sync += v1.eq(fire)
+        v1 = pipeline_register(m, go, fire, "v1", control=True)
         if self.reg_operands:
-            v1 = pipeline_register(m, en, v1, "v_pipe", control=True)
-        with m.If(en):
+            v1 = pipeline_register(m, go, v1, "v_pipe", control=True)
+        with m.If(go):
             m.d.sync += out_valid.eq(v1)
-            with m.If(v1):
-                m.d.sync += out_data.eq(Cat(*outs))
+        load_register(m, en, out_data, Cat(*outs), when=v1)
         return m

@@ -76,7 +76,10 @@ def pipeline_register(m, en, value: Value, name: str, *, control: bool = False) 
     global enable). Data registers are reset-less (`control=False`): they are only read where a
     valid bit that travels beside them says so, and a reset on every datapath FF is a net of tens of
     thousands of sinks that congests routing (CNV-W1A1 on ECP5: 19,046 LSR sinks). Valid bits and
-    other control pass `control=True`."""
+    other control pass `control=True`. `en` may be an EnableCopies: the register then takes its
+    copies (EnableCopies.register)."""
+    if isinstance(en, EnableCopies):
+        return en.register(value, name, control=control)
     reg = Signal(value.shape(), name=name, reset_less=not control)
     with m.If(en):
         m.d.sync += reg.eq(value)
@@ -149,12 +152,12 @@ class EnableCopies:
         self.load += bits
         return self.copies[-1]
 
-    def register(self, value: Value, name: str) -> Value:
+    def register(self, value: Value, name: str, *, control: bool = False) -> Value:
         """`value` one clock later (a pipeline_register), in slices of at most ENABLE_FFS_PER_COPY
         bits, each under the copy take() gives it."""
         if len(value) <= ENABLE_FFS_PER_COPY:
-            return pipeline_register(self.m, self.take(len(value)), value, name)
-        parts = [pipeline_register(self.m, self.take(hi - lo), value[lo:hi], f"{name}_{k}")
+            return pipeline_register(self.m, self.take(len(value)), value, name, control=control)
+        parts = [pipeline_register(self.m, self.take(hi - lo), value[lo:hi], f"{name}_{k}", control=control)
                  for k, (lo, hi) in enumerate(enable_slices(len(value)))]
         v = Cat(*parts)
         return v.as_signed() if value.shape().signed else v
@@ -200,21 +203,35 @@ def skid_output(m, unit, enables: SkidEnables, out_valid: Value, out_data: Value
     m.d.comb += [unit.o.valid.eq(out_valid | ~enables.master), unit.o.payload.eq(payload)]
 
 
-def unit_enable(m, unit, out_valid: Value, out_data: Value, registered: bool) -> Value:
+def unit_enable(m, unit, out_valid: Value, out_data: Value, registered: bool):
     """The pipeline enable of a unit that advances as a whole (Threshold, requantizer; a MatVec's
-    without a skid register, which it then copies with EnableCopies), with its output port driven:
-    `~out_valid | o.ready` and the output register on o; or, `registered` (a plan pipelined to a
-    clock), SkidEnables' `go` flip-flop with a skid register behind the output (skid_output), so
-    that no ready path runs through the unit (CNV-W1A1's BipolarQuant_10 after
-    the registered MatVec: a skid's register -> 5.68 ns -> its enable LUT -> 6.40 ns -> 1,204
-    clock enables, 77.89 MHz)."""
+    without a skid register, which it then copies with EnableCopies), with its output port driven.
+    Returns (go, en): `go` steers the unit's control (input ready, valid bits), `en` is what its
+    registers take (pipeline_register, load_register, group_rom).
+
+    Plain: `~out_valid | o.ready` for both, the output register on o. `registered` (a plan
+    pipelined to a clock): SkidEnables, with a skid register behind the output (skid_output), so
+    that no ready path runs through the unit (CNV-W1A1's BipolarQuant_10 after the registered
+    MatVec: a skid's register -> 5.68 ns -> its enable LUT -> 6.40 ns -> 1,204 clock enables,
+    77.89 MHz); `go` is its master flip-flop and the registers take copies of it, one per
+    ENABLE_FFS_PER_COPY flip-flops (with the master alone, BipolarQuant_10's one `go` had a
+    15.58 ns net to its 1,204 clock enables, 62.09 MHz)."""
     if registered:
         enables = SkidEnables(m, output_ready(unit), out_valid)
         skid_output(m, unit, enables, out_valid, out_data)
-        return enables.master
+        return enables.master, enables
     en = Signal()
     m.d.comb += [en.eq(~out_valid | output_ready(unit)), unit.o.valid.eq(out_valid), unit.o.payload.eq(out_data)]
-    return en
+    return en, en
+
+
+def load_register(m, en, reg: Signal, value: Value, when: Value) -> None:
+    """reg <= value under the pipeline enable `en` (a signal or an EnableCopies, sliced like
+    EnableCopies.register) where `when` holds: a unit's output register, loaded only by a valid
+    beat."""
+    for lo, hi in enable_slices(len(reg)):
+        with m.If(enable_for(en, hi - lo) & when):
+            m.d.sync += reg[lo:hi].eq(value[lo:hi])
 
 
 def enable_for(en, bits: int) -> Value:
