@@ -35,11 +35,11 @@ CASES = [  # in_shape, kernel, stride, pads, dtype, simd
 
 
 def run_case(in_shape, kernel, stride, pads, dtype, simd, *, images=2, seed=0, p_valid=0.7, p_ready=0.7,
-             pad_value=0):
+             pad_value=0, registered_read=False):
     rng = np.random.default_rng(seed)
     x = random_values(dtype, (images, *in_shape), rng)
     dut = SlidingWindowUnit(in_shape=in_shape, kernel=kernel, stride=stride, pads=pads, in_type=dtype,
-                            simd=simd, pad_value=pad_value)
+                            simd=simd, pad_value=pad_value, registered_read=registered_read)
     want = windows(x, kernel, stride, pads, pad_value)  # [B, Ho, Wo, kh, kw, C]
     n_out = want.size // simd
     out, cycles = run_stream(dut, pack_beats(x.reshape(images, -1), dtype, simd), n_out, seed=seed,
@@ -53,6 +53,16 @@ def test_patches_match_golden_with_stalls(case):
     dut, got, want, _ = run_case(*case, seed=zlib.crc32(str(case).encode()) % 1000)
     if dut.padded and case[4] is Bipolar:
         assert dut.out_type == IntType(2, True)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[6], CASES[8]],
+                         ids=lambda c: f"{c[0]}k{c[1]}s{c[2]}p{c[3]}{c[4]}x{c[5]}")
+def test_registered_read_patches_with_stalls(case):
+    """The output register after the read port (registered_read): same patches under stalls, one
+    cycle more latency; padding taps (INT2 for Bipolar) go through the select before it."""
+    dut, got, want, _ = run_case(*case, seed=zlib.crc32(str(case).encode()) % 1000, registered_read=True)
+    assert dut.latency == 2
     np.testing.assert_array_equal(got, want)
 
 

@@ -148,18 +148,21 @@ def fifo(depth, width=8):
     return lambda: StreamFIFO(width=width, depth=depth)
 
 
-def conv(in_shape, cout, stride, pads, pe, simd, *, window_simd=None, kernel=(3, 3), pipeline=None):
+def conv(in_shape, cout, stride, pads, pe, simd, *, window_simd=None, kernel=(3, 3), pipeline=None,
+         registered_read=False):
     def make():
         w = _rng(f"conv{in_shape}{cout}").integers(-3, 4, size=(cout, *kernel, in_shape[2]))
         op = Conv(name="c", inputs=["x"], outputs=["y"], weights=w, in_type=I3, w_type=I3, input_scale=1.0,
                   weight_scale=np.ones(cout, np.float32), in_shape=in_shape, kernel=kernel, stride=stride, pads=pads)
         size_layer(op)
-        return ConvUnit.from_op(op, pe=pe, simd=simd, window_simd=window_simd, pipeline=pipeline)
+        return ConvUnit.from_op(op, pe=pe, simd=simd, window_simd=window_simd, pipeline=pipeline,
+                                registered_read=registered_read)
     return make
 
 
-def maxpool(in_shape, simd, kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0)):
-    return lambda: MaxPoolUnit(in_shape=in_shape, kernel=kernel, stride=stride, dtype=I3, pads=pads, simd=simd)
+def maxpool(in_shape, simd, kernel=(2, 2), stride=(2, 2), pads=(0, 0, 0, 0), registered_read=False):
+    return lambda: MaxPoolUnit(in_shape=in_shape, kernel=kernel, stride=stride, dtype=I3, pads=pads, simd=simd,
+                               registered_read=registered_read)
 
 
 def sumpool(in_shape, simd):
@@ -302,6 +305,9 @@ CASES = [
     ("conv3x3-pipelined", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=6, pipeline=Pipeline(True, True, 2)), 1200),
     ("conv3x3-skid", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, pipeline=Pipeline(True, True, 2, True)),
      1500, {"p_ready": 0.3}),
+    # the window's output register after its read port (registered_read, as a plan to a clock builds)
+    ("conv3x3-registered-read", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, registered_read=True,
+                                     pipeline=Pipeline(True, True, 2, True)), 1500, {"p_ready": 0.3}),
     ("conv3x3-s1-p1-parallel", conv((3, 4, 1), 2, (1, 1), (1, 1, 1, 1), pe=2, simd=9), 600),
     ("conv3x3-s2-p1", conv((5, 5, 2), 2, (2, 2), (1, 1, 1, 1), pe=1, simd=2, window_simd=1), 800),
     ("conv3x3-s2-p0", conv((5, 5, 1), 2, (2, 2), (0, 0, 0, 0), pe=2, simd=3, window_simd=1), 600),
@@ -313,6 +319,8 @@ CASES = [
     ("maxpool2x2-s2-simd2", maxpool((4, 6, 4), simd=2), 600, SLOW_CONSUMER),
     ("maxpool3x3-s2-p1", maxpool((5, 5, 1), simd=1, kernel=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1)), 600),
     ("maxpool2x2-s1", maxpool((3, 3, 2), simd=2, kernel=(2, 2), stride=(1, 1)), 600),
+    ("maxpool3x3-s2-p1-registered-read",
+     maxpool((5, 5, 1), simd=1, kernel=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1), registered_read=True), 600),
     # GlobalSumPoolUnit
     ("sumpool-3x3x4-simd2", sumpool((3, 3, 4), simd=2), 500),
     ("sumpool-2x2x3-simd1", sumpool((2, 2, 3), simd=1), 500, SLOW_CONSUMER),

@@ -69,7 +69,7 @@ class ConvUnit(wiring.Component):
     def __init__(self, *, weights: np.ndarray, in_shape, kernel, in_type, w_type, acc_bits: int,
                  stride=(1, 1), pads=(0, 0, 0, 0), groups: int = 1, pe: int = 1, simd: int = 1,
                  window_simd: int | None = None, rows: int | None = None, arith: str = "dsp", pipeline=None,
-                 cut_ready: bool = False):
+                 cut_ready: bool = False, registered_read: bool = False):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 4:
             raise ValueError("weights must be [out_channels, kh, kw, in_channels/groups]")
@@ -85,7 +85,7 @@ class ConvUnit(wiring.Component):
         C = self.in_shape[2]
         wsimd = math.gcd(int(simd), C) if window_simd is None else int(window_simd)
         self.swg = SlidingWindowUnit(in_shape=self.in_shape, kernel=self.kernel, stride=stride, pads=pads,
-                                     in_type=in_type, simd=wsimd, rows=rows)
+                                     in_type=in_type, simd=wsimd, rows=rows, registered_read=registered_read)
         self.dense = dense_weights(weights, self.groups, C)
         mv_w_type = INT2 if (self.groups > 1 and isinstance(w_type, BipolarType)) else w_type
         self.mv = MatVecUnit(weights=self.dense, in_type=self.swg.out_type, w_type=mv_w_type,
@@ -104,12 +104,14 @@ class ConvUnit(wiring.Component):
 
     @classmethod
     def from_op(cls, op, *, pe: int | None = None, simd: int | None = None, window_simd: int | None = None,
-                rows: int | None = None, arith: str = "dsp", pipeline=None, cut_ready: bool = False):
+                rows: int | None = None, arith: str = "dsp", pipeline=None, cut_ready: bool = False,
+                registered_read: bool = False):
         """From an IR Conv (pe/simd default to the op's folding; simd divides kh*kw*Cin)."""
         return cls(weights=op.weights, in_shape=op.in_shape, kernel=op.kernel, stride=op.stride, pads=op.pads,
                    groups=op.groups, in_type=op.in_type, w_type=op.w_type, acc_bits=op.acc_type.bits,
                    pe=op.pe if pe is None else pe, simd=op.simd if simd is None else simd,
-                   window_simd=window_simd, rows=rows, arith=arith, pipeline=pipeline, cut_ready=cut_ready)
+                   window_simd=window_simd, rows=rows, arith=arith, pipeline=pipeline, cut_ready=cut_ready,
+                   registered_read=registered_read)
 
     # -- facts for the report -------------------------------------------------------------
     @property

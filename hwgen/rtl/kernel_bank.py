@@ -51,7 +51,8 @@ class KernelBankConvUnit(wiring.Component):
     rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
 
     def __init__(self, *, codebook: np.ndarray, indices: np.ndarray, tau: int, in_shape, acc_bits: int,
-                 stride=(1, 1), pads=(0, 0, 0, 0), pe: int = 1, simd: int = 1, rows: int | None = None):
+                 stride=(1, 1), pads=(0, 0, 0, 0), pe: int = 1, simd: int = 1, rows: int | None = None,
+                 registered_read: bool = False):
         book = np.asarray(codebook, dtype=np.int64)
         idx = np.asarray(indices, dtype=np.int64)
         self.tau = int(tau)
@@ -71,7 +72,7 @@ class KernelBankConvUnit(wiring.Component):
         if pe < 1 or self.Cout % pe:
             raise ValueError(f"PE {pe} does not divide {self.Cout} output channels")
         self.swg = SlidingWindowUnit(in_shape=in_shape, kernel=self.kernel, stride=stride, pads=pads,
-                                     in_type=Bipolar, simd=simd, rows=rows)
+                                     in_type=Bipolar, simd=simd, rows=rows, registered_read=registered_read)
         self.pe, self.simd, self.acc_bits = int(pe), int(simd), int(acc_bits)
         self.CF = self.swg.CF
         self.NF, self.SF = self.Cout // self.pe, self.CF
@@ -83,14 +84,15 @@ class KernelBankConvUnit(wiring.Component):
         })
 
     @classmethod
-    def from_op(cls, op, *, pe: int | None = None, simd: int | None = None, rows: int | None = None):
+    def from_op(cls, op, *, pe: int | None = None, simd: int | None = None, rows: int | None = None,
+                registered_read: bool = False):
         """From an IR KernelBankConv (pe: output channels gathered per cycle, simd: input channels per
         beat and per gather; simd defaults to gcd(op.simd, Cin))."""
         cin = op.in_shape[2]
         return cls(codebook=op.codebook, indices=op.indices, tau=op.tau, in_shape=op.in_shape,
                    acc_bits=op.acc_type.bits, stride=op.stride, pads=op.pads,
                    pe=op.pe if pe is None else pe, simd=math.gcd(op.simd, cin) if simd is None else simd,
-                   rows=rows)
+                   rows=rows, registered_read=registered_read)
 
     # -- facts for the report -------------------------------------------------------------
     @property

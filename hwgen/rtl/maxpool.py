@@ -25,12 +25,12 @@ from .window_util import TapReducerFacts, elements, elementwise_max, reduce_over
 
 class MaxPoolUnit(TapReducerFacts, wiring.Component):
     def __init__(self, *, in_shape, kernel, stride, dtype, pads=(0, 0, 0, 0), simd: int = 1,
-                 rows: int | None = None):
+                 rows: int | None = None, registered_read: bool = False):
         self.dtype = dtype
         self.bits = dtype.wire_bits
         pad_value = -1 if isinstance(dtype, BipolarType) else dtype.min
         self.swg = SlidingWindowUnit(in_shape=in_shape, kernel=kernel, stride=stride, pads=pads, in_type=dtype,
-                                     simd=simd, pad_value=pad_value, rows=rows)
+                                     simd=simd, pad_value=pad_value, rows=rows, registered_read=registered_read)
         self.simd, self.CF, self.C = self.swg.simd, self.swg.CF, self.swg.C
         self.taps = self.swg.kh * self.swg.kw
         super().__init__({
@@ -39,9 +39,9 @@ class MaxPoolUnit(TapReducerFacts, wiring.Component):
         })
 
     @classmethod
-    def from_op(cls, op, *, simd: int = 1, rows: int | None = None):
+    def from_op(cls, op, *, simd: int = 1, rows: int | None = None, registered_read: bool = False):
         return cls(in_shape=op.in_shape, kernel=op.kernel, stride=op.stride, pads=op.pads, dtype=op.dtype,
-                   simd=simd, rows=rows)
+                   simd=simd, rows=rows, registered_read=registered_read)
 
     # -- facts for the report -------------------------------------------------------------
     @property

@@ -29,7 +29,11 @@ takes H*W*CF, hidden behind it when kh*kw >= sh*sw). The first patch needs its l
 Pipeline: stage 0 holds the current tap's facts (in the image or padding, its word, its buffer
 address) in registers, computed one tap ahead from the counters' next state; the read port's data
 register (enabled by `en` = output empty or being read) is the output register, so latency is 1
-and `valid` never depends on `ready`.
+and `valid` never depends on `ready`. `registered_read` (a plan pipelined to a clock) adds an
+output register after the read port, with the padding select in front of it (latency 2): a block
+RAM's clock-to-out on ECP5 is 5.8 ns, and its data then went through a net and the select to the
+consumer's register (CNV-W1A1's Conv_5 at 76b21dd: block RAM -> 5.59 ns -> select -> skid register,
+12.64 ns, 79.15 MHz); now only the select sits between the block RAM and a register of its own.
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ from .window_util import INT2, add_mod, int2_of_bipolar, replicate, wire_const
 
 class SlidingWindowUnit(wiring.Component):
     def __init__(self, *, in_shape, kernel, in_type, stride=(1, 1), pads=(0, 0, 0, 0), simd: int = 1,
-                 pad_value: int = 0, rows: int | None = None):
+                 pad_value: int = 0, rows: int | None = None, registered_read: bool = False):
         self.H, self.W, self.C = (int(v) for v in in_shape)
         self.kh, self.kw = (int(v) for v in kernel)
         self.sh, self.sw = (int(v) for v in stride)
@@ -78,6 +82,7 @@ class SlidingWindowUnit(wiring.Component):
         if R < min(self.kh, self.H) or R > self.H:
             raise ValueError(f"a line buffer of {R} rows cannot serve a {self.kh}-row window on {self.H} rows")
         self.R = R
+        self.registered_read = bool(registered_read) and not self.identity
         super().__init__({
             "i": In(stream.Signature(self.simd * self.in_bits)),
             "o": Out(stream.Signature(self.simd * self.out_bits)),
@@ -118,7 +123,7 @@ class SlidingWindowUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        return 0 if self.identity else 1
+        return 0 if self.identity else 1 + int(self.registered_read)
 
     # -- structure ------------------------------------------------------------------------
     def elaborate(self, platform):
@@ -274,18 +279,24 @@ class SlidingWindowUnit(wiring.Component):
             rd.addr.eq(rdaddr),
             rd.en.eq(en),
         ]
+        read_valid = Signal() if self.registered_read else out_valid  # the read port's data is valid
         with m.If(en):
-            m.d.sync += [out_valid.eq(fire), pad1.eq(~real)]
+            m.d.sync += [read_valid.eq(fire), pad1.eq(~real)]
         with m.If(fire):
             m.d.sync += [v.eq(a[k]) for k, v in counters.items()]
             m.d.sync += [real.eq(real_a), tapword.eq(word_a), rdaddr.eq(addr_a)]
 
-        # output
-        m.d.comb += self.o.valid.eq(out_valid)
+        # output: the read data with padding taps replaced
         if self.out_type is INT2 and isinstance(self.in_type, BipolarType):
-            m.d.comb += self.o.payload.eq(Cat(*[int2_of_bipolar(rd.data[e], pad1) for e in range(self.simd)]))
+            taps = Cat(*[int2_of_bipolar(rd.data[e], pad1) for e in range(self.simd)])
         else:
             padword = replicate(wire_const(self.pad_value, self.in_type) if self.padded else 0,
                                 self.in_bits, self.simd)
-            m.d.comb += self.o.payload.eq(Mux(pad1, Const(padword, word), rd.data))
+            taps = Mux(pad1, Const(padword, word), rd.data)
+        if self.registered_read:
+            out_data = Signal(len(self.o.payload), reset_less=True)  # read only under out_valid
+            with m.If(en):
+                m.d.sync += [out_valid.eq(read_valid), out_data.eq(taps)]
+            taps = out_data
+        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(taps)]
         return m

@@ -187,7 +187,8 @@ class SkidModel:
 
 
 class WindowModel:
-    """SlidingWindowUnit: the writer (line buffer ring) and the reader (patch generator)."""
+    """SlidingWindowUnit: the writer (line buffer ring) and the reader (patch generator), then the
+    read port (and, registered_read, the output register after it)."""
 
     def __init__(self, swg):
         s = swg
@@ -201,6 +202,8 @@ class WindowModel:
         self.oh = self.ow = self.ki = self.j = 0
         self.r0, self.c0 = -self.pt, -self.pl * self.CF
         self.ov = False
+        self.rv = False  # the read port's data valid (registered_read: one register before ov)
+        self.registered_read = s.registered_read
         self.cw = True  # the writer's registered permission
 
     def _diff(self):
@@ -233,7 +236,10 @@ class WindowModel:
         else:
             self.cw = self._may_write(self.wpos, self.wgen)
         if en:
-            self.ov = fire
+            if self.registered_read:
+                self.ov, self.rv = self.rv, fire
+            else:
+                self.ov = fire
         if fire:
             if self.j != self.kw * self.CF - 1:
                 self.j += 1

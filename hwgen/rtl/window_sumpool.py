@@ -25,11 +25,12 @@ from .window_util import TapReducerFacts, elements, reduce_over_taps, value_of
 
 
 class SumPoolUnit(TapReducerFacts, wiring.Component):
-    def __init__(self, *, in_shape, kernel, stride, in_type, out_type, simd: int = 1, rows: int | None = None):
+    def __init__(self, *, in_shape, kernel, stride, in_type, out_type, simd: int = 1, rows: int | None = None,
+                 registered_read: bool = False):
         self.in_type, self.out_type = in_type, out_type
         self.in_bits, self.out_bits = in_type.wire_bits, out_type.wire_bits
         self.swg = SlidingWindowUnit(in_shape=in_shape, kernel=kernel, stride=stride, in_type=in_type,
-                                     simd=simd, rows=rows)
+                                     simd=simd, rows=rows, registered_read=registered_read)
         self.simd, self.CF, self.C = self.swg.simd, self.swg.CF, self.swg.C
         self.taps = self.swg.kh * self.swg.kw
         super().__init__({
@@ -38,9 +39,9 @@ class SumPoolUnit(TapReducerFacts, wiring.Component):
         })
 
     @classmethod
-    def from_op(cls, op, *, simd: int = 1, rows: int | None = None):
+    def from_op(cls, op, *, simd: int = 1, rows: int | None = None, registered_read: bool = False):
         return cls(in_shape=op.in_shape, kernel=op.kernel, stride=op.stride, in_type=op.in_type,
-                   out_type=op.out_type, simd=simd, rows=rows)
+                   out_type=op.out_type, simd=simd, rows=rows, registered_read=registered_read)
 
     # -- facts for the report -------------------------------------------------------------
     @property
