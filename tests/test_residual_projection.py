@@ -28,6 +28,8 @@ from hwgen.passes.fold import foldable
 from hwgen.rtl.residual_block import ResidualBlock
 
 FOLD = 256  # auto folding target: a few hundred cycles per image keeps the benches short
+# a body of 1x1 convs beside a 7x7 skip conv, folded to about 1024 cycles: the skip FIFO goes behind the body
+FIFO_BEHIND_BODY = {"body_kernel": 1, "skip_kernel": 7, "c": 8}
 
 
 def _inputs(n, seed=2):
@@ -209,11 +211,12 @@ def test_plan_puts_the_skip_units_ahead_of_the_skip_fifo(tmp_onnx):
 
 
 def test_skip_path_looking_further_ahead_gets_the_fifo_behind_the_body(tmp_onnx):
-    """g a 5x5 conv beside a body of 1x1 convs: with the FIFO behind g the fork would stall for good
+    """g a 7x7 conv beside a body of 1x1 convs: with the FIFO behind g the fork would stall for good
     (f's outputs wait at the Add for g, which waits for rows f cannot take); the plan puts the FIFO behind
-    f, which then runs ahead."""
-    path = projection_cnn(tmp_onnx(), seed=3, body_kernel=1, skip_kernel=5)
-    acc = hwgen.compile(path, fold="auto", target_cycles=FOLD)
+    f, which then runs ahead. (A 5x5 g no longer needs it since windows register their read data: the
+    register is one more word f's window holds.)"""
+    path = projection_cnn(tmp_onnx(), seed=3, **FIFO_BEHIND_BODY)
+    acc = hwgen.compile(path, fold="auto", target_cycles=1024)
     _, body1, body2, skip = _convs(acc.graph)
     u = _block(acc).unit
     assert next(s.op.name for s in u.stages if s.op is not None) == skip.name  # g is the FIFO-less path
@@ -222,7 +225,7 @@ def test_skip_path_looking_further_ahead_gets_the_fifo_behind_the_body(tmp_onnx)
 
 
 # -- timing model and RTL -------------------------------------------------------------------------
-@pytest.mark.parametrize("kw,fold", [({}, 256), ({}, 64), ({"body_kernel": 1, "skip_kernel": 5}, 256)],
+@pytest.mark.parametrize("kw,fold", [({}, 256), ({}, 64), (FIFO_BEHIND_BODY, 1024)],
                          ids=["fold256", "fold64", "fifo_behind_body"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_block_timing_model_in_lockstep(tmp_onnx, kw, fold, seed):
@@ -250,10 +253,10 @@ def _skip_bound(path):
 
 
 @pytest.mark.parametrize("kw,fold,ii,latency", [
-    ({"scales": (0.25, 0.5, 0.5)}, FOLD, 576, 732),  # the stem's window (8x8 pixels x 9 taps) sets the II
-    ({"skip_first": True, "skip_kernel": 3}, FOLD, 576, 732),
-    ({"body_kernel": 1, "skip_kernel": 5}, FOLD, 576, 688),
-    ({"skip_kernel": 3}, _skip_bound, 4608, 4703),
+    ({"scales": (0.25, 0.5, 0.5)}, FOLD, 576, 735),  # the stem's window (8x8 pixels x 9 taps) sets the II
+    ({"skip_first": True, "skip_kernel": 3}, FOLD, 576, 735),
+    (FIFO_BEHIND_BODY, 1024, 1760, 2056),
+    ({"skip_kernel": 3}, _skip_bound, 4608, 4705),
 ], ids=["pow2_shifts", "skip3x3", "fifo_behind_body", "skip_bound"])
 def test_projection_block_verifies_in_icarus(tmp_path, kw, fold, ii, latency):
     """Bit-exact with random stalls, and the bench measures the report's II and latency: 5-20 s each."""
@@ -265,7 +268,7 @@ def test_projection_block_verifies_in_icarus(tmp_path, kw, fold, ii, latency):
     assert (acc.plan.ii_cycles, acc.plan.latency_cycles) == (ii, latency)
     acc.write(tmp_path / "build")
     r = acc.verify(sim="icarus", vectors=3, seed=2)
-    assert r.ok and r.passed == r.vectors == 5, r.summary()  # 3 random + 2 first-layer extremes
+    assert r.ok and r.failed == 0 and r.passed == r.vectors >= 5, r.summary()  # 3 random + the extremes
     assert r.ii_measured == acc.plan.ii_cycles and r.latency_measured == acc.plan.latency_cycles
 
 
