@@ -1,6 +1,7 @@
 """Unit benches (Amaranth simulator) for the RTL components: MatVecUnit, ThresholdUnit,
 WidthConverter, StreamFIFO. Seeded random data plus edge cases (1-bit widths, signed and
 unsigned, Bipolar, PE = 1 and PE = all, SIMD = 1 and SIMD = all) with random valid/ready stalls."""
+import json
 import re
 
 import numpy as np
@@ -180,6 +181,70 @@ def test_matvec_unit_registered_enable_copies_kept_by_yosys(tmp_path):
                    cwd=tmp_path, check=True, timeout=600)
     kept = set(re.findall(r"\bgo(\d+)\b", (tmp_path / "out.v").read_text()))
     assert len(kept) == copies
+
+
+@pytest.mark.parametrize("pe,simd,p_ready", [(1, 2, 0.4), (2, 4, 0.2), (8, 16, 0.5), (2, 16, 0.3), (8, 2, 1.0)])
+def test_matvec_unit_stall_free_exact_under_stalls(pe, simd, p_ready):
+    """Stall-free (Pipeline.stall_free: no clock enables, credits for the output FIFO admit the
+    input): every output word arrives, in order, under random valid / ready, folded or not."""
+    pipe = Pipeline(operands=True, products=True, tree_every=1, stall_free=True)
+    got, exp, _, dut = _matvec_case(8, 16, IntType(4, True), IntType(3, True), pe, simd, seed=pe + simd,
+                                    p_valid=0.7, p_ready=p_ready, arith="lut", pipeline=pipe)
+    assert dut.credits >= 2
+    assert got == exp
+
+
+@pytest.mark.parametrize("pe,simd", [(2, 2), (2, 16), (8, 16)])
+def test_matvec_unit_stall_free_keeps_the_pace(pe, simd):
+    """With a consumer that is always ready, the credits never hold a stall-free unit back: its
+    II is the one of the unit with enables (NF x SF cycles per vector), its latency 2 cycles more
+    (the FIFO)."""
+    pipe = Pipeline(operands=True, products=True, tree_every=1, registered_enable=True)
+    free = Pipeline(operands=True, products=True, tree_every=1, stall_free=True)
+    _, _, c_skid, d_skid = _matvec_case(8, 16, IntType(4, True), IntType(3, True), pe, simd, seed=3, nvec=8,
+                                        arith="lut", pipeline=pipe)
+    got, exp, c_free, d_free = _matvec_case(8, 16, IntType(4, True), IntType(3, True), pe, simd, seed=3, nvec=8,
+                                            arith="lut", pipeline=free)
+    assert got == exp
+    assert d_free.latency == d_skid.latency + 2
+    assert [c - 2 for c in c_free] == c_skid
+
+
+def test_matvec_unit_stall_free_ready_is_a_register():
+    """Stall-free, the input ready is the credit flip-flop (and take_stream): with every credit
+    held by words the consumer has not taken, raising o.ready leaves i.ready low until the edge."""
+    from sim.amaranth_streams import ready_on_release
+
+    pipe = Pipeline(operands=True, products=True, tree_every=1, stall_free=True)
+    dut = MatVecUnit(weights=np.ones((2, 2), dtype=np.int64), in_type=IntType(2, True), w_type=IntType(2, True),
+                     acc_bits=6, pe=2, simd=2, arith="lut", pipeline=pipe)
+    assert ready_on_release(dut, [5] * (2 * (dut.credits + 2))) == [(1, 0), 0, 1]
+
+
+def test_matvec_unit_stall_free_copies_kept_by_yosys(tmp_path):
+    """Stall-free, the operand and lane-flag copies have no enable (their toggle form is
+    c <= c ^ (value ^ c)): synthesis still keeps each copy's flip-flops apart."""
+    import shutil
+    import subprocess
+
+    from amaranth.back import verilog
+
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    pipe = Pipeline(operands=True, products=True, tree_every=2, stall_free=True)
+    rng = np.random.default_rng(9)
+    dut = MatVecUnit(weights=rng.integers(-8, 8, (24, 64)), in_type=IntType(4, True), w_type=IntType(4, True),
+                     acc_bits=16, pe=24, simd=4, arith="lut", pipeline=pipe)
+    assert dut.operand_copies == 3 and dut.control_copies == 6
+    (tmp_path / "mv.v").write_text(verilog.convert(dut, name="top"))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog mv.v; synth_ecp5 -top top; write_json net.json"],
+                   cwd=tmp_path, check=True, timeout=600)
+    top = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]
+    q = {b for c in top["cells"].values() if c["type"] == "TRELLIS_FF" for b in c["connections"]["Q"]}
+    for name, copies, width in (("x_pipe", 3, 16), ("flags2_", 6, 3)):
+        bits = [tuple(top["netnames"][f"{name}{k}"]["bits"]) for k in range(copies)]
+        assert all(len(b) == width and set(b) <= q for b in bits), name  # flip-flop outputs
+        assert len(set(bits)) == copies, name  # each copy its own flip-flops
 
 
 def test_matvec_unit_replay_buffer_in_enable_slices():

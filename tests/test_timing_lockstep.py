@@ -261,6 +261,15 @@ CASES = [
     ("matvec-skid-slow-consumer", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1, True), arith="lut"),
      500, {"p_ready": 0.2}),
     ("matvec-skid-NF1-SF1", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(False, True, 1, True), arith="lut"), 500),
+    # stall-free (Pipeline.stall_free): no enables, credits for an output FIFO admit the input
+    ("matvec-free-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1, stall_free=True),
+                                   arith="lut"), 500),
+    ("matvec-free-slow-consumer", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1, stall_free=True),
+                                         arith="lut"), 500, {"p_ready": 0.2}),
+    ("matvec-free-NF4-SF1", matvec(4, 6, pe=1, simd=6, pipeline=Pipeline(True, True, 1, stall_free=True),
+                                   arith="lut"), 500, {"p_ready": 0.5}),
+    ("matvec-free-NF1-SF1", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(False, True, 1, stall_free=True),
+                                   arith="lut"), 500),
     # ThresholdUnit: both styles, folded (threshold ROM) and PE = C (constants)
     ("threshold-compare-pe2", threshold(4, 2, "compare"), 500),
     ("threshold-compare-pe4", threshold(4, 4, "compare"), 500),
@@ -306,6 +315,8 @@ CASES = [
     ("conv3x3-skid", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, pipeline=Pipeline(True, True, 2, True)),
      1500, {"p_ready": 0.3}),
     # the window's output register after its read port (registered_read, as a plan to a clock builds)
+    ("conv3x3-stall-free", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, registered_read=True,
+                                  pipeline=Pipeline(True, True, 2, stall_free=True)), 1500, {"p_ready": 0.3}),
     ("conv3x3-registered-read", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, registered_read=True,
                                      pipeline=Pipeline(True, True, 2, True)), 1500, {"p_ready": 0.3}),
     ("conv3x3-s1-p1-parallel", conv((3, 4, 1), 2, (1, 1), (1, 1, 1, 1), pe=2, simd=9), 600),

@@ -209,7 +209,8 @@ def matvec(unit, target: str) -> Resources:
     """MatVecUnit: schedule counters, input register (+ replay buffer and mux when NF > 1), weight
     ROM (folded) or constant weights, PE lane dot products (and the plan's pipeline registers), dot
     registers, accumulators (a gated feedback add when SF > 1), the output register (and skid
-    register, Pipeline.registered_enable) and the enable's copies."""
+    register, Pipeline.registered_enable) and the enable's copies; stall-free, the output FIFO
+    and its credit count instead of the skid register and the copies."""
     P.check_target(target)
     PE, S, NF, SF = unit.pe, unit.simd, unit.NF, unit.SF
     ib, acc = unit.in_bits, unit.acc_bits
@@ -227,7 +228,13 @@ def matvec(unit, target: str) -> Resources:
         r += (P.register(acc) + P.adder(acc, target) + P.mux(2, acc, target)) * PE
     r += P.register(PE * acc)  # out_data
     if unit.control_copies > 1:  # stage 2's valid / first / last per lane group, in toggle form
-        r += P.register(3 * unit.control_copies) + P.mux(2, 3 * unit.control_copies, target)
+        r += P.register(3 * unit.control_copies)
+        if not unit.stall_free:  # (stall-free: the enable is the constant 1)
+            r += P.mux(2, 3 * unit.control_copies, target)
+    if unit.stall_free:  # no enables: the output FIFO and the credit count instead
+        credits = unit.credits
+        return (r + P.fifo(PE * acc, credits + 1, target) + P.register(1 + P.bits_for(credits))
+                + P.adder(P.bits_for(credits) + 1, target) + P.comparator(P.bits_for(credits) + 1, target, const=True))
     r += _output_skid(unit, PE * acc, target)
     # rtl.util.EnableCopies: an out_valid copy and an OR per copy (SkidEnables: a register and its
     # next-state LUT per copy)

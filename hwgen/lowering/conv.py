@@ -119,12 +119,13 @@ class ConvLowering(DotLowering):
     def timing_models(self, unit: ConvUnit) -> list:
         between = [model for u in unit.between for model in lowering_of_unit(u).timing_models(u)]
         mv = unit.mv
-        return window_models(unit.swg) + between + [MatVecModel(mv.NF, mv.SF, mv.extra_stages, mv.registered_enable)]
+        return window_models(unit.swg) + between + [MatVecModel(mv.NF, mv.SF, mv.extra_stages, mv.registered_enable,
+                                                                 mv.credits)]
 
     def cuts_ready_path(self, unit: ConvUnit, target: str) -> bool:
-        """Its MatVec's enable is a register (Pipeline.registered_enable): the output ready reaches
-        nothing else inside the unit."""
-        return unit.mv.registered_enable
+        """Its MatVec's input ready is a register (a registered enable, or credits): the output
+        ready reaches nothing else inside the unit."""
+        return unit.mv.cuts_ready_path
 
     def report_rows(self, stage, rows, plumbing, target) -> None:
         op, u = stage.op, stage.unit

@@ -24,7 +24,8 @@ class DotLowering(Lowering):
         """Register levels inside the dot product for the plan's clock target (hwgen.rtl.matvec.Pipeline):
         none without a target; else the weight ROM's output register (folded layers), a register
         after the products, adder-tree registers every 2 levels on ECP5 (every 3 on iCE40, whose
-        target clock is lower) and a skid register after the output (a flip-flop enable); a shared
+        target clock is lower) and a stall-free datapath (no clock enables; credits for an output
+        FIFO admit the input, so the input ready is a flip-flop); a shared
         adder graph (constant weights) every 2 levels on ECP5, 4 on iCE40."""
         from ..rtl.matvec import Pipeline
 
@@ -35,7 +36,7 @@ class DotLowering(Lowering):
             # three carry chains of 11-12 bits with the nets between them, 11.05 ns)
             return Pipeline(tree_every=2 if clock.target == "ecp5" else 4)
         every = 2 if clock.target == "ecp5" else 3
-        return Pipeline(operands=folded, products=True, tree_every=every, registered_enable=True)
+        return Pipeline(operands=folded, products=True, tree_every=every, stall_free=True)
 
     def output_range(self, op):
         from ..passes.accumulators import exact_range

@@ -63,10 +63,10 @@ class MatVecLowering(DotLowering):
 
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: MatVecUnit) -> list:
-        return [MatVecModel(unit.NF, unit.SF, unit.extra_stages, unit.registered_enable)]
+        return [MatVecModel(unit.NF, unit.SF, unit.extra_stages, unit.registered_enable, unit.credits)]
 
     def cuts_ready_path(self, unit: MatVecUnit, target: str) -> bool:
-        return unit.registered_enable
+        return unit.cuts_ready_path
 
     def always_ready(self, unit: MatVecUnit) -> bool:
         return unit.NF == 1  # input ready = enable & (nf == 0): no replay

@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
-from .util import (SELECT_BITS_PER_COPY, EnableCopies, SkidEnables, const_product, element, enable_slices,
+from .util import (SELECT_BITS_PER_COPY, EnableCopies, SkidEnables, StallFree, const_product, element, enable_slices,
                    group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
                    pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
                    select_by_slices, skid_output, tree_registers, unit_enable)
@@ -54,12 +54,16 @@ class Pipeline:
     registers every product, `tree_every` registers the adder tree's partial sums after every k
     levels (0: none). Each level adds one cycle of latency and none of II. `registered_enable`
     puts a skid register after the output register, so that the unit's enable and its input ready
-    are flip-flops (rtl.util.SkidEnables): no ready path runs through the unit, at no latency."""
+    are flip-flops (rtl.util.SkidEnables): no ready path runs through the unit, at no latency.
+    `stall_free` instead lets the whole datapath advance every cycle without clock enables
+    (rtl.util.StallFree) into an output FIFO, and admits a vector's words only against credits for
+    their FIFO places (MatVecUnit.credits): its input ready is a flip-flop too, 2 cycles later out."""
 
     operands: bool = False
     products: bool = False
     tree_every: int = 0
     registered_enable: bool = False
+    stall_free: bool = False
 
 
 class MatVecUnit(wiring.Component):
@@ -134,6 +138,29 @@ class MatVecUnit(wiring.Component):
         return self.pipeline.registered_enable
 
     @property
+    def stall_free(self) -> bool:
+        """The datapath never stalls; credits for the output FIFO's places admit the input (Pipeline)."""
+        return self.pipeline.stall_free
+
+    @property
+    def cuts_ready_path(self) -> bool:
+        """The input ready is a register (a registered enable, or the credits of a stall-free unit)."""
+        return self.registered_enable or self.stall_free
+
+    FIFO_LATENCY = 2  # StreamFIFO: a word written in cycle t is offered from t + 2
+
+    @property
+    def credits(self) -> int:
+        """Output words a stall-free unit may have in its pipeline and FIFO at once: enough that
+        it never waits on a credit while the consumer keeps up. A word's credit is held from the
+        last input beat of its group (fire0) through the pipeline (`latency`), the FIFO and the
+        release that a registered count sees one cycle later, and groups start every SF cycles."""
+        if not self.stall_free:
+            return 0
+        held = 3 + self.extra_stages + self.FIFO_LATENCY + 1
+        return max(2, -(-held // self.SF))
+
+    @property
     def cycles(self) -> int:
         return self.NF * self.SF
 
@@ -181,8 +208,9 @@ class MatVecUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Pipeline registers between the last input beat and the output register."""
-        return 3 + self.extra_stages
+        """Pipeline registers between the last input beat and the output register (and, stall-free,
+        the output FIFO's two cycles)."""
+        return 3 + self.extra_stages + (self.FIFO_LATENCY if self.stall_free else 0)
 
     def rom_init(self) -> list[int]:
         """Word nf*SF + sf holds, lane p, element j: W[nf*PE + p, sf*SIMD + j] (wire bits)."""
@@ -274,22 +302,32 @@ class MatVecUnit(wiring.Component):
         out_valid = Signal()
         out_data = Signal(PE * self.acc_bits, reset_less=True)  # data: read only under out_valid
         v2, first2, last2 = Signal(), Signal(), Signal()
-        # `en`: schedule, ROM, control registers; the datapath registers use copies of it
-        if self.registered_enable:  # its skid register comes last (skid_output), beside the outputs
+        # `en`: the schedule (a step is taken under it); `adv`: the pipeline's control registers
+        # advance; the datapath registers use copies of it (self._enables)
+        if self.stall_free:  # en: a credit is available; the pipeline never stalls
+            en = Signal(init=1, name="credit")
+            adv = Const(1, 1)
+            self._enables = StallFree(m)
+        elif self.registered_enable:  # its skid register comes last (skid_output), beside the outputs
             self._enables = SkidEnables(m, output_ready(self), out_valid)
-            en = self._enables.master
+            en = adv = self._enables.master
         else:
             en, _ = unit_enable(m, self, out_valid, out_data, registered=False)
+            adv = en
             self._enables = EnableCopies(m, output_ready(self), v2 & last2)
 
         # stage 0: schedule
         nf, sf, take_stream, step, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=self.i.valid)
         m.d.comb += self.i.ready.eq(en & take_stream)
+        if self.stall_free:
+            self._credits(m, en, fire0 & (sf == SF - 1), out_valid, out_data)
+            step = fire0  # the ROM steps on a fire: its enable (a StallFree copy) is the constant 1
 
         # input buffer for replay (only when there is more than one output group)
         x_stream = Signal(SIMD * self.in_bits, reset_less=True)
         if NF > 1:
-            replay = replay_store(m, taken=x_stream, valid=self.i.valid, take_stream=take_stream, sf=sf, SF=SF,
+            taken = fire0 if self.stall_free else self.i.valid  # (with the enable, a take)
+            replay = replay_store(m, taken=x_stream, valid=taken, take_stream=take_stream, sf=sf, SF=SF,
                                   en=self._enables)
             # stage 1 reads the word just taken from the stream, or the replayed one
             from_stream = replicated_select(m, en, take_stream, SIMD * self.in_bits, "from_stream")
@@ -306,7 +344,7 @@ class MatVecUnit(wiring.Component):
 
         # stage 1
         v1, first1, last1 = Signal(), Signal(), Signal()
-        with m.If(en):
+        with m.If(adv):
             m.d.sync += [v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1)]
         for lo, hi in enable_slices(len(x_stream)):
             with m.If(self._enables.take(hi - lo)):
@@ -344,12 +382,12 @@ class MatVecUnit(wiring.Component):
                 self._lane = p
                 dots[p] = self._reg(dots[p])
         for k in range(extra):  # valid / first / last travel with the data
-            v1, first1, last1 = (pipeline_register(m, en, sig, f"{tag}_pipe{k}", control=True)
+            v1, first1, last1 = (pipeline_register(m, adv, sig, f"{tag}_pipe{k}", control=True)
                                  for sig, tag in ((v1, "v"), (first1, "first"), (last1, "last")))
 
         # stage 2
         dot2 = [Signal(signed(self.acc_bits), name=f"dot{p}", reset_less=True) for p in range(PE)]
-        with m.If(en):
+        with m.If(adv):
             m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1)]
         lane_en = [self._enables.take((3 if SF > 1 else 2) * self.acc_bits) for _ in range(PE)]
         for d, v, e in zip(dot2, dots, lane_en):
@@ -373,7 +411,7 @@ class MatVecUnit(wiring.Component):
                 m.d.comb += n_.eq(Mux(f[1], 0, a) + d)
             else:
                 m.d.comb += n_.eq(d)
-        with m.If(en):
+        with m.If(adv):
             m.d.sync += out_valid.eq(v2 & last2)
         out_words = [out_data[p * self.acc_bits:(p + 1) * self.acc_bits] for p in range(PE)]
         for a, n_, o, e, f in zip(accs, nxt, out_words, lane_en, lane_flags):
@@ -382,6 +420,23 @@ class MatVecUnit(wiring.Component):
                     m.d.sync += a.eq(n_)
                 with m.If(f[2]):
                     m.d.sync += o.eq(n_)
-        if self.registered_enable:  # after the output registers: the skid's copies sit beside them
-            skid_output(m, self, self._enables, out_valid, out_data)
+        if self.registered_enable and not self.stall_free:  # after the output registers: the skid's copies
+            skid_output(m, self, self._enables, out_valid, out_data)  # sit beside them
         return m
+
+    def _credits(self, m, credit: Signal, reserve: Value, out_valid: Value, out_data: Value) -> None:
+        """Stall-free: the output register's words go into a FIFO of `credits` places (one more
+        RAM word, so that a write never meets a full RAM while the FIFO's output register is
+        refilled), and `credit` (a flip-flop) says that fewer than `credits` words are reserved:
+        a group's last input beat (`reserve`) takes one, a word leaving the FIFO gives it back."""
+        from .fifo import StreamFIFO
+
+        m.submodules.out_fifo = fifo = StreamFIFO(width=len(out_data), depth=self.credits + 1)
+        m.d.comb += [fifo.i.valid.eq(out_valid), fifo.i.payload.eq(out_data), fifo.o.ready.eq(output_ready(self)),
+                     self.o.valid.eq(fifo.o.valid), self.o.payload.eq(fifo.o.payload)]
+        held = Signal(range(self.credits + 1), name="credits_held")
+        release = Signal()
+        m.d.comb += release.eq(self.o.valid & output_ready(self))
+        nxt = Signal(range(self.credits + 2), name="credits_held_next")
+        m.d.comb += nxt.eq(held + reserve - release)
+        m.d.sync += [held.eq(nxt), credit.eq(nxt < self.credits)]

@@ -43,23 +43,38 @@ class _OutputStage:
 class MatVecModel(_OutputStage):
     """MatVecUnit's schedule (and KernelBankConvUnit's stage 2): NF output groups x SF steps,
     stream beats taken while nf == 0; stages v1 -> `extra` pipeline levels -> v2 -> output register
-    (-> a skid register, `skid`: Pipeline.registered_enable, the enable is `skid empty`)."""
+    (-> a skid register, `skid`: Pipeline.registered_enable, the enable is `skid empty`; or, with
+    `credits` (Pipeline.stall_free), a pipeline that always advances into a FIFO of credits + 1
+    words, each step taken while a credit is available)."""
 
-    def __init__(self, nf: int, sf: int, extra: int = 0, skid: bool = False):
+    def __init__(self, nf: int, sf: int, extra: int = 0, skid: bool = False, credits: int = 0):
         self.NF, self.SF = nf, sf
         self.nf = self.sf = 0
         self.pipe = [(False, False)] * (2 + extra)  # (valid, last) of v1, the extra levels, v2
         self._init_output(skid)
+        self.credits, self.held = credits, 0
+        self.fifo = FifoModel(credits + 1) if credits else None
+
+    def valid(self):
+        return self.fifo.valid() if self.fifo else super().valid()
+
+    def _en(self, o_r):
+        return self.held < self.credits if self.fifo else super()._en(o_r)
 
     def ready(self, o_r):
         return self._en(o_r) and self.nf == 0
 
     def tick(self, iv, o_r):
         en = self._en(o_r)
-        self._tick_skid(o_r)
         take = self.nf == 0
         fire0 = en and (not take or iv)
-        if en:
+        if self.fifo:
+            release = self.fifo.valid() and o_r
+            self.held += int(fire0 and self.sf == self.SF - 1) - int(release)
+            self.fifo.tick(self.ov, o_r)
+        else:
+            self._tick_skid(o_r)
+        if en or self.fifo:
             v_last, l_last = self.pipe[-1]
             self.ov = v_last and l_last
             self.pipe = [(fire0, self.sf == self.SF - 1)] + self.pipe[:-1]

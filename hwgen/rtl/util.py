@@ -189,6 +189,26 @@ class SkidEnables(EnableCopies):
         return go
 
 
+class StallFree(EnableCopies):
+    """The enable of a datapath that never stalls (MatVecUnit under Pipeline.stall_free): its
+    registers load every cycle, with no clock enable, and the bubbles travel as cleared valid bits.
+    Flow control is by credits before the pipeline: a word enters only when the output FIFO has a
+    place reserved for it. An enable copy that drives every clock enable of a wide pipeline is a net
+    across the die, whatever its source (digits_a2q_64 at 46c4304: one `go` copy -> 10.6 ns -> 512
+    clock enables of an operand register)."""
+
+    def __init__(self, m):
+        super().__init__(m, Const(1, 1), out_valid_next=None, name="stall_free")
+
+    def take(self, bits: int) -> Value:
+        return Const(1, 1)
+
+    def register(self, value: Value, name: str, *, control: bool = False) -> Value:
+        reg = Signal(value.shape(), name=name, reset_less=not control)
+        self.m.d.sync += reg.eq(value)
+        return reg
+
+
 def skid_output(m, unit, enables: SkidEnables, out_valid: Value, out_data: Value) -> None:
     """Drive unit.o from its output register and a skid register behind it (SkidEnables): the skid
     register loads the output word while empty and is shown while full, each slice of
@@ -255,8 +275,10 @@ def replicated_register(m, en, value: Value, copies: int, name: str) -> list[Sig
     name1, ...), so that each copy drives only its share of a wide fan-out. Each copy is written in toggle form,
     c <= c ^ (en & (value ^ c)) (the same function as a register with a clock enable), because
     yosys's opt_merge folds identical flip-flops back into one, `keep` or not; a copy whose next
-    state reads its own output is never identical to another. One copy is a plain pipeline
-    register. Copies are read only under a valid bit (reset-less)."""
+    state reads its own output is never identical to another. Under a StallFree enable (the
+    constant 1) the form is still c <= c ^ (value ^ c): yosys does not fold it to c <= value before
+    opt_merge, so the copies stay (tested; abc then makes it a plain register). One copy is a plain
+    pipeline register. Copies are read only under a valid bit (reset-less)."""
     ens = en if isinstance(en, list) else [en] * copies
     if copies <= 1:
         return [pipeline_register(m, ens[0], value, name)]
