@@ -32,12 +32,12 @@ def make_conv(in_shape, cout, kernel, stride, pads, groups, in_type, w_type, see
     return op
 
 
-def run_conv(op, *, pe, simd, images=2, seed=0, p_valid=0.7, p_ready=0.7, x=None, cut_ready=False):
+def run_conv(op, *, pe, simd, images=2, seed=0, p_valid=0.7, p_ready=0.7, x=None, registered_read=False):
     rng = np.random.default_rng(seed + 1)
     if x is None:
         x = random_values(op.in_type, (images, *op.in_shape), rng)
     want = run_op(op, x)
-    dut = ConvUnit.from_op(op, pe=pe, simd=simd, cut_ready=cut_ready)
+    dut = ConvUnit.from_op(op, pe=pe, simd=simd, registered_read=registered_read)
     acc_t = IntType(op.acc_type.bits, True)
     out, cycles = run_stream(dut, pack_beats(x.reshape(len(x), -1), op.in_type, dut.window_simd), want.size // pe,
                              seed=seed, p_valid=p_valid, p_ready=p_ready)
@@ -92,7 +92,7 @@ def test_window_simd_narrower_than_matvec_simd():
     np.testing.assert_array_equal(got, want)
 
 
-CUT_CASES = [  # a gather (SIMD > window SIMD) behind the window, where cut_ready puts its skid
+CUT_CASES = [  # a gather (SIMD > window SIMD) behind the window
     ((4, 4, 4), 2, (3, 3), (2, 2), (1, 1, 1, 1), 1, U3, I3, 1, 6),
     ((5, 5, 2), 4, (3, 3), (1, 1), (1, 1, 1, 1), 1, I4, I3, 2, 6),
     ((4, 4, 2), 3, (3, 3), (1, 1), (0, 0, 0, 0), 1, Bipolar, Bipolar, 3, 6),  # XNOR
@@ -101,17 +101,19 @@ CUT_CASES = [  # a gather (SIMD > window SIMD) behind the window, where cut_read
 
 
 @pytest.mark.parametrize("case", CUT_CASES, ids=_id)
-def test_skid_between_window_and_gather(case):
-    """cut_ready (the plan's, pipelining to a clock): the same outputs under stalls, the skid on the
-    window's narrow side, its cycle in the latency the timing model uses, no throughput lost."""
+def test_registered_window_before_a_gather(case):
+    """The window's registered read and enable (the plan's, pipelining to a clock) in front of a
+    gather: the same outputs under stalls, its cycle in the latency the timing model uses, no
+    throughput lost."""
     *geom, pe, simd = case
     seed = zlib.crc32(_id(case).encode()) % 1000
     op = make_conv(*geom, seed=seed)
-    dut, got, want, _ = run_conv(op, pe=pe, simd=simd, seed=seed, cut_ready=True)
-    assert dut.skid is not None and dut.skid.width == dut.window_simd * dut.swg.out_bits
+    dut, got, want, _ = run_conv(op, pe=pe, simd=simd, seed=seed, registered_read=True)
+    assert dut.gather is not None and dut.swg.registered_read
     np.testing.assert_array_equal(got, want)
     plain, _, _, plain_cycles = run_conv(op, pe=pe, simd=simd, images=3, p_valid=1.0, p_ready=1.0)
-    cut, got, want, cycles = run_conv(op, pe=pe, simd=simd, images=3, p_valid=1.0, p_ready=1.0, cut_ready=True)
+    cut, got, want, cycles = run_conv(op, pe=pe, simd=simd, images=3, p_valid=1.0, p_ready=1.0,
+                                      registered_read=True)
     np.testing.assert_array_equal(got, want)
     assert cut.latency == plain.latency + 1
     assert cycles == [c + 1 for c in plain_cycles]  # every output one cycle later, none further apart

@@ -418,7 +418,7 @@ def sliding_window(unit, target: str) -> Resources:
     counters, the tap address arithmetic (row / column sums, bounds tests, tap word = r*W*CF + column,
     read address = slot*W*CF + column), the registers that hold the current tap's facts, the
     free-space registers (advanced by a constant per output row) and their tests, the padding mux
-    (and the output register after it, registered_read).
+    (and the output and skid registers after it, registered_read).
     A 1x1 stride-1 unpadded window is a wire."""
     P.check_target(target)
     if unit.identity:
@@ -441,18 +441,17 @@ def sliding_window(unit, target: str) -> Resources:
     r += P.register(1 + wb + P.bits_for(D))   # the tap's facts (real, word, address), one tap ahead
     r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding
-    if unit.registered_read:  # the output register after the read port, and its valid bit
-        r += P.register(unit.simd * unit.out_bits + 1)
+    if unit.registered_read:  # the output register after the read port, its valid bit, the skid register
+        width = unit.simd * unit.out_bits
+        r += P.register(width + 1) + P.register(width + 1) + P.mux(2, width + 1, target)
     return r
 
 
 def conv(unit, target: str) -> Resources:
-    """ConvUnit: its sliding window, [skid buffer, width converter,] MatVec."""
+    """ConvUnit: its sliding window, [width converter,] MatVec."""
     r = sliding_window(unit.swg, target) + matvec(unit.mv, target)
     if unit.gather is not None:
         r += width_converter(unit.gather, target)
-    if unit.skid is not None:
-        r += skid(unit.skid, target)
     return r
 
 

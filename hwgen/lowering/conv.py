@@ -103,7 +103,7 @@ class ConvLowering(DotLowering):
         require_window_fits(op, op.pads)
         folded = (op.out_channels // op.pe) * (patch_length(op) // op.simd) > 1
         return ConvUnit.from_op(op, arith=self.arithmetic(op, folded, clock), pipeline=self.pipeline(op, folded, clock),
-                                cut_ready=pipelined(clock), registered_read=pipelined(clock))
+                                registered_read=pipelined(clock))
 
     def input_beat(self, unit) -> int:
         """Elements per input beat of the unit (its sliding window's channels per beat)."""

@@ -1,13 +1,13 @@
 """Convolution unit: a SlidingWindowUnit feeding a MatVecUnit (FINN's SWG + MVAU).
 
     i (NHWC pixels, WSIMD elements per beat) -> SlidingWindowUnit -> im2col patches in (kh, kw, c)
-      order, WSIMD elements per beat -> [SkidBuffer] -> [WidthConverter WSIMD -> SIMD] -> MatVecUnit -> o
+      order, WSIMD elements per beat -> [WidthConverter WSIMD -> SIMD] -> MatVecUnit -> o
 
-With a width converter (the gather) and `cut_ready` (the plan's, when pipelining to a clock), a
-skid buffer sits between the window and the gather, on the narrow side: the MatVec's enable, the
-gather's ready and the window's fire would otherwise be one combinational path through three units
-(CNV-W1A1's Conv_2 at 75.94 MHz: output skid -> MatVec enable -> gather ready -> window fire ->
-its counters' clock enables, 13.2 ns), the path the planner cuts between units (passes.schedule).
+Pipelined to a clock, the window registers its output and its enable (`registered_read`, a skid
+register inside) and the MatVec's input ready is a flip-flop (a registered enable or credits), so
+the gather between them is the only logic on a ready path inside the unit (with a skid buffer
+between the window and the gather instead, CNV-W1A1's Conv_2 once had output skid -> MatVec enable
+-> gather ready -> window fire -> its counters' clock enables, 13.2 ns, on one path).
 
 SIMD is the MatVec's (any divisor of the patch length kh*kw*Cin); WSIMD, the window unit's, must
 divide Cin and defaults to gcd(SIMD, Cin). A window unit emits one WSIMD beat per cycle, so a
@@ -43,7 +43,6 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
 from .matvec import MatVecUnit
-from .skid import SkidBuffer
 from .sliding_window import SlidingWindowUnit
 from .width_converter import WidthConverter
 from .window_util import INT2
@@ -69,7 +68,7 @@ class ConvUnit(wiring.Component):
     def __init__(self, *, weights: np.ndarray, in_shape, kernel, in_type, w_type, acc_bits: int,
                  stride=(1, 1), pads=(0, 0, 0, 0), groups: int = 1, pe: int = 1, simd: int = 1,
                  window_simd: int | None = None, rows: int | None = None, arith: str = "dsp", pipeline=None,
-                 cut_ready: bool = False, registered_read: bool = False):
+                 registered_read: bool = False):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 4:
             raise ValueError("weights must be [out_channels, kh, kw, in_channels/groups]")
@@ -92,11 +91,9 @@ class ConvUnit(wiring.Component):
                              acc_bits=acc_bits, pe=pe, simd=simd, arith=arith,
                              pipeline=pipeline)
         self.pe, self.simd, self.window_simd = int(pe), int(simd), wsimd
-        self.gather = self.skid = None
+        self.gather = None
         if wsimd != self.simd:
             self.gather = WidthConverter(element_bits=self.swg.out_bits, in_elems=wsimd, out_elems=self.simd)
-            if cut_ready:
-                self.skid = SkidBuffer(width=wsimd * self.swg.out_bits)
         super().__init__({
             "i": In(stream.Signature(wsimd * in_type.wire_bits)),
             "o": Out(stream.Signature(self.pe * self.acc_bits)),
@@ -104,13 +101,12 @@ class ConvUnit(wiring.Component):
 
     @classmethod
     def from_op(cls, op, *, pe: int | None = None, simd: int | None = None, window_simd: int | None = None,
-                rows: int | None = None, arith: str = "dsp", pipeline=None, cut_ready: bool = False,
-                registered_read: bool = False):
+                rows: int | None = None, arith: str = "dsp", pipeline=None, registered_read: bool = False):
         """From an IR Conv (pe/simd default to the op's folding; simd divides kh*kw*Cin)."""
         return cls(weights=op.weights, in_shape=op.in_shape, kernel=op.kernel, stride=op.stride, pads=op.pads,
                    groups=op.groups, in_type=op.in_type, w_type=op.w_type, acc_bits=op.acc_type.bits,
                    pe=op.pe if pe is None else pe, simd=op.simd if simd is None else simd,
-                   window_simd=window_simd, rows=rows, arith=arith, pipeline=pipeline, cut_ready=cut_ready,
+                   window_simd=window_simd, rows=rows, arith=arith, pipeline=pipeline,
                    registered_read=registered_read)
 
     # -- facts for the report -------------------------------------------------------------
@@ -148,8 +144,8 @@ class ConvUnit(wiring.Component):
 
     @property
     def between(self) -> list:
-        """The plumbing between the window and the MatVec, in stream order: [skid,] [gather]."""
-        return [u for u in (self.skid, self.gather) if u is not None]
+        """The plumbing between the window and the MatVec: [gather]."""
+        return [self.gather] if self.gather is not None else []
 
     @property
     def latency(self) -> int:
@@ -178,12 +174,7 @@ class ConvUnit(wiring.Component):
             wiring.connect(m, self.swg.o, self.mv.i)
         else:
             m.submodules.gather = self.gather
-            if self.skid is None:
-                wiring.connect(m, self.swg.o, self.gather.i)
-            else:
-                m.submodules.skid = self.skid
-                wiring.connect(m, self.swg.o, self.skid.i)
-                wiring.connect(m, self.skid.o, self.gather.i)
+            wiring.connect(m, self.swg.o, self.gather.i)
             wiring.connect(m, self.gather.o, self.mv.i)
         wiring.connect(m, self.mv.o, wiring.flipped(self.o))
         return m

@@ -34,6 +34,9 @@ output register after the read port, with the padding select in front of it (lat
 RAM's clock-to-out on ECP5 is 5.8 ns, and its data then went through a net and the select to the
 consumer's register (CNV-W1A1's Conv_5 at 76b21dd: block RAM -> 5.59 ns -> select -> skid register,
 12.64 ns, 79.15 MHz); now only the select sits between the block RAM and a register of its own.
+A skid register behind it makes the enable a flip-flop (rtl.util.unit_enable), so no ready path
+runs from the consumer into the window (CNV-W1A1's Conv_3 at a414676: its MatVec's `go` -> 5.06 ns
+-> input ready -> the window's enable -> 4.63 ns -> its output register, 12.82 ns, 78.02 MHz).
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
-from .util import const_product, signed_width_for
+from .util import const_product, load_register, signed_width_for, unit_enable
 from .window_util import INT2, add_mod, int2_of_bipolar, replicate, wire_const
 
 
@@ -271,10 +274,14 @@ class SlidingWindowUnit(wiring.Component):
 
         # stage 0 -> read port data register (the output register)
         out_valid, pad1 = Signal(), Signal()
-        en = Signal()
+        if self.registered_read:  # the enable is a flip-flop: a skid register behind the output register
+            out_data = Signal(len(self.o.payload), reset_less=True)  # read only under out_valid
+            en, regs_en = unit_enable(m, self, out_valid, out_data, registered=True)
+        else:
+            en = Signal()
+            m.d.comb += en.eq(~out_valid | self.o.ready)
         fire = Signal()
         m.d.comb += [
-            en.eq(~out_valid | self.o.ready),
             fire.eq(en & can_read),
             rd.addr.eq(rdaddr),
             rd.en.eq(en),
@@ -293,10 +300,10 @@ class SlidingWindowUnit(wiring.Component):
             padword = replicate(wire_const(self.pad_value, self.in_type) if self.padded else 0,
                                 self.in_bits, self.simd)
             taps = Mux(pad1, Const(padword, word), rd.data)
-        if self.registered_read:
-            out_data = Signal(len(self.o.payload), reset_less=True)  # read only under out_valid
+        if self.registered_read:  # unit_enable drives the output port from out_data and the skid register
             with m.If(en):
-                m.d.sync += [out_valid.eq(read_valid), out_data.eq(taps)]
-            taps = out_data
-        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(taps)]
+                m.d.sync += out_valid.eq(read_valid)
+            load_register(m, regs_en, out_data, taps, when=Const(1, 1))
+        else:
+            m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(taps)]
         return m

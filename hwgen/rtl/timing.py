@@ -201,9 +201,10 @@ class SkidModel:
             self.sv = True
 
 
-class WindowModel:
+class WindowModel(_OutputStage):
     """SlidingWindowUnit: the writer (line buffer ring) and the reader (patch generator), then the
-    read port (and, registered_read, the output register after it)."""
+    read port (and, registered_read, the output register after it and a skid register behind that,
+    whose emptiness is the enable)."""
 
     def __init__(self, swg):
         s = swg
@@ -216,9 +217,9 @@ class WindowModel:
         self.wpos = self.wgen = self.rgen = 0
         self.oh = self.ow = self.ki = self.j = 0
         self.r0, self.c0 = -self.pt, -self.pl * self.CF
-        self.ov = False
         self.rv = False  # the read port's data valid (registered_read: one register before ov)
         self.registered_read = s.registered_read
+        self._init_output(skid=s.registered_read)
         self.cw = True  # the writer's registered permission
 
     def _diff(self):
@@ -235,14 +236,12 @@ class WindowModel:
         d = self._diff()
         return (not real) or d == 1 or (d == 0 and self.wpos > r * self.WCF + c)
 
-    def valid(self):
-        return self.ov
-
     def ready(self, o_r):
         return self.cw
 
     def tick(self, iv, o_r):
-        en = not self.ov or o_r
+        en = self._en(o_r)
+        self._tick_skid(o_r)
         fire = en and self._can_read()
         wfire = iv and self.cw
         if wfire:  # the permission for the writer's next word, against the reader's state now
