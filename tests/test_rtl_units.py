@@ -12,7 +12,7 @@ from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
 from hwgen.rtl.fifo import StreamFIFO
 from hwgen.rtl.matvec import MatVecUnit, Pipeline
 from hwgen.rtl.threshold import ThresholdUnit
-from hwgen.rtl.util import SkidEnables, rom_banks, rom_chunks
+from hwgen.rtl.util import rom_banks, rom_chunks
 from hwgen.rtl.width_converter import WidthConverter
 from sim.amaranth_streams import pack_beats, run_stream
 from sim.vectors import random_values
@@ -135,54 +135,6 @@ def test_matvec_unit_enable_copies_exact_under_stalls_and_kept_by_yosys(tmp_path
     assert len(kept) == copies
 
 
-@pytest.mark.parametrize("pe,simd,p_ready", [(1, 2, 0.4), (2, 4, 0.2), (8, 16, 0.5)])
-def test_matvec_unit_registered_enable_exact_under_stalls(pe, simd, p_ready):
-    """With a skid register after the output (Pipeline.registered_enable), every output word arrives,
-    in order, under random valid / ready."""
-    pipe = Pipeline(operands=True, products=True, tree_every=1, registered_enable=True)
-    got, exp, _, dut = _matvec_case(8, 16, IntType(4, True), IntType(3, True), pe, simd, seed=pe + simd,
-                                    p_valid=0.7, p_ready=p_ready, arith="lut", pipeline=pipe)
-    assert isinstance(dut._enables, SkidEnables)
-    assert got == exp
-
-
-def test_matvec_unit_registered_enable_ready_is_a_register():
-    """Under Pipeline.registered_enable the input ready does not follow the output ready within a
-    cycle: with the output word parked in the skid register, raising o.ready leaves i.ready low
-    until the clock edge (it then rises)."""
-    from sim.amaranth_streams import ready_on_release
-
-    pipe = Pipeline(operands=True, products=True, tree_every=1, registered_enable=True)
-    dut = MatVecUnit(weights=np.ones((2, 2), dtype=np.int64), in_type=IntType(2, True), w_type=IntType(2, True),
-                     acc_bits=6, pe=2, simd=2, arith="lut", pipeline=pipe)
-    # enough vectors for one in the output register and one in the skid register
-    assert ready_on_release(dut, [5] * (2 * (dut.latency + 2))) == [(1, 0), 0, 1]
-
-
-def test_matvec_unit_registered_enable_copies_kept_by_yosys(tmp_path):
-    """About 2,000 pipeline flip-flops under Pipeline.registered_enable: several enable copies, each
-    a register of its own (go0, go1, ...) that synthesis keeps beside the master `go`."""
-    import re
-    import shutil
-    import subprocess
-
-    from amaranth.back import verilog
-
-    if shutil.which("yosys") is None:
-        pytest.skip("yosys not installed (make setup)")
-    pipe = Pipeline(operands=True, products=True, tree_every=2, registered_enable=True)
-    rng = np.random.default_rng(9)
-    dut = MatVecUnit(weights=rng.integers(-8, 8, (8, 64)), in_type=IntType(8, True), w_type=IntType(4, True),
-                     acc_bits=20, pe=4, simd=32, arith="lut", pipeline=pipe)
-    (tmp_path / "mv.v").write_text(verilog.convert(dut, name="top"))
-    copies = len(dut._enables.copies)
-    assert copies >= 4
-    subprocess.run(["yosys", "-q", "-p", "read_verilog mv.v; synth_ecp5 -top top; write_verilog -noattr out.v"],
-                   cwd=tmp_path, check=True, timeout=600)
-    kept = set(re.findall(r"\bgo(\d+)\b", (tmp_path / "out.v").read_text()))
-    assert len(kept) == copies
-
-
 @pytest.mark.parametrize("pe,simd,p_ready", [(1, 2, 0.4), (2, 4, 0.2), (8, 16, 0.5), (2, 16, 0.3), (8, 2, 1.0)])
 def test_matvec_unit_stall_free_exact_under_stalls(pe, simd, p_ready):
     """Stall-free (Pipeline.stall_free: no clock enables, credits for the output FIFO admit the
@@ -197,17 +149,17 @@ def test_matvec_unit_stall_free_exact_under_stalls(pe, simd, p_ready):
 @pytest.mark.parametrize("pe,simd", [(2, 2), (2, 16), (8, 16)])
 def test_matvec_unit_stall_free_keeps_the_pace(pe, simd):
     """With a consumer that is always ready, the credits never hold a stall-free unit back: its
-    II is the one of the unit with enables (NF x SF cycles per vector), its latency 2 cycles more
+    II is the one of the unit with an enable (NF x SF cycles per vector), its latency 2 cycles more
     (the FIFO)."""
-    pipe = Pipeline(operands=True, products=True, tree_every=1, registered_enable=True)
+    pipe = Pipeline(operands=True, products=True, tree_every=1)
     free = Pipeline(operands=True, products=True, tree_every=1, stall_free=True)
-    _, _, c_skid, d_skid = _matvec_case(8, 16, IntType(4, True), IntType(3, True), pe, simd, seed=3, nvec=8,
-                                        arith="lut", pipeline=pipe)
+    _, _, c_plain, d_plain = _matvec_case(8, 16, IntType(4, True), IntType(3, True), pe, simd, seed=3, nvec=8,
+                                          arith="lut", pipeline=pipe)
     got, exp, c_free, d_free = _matvec_case(8, 16, IntType(4, True), IntType(3, True), pe, simd, seed=3, nvec=8,
                                             arith="lut", pipeline=free)
     assert got == exp
-    assert d_free.latency == d_skid.latency + 2
-    assert [c - 2 for c in c_free] == c_skid
+    assert d_free.latency == d_plain.latency + 2
+    assert [c - 2 for c in c_free] == c_plain
 
 
 def test_matvec_unit_stall_free_ready_is_a_register():

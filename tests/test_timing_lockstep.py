@@ -256,11 +256,6 @@ CASES = [
     ("matvec-pipelined-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1), arith="lut"), 500),
     ("matvec-cse-every1", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(tree_every=1), arith="cse"), 500),
     ("matvec-pipelined-parallel", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(False, True, 1), arith="lut"), 500),
-    # with a skid register after the output (Pipeline.registered_enable): the enable is a register
-    ("matvec-skid-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1, True), arith="lut"), 500),
-    ("matvec-skid-slow-consumer", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1, True), arith="lut"),
-     500, {"p_ready": 0.2}),
-    ("matvec-skid-NF1-SF1", matvec(4, 6, pe=4, simd=6, pipeline=Pipeline(False, True, 1, True), arith="lut"), 500),
     # stall-free (Pipeline.stall_free): no enables, credits for an output FIFO admit the input
     ("matvec-free-NF2-SF3", matvec(4, 6, pe=2, simd=2, pipeline=Pipeline(True, True, 1, stall_free=True),
                                    arith="lut"), 500),
@@ -312,13 +307,12 @@ CASES = [
     ("conv3x3-s1-p1-gather2to6", conv((4, 4, 2), 2, (1, 1), (1, 1, 1, 1), pe=1, simd=6), 800),
     ("conv3x3-s1-p1-wsimd2", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2), 1500),
     ("conv3x3-pipelined", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=6, pipeline=Pipeline(True, True, 2)), 1200),
-    ("conv3x3-skid", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, pipeline=Pipeline(True, True, 2, True)),
-     1500, {"p_ready": 0.3}),
-    # the window's output register after its read port (registered_read, as a plan to a clock builds)
+    # the window's output and skid registers (registered_read) before a stall-free MatVec, as a plan
+    # to a clock builds them, and before a MatVec with an enable
     ("conv3x3-stall-free", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, registered_read=True,
-                                  pipeline=Pipeline(True, True, 2, stall_free=True)), 1500, {"p_ready": 0.3}),
+                                pipeline=Pipeline(True, True, 2, stall_free=True)), 1500, {"p_ready": 0.3}),
     ("conv3x3-registered-read", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, registered_read=True,
-                                     pipeline=Pipeline(True, True, 2, True)), 1500, {"p_ready": 0.3}),
+                                     pipeline=Pipeline(True, True, 2)), 1500, {"p_ready": 0.3}),
     ("conv3x3-s1-p1-parallel", conv((3, 4, 1), 2, (1, 1), (1, 1, 1, 1), pe=2, simd=9), 600),
     ("conv3x3-s2-p1", conv((5, 5, 2), 2, (2, 2), (1, 1, 1, 1), pe=1, simd=2, window_simd=1), 800),
     ("conv3x3-s2-p0", conv((5, 5, 1), 2, (2, 2), (0, 0, 0, 0), pe=2, simd=3, window_simd=1), 600),

@@ -208,9 +208,8 @@ def _replay(width: int, SF: int, target: str) -> Resources:
 def matvec(unit, target: str) -> Resources:
     """MatVecUnit: schedule counters, input register (+ replay buffer and mux when NF > 1), weight
     ROM (folded) or constant weights, PE lane dot products (and the plan's pipeline registers), dot
-    registers, accumulators (a gated feedback add when SF > 1), the output register (and skid
-    register, Pipeline.registered_enable) and the enable's copies; stall-free, the output FIFO
-    and its credit count instead of the skid register and the copies."""
+    registers, accumulators (a gated feedback add when SF > 1), the output register and the
+    enable's copies; stall-free, the output FIFO and its credit count instead of the copies."""
     P.check_target(target)
     PE, S, NF, SF = unit.pe, unit.simd, unit.NF, unit.SF
     ib, acc = unit.in_bits, unit.acc_bits
@@ -235,9 +234,7 @@ def matvec(unit, target: str) -> Resources:
         credits = unit.credits
         return (r + P.fifo(PE * acc, credits + 1, target) + P.register(1 + P.bits_for(credits))
                 + P.adder(P.bits_for(credits) + 1, target) + P.comparator(P.bits_for(credits) + 1, target, const=True))
-    r += _output_skid(unit, PE * acc, target)
-    # rtl.util.EnableCopies: an out_valid copy and an OR per copy (SkidEnables: a register and its
-    # next-state LUT per copy)
+    # rtl.util.EnableCopies: an out_valid copy and an OR per copy
     copies = enable_copies(r.ff)
     return r + P.register(copies) + P.mux(2, copies, target)
 

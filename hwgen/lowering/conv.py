@@ -119,8 +119,8 @@ class ConvLowering(DotLowering):
     def timing_models(self, unit: ConvUnit) -> list:
         between = [model for u in unit.between for model in lowering_of_unit(u).timing_models(u)]
         mv = unit.mv
-        return window_models(unit.swg) + between + [MatVecModel(mv.NF, mv.SF, mv.extra_stages, mv.registered_enable,
-                                                                 mv.credits)]
+        return window_models(unit.swg) + between + [MatVecModel(mv.NF, mv.SF, mv.extra_stages,
+                                                                 credits=mv.credits)]
 
     def cuts_ready_path(self, unit: ConvUnit, target: str) -> bool:
         """Its MatVec's input ready is a register (a registered enable, or credits): the output

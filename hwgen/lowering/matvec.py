@@ -63,7 +63,7 @@ class MatVecLowering(DotLowering):
 
     # -- the unit ---------------------------------------------------------------------------
     def timing_models(self, unit: MatVecUnit) -> list:
-        return [MatVecModel(unit.NF, unit.SF, unit.extra_stages, unit.registered_enable, unit.credits)]
+        return [MatVecModel(unit.NF, unit.SF, unit.extra_stages, credits=unit.credits)]
 
     def cuts_ready_path(self, unit: MatVecUnit, target: str) -> bool:
         return unit.cuts_ready_path

@@ -40,10 +40,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
-from .util import (SELECT_BITS_PER_COPY, EnableCopies, SkidEnables, StallFree, const_product, element, enable_slices,
+from .util import (SELECT_BITS_PER_COPY, EnableCopies, StallFree, const_product, element, enable_slices,
                    group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
                    pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
-                   select_by_slices, skid_output, tree_registers, unit_enable)
+                   select_by_slices, tree_registers, unit_enable)
 
 
 @dataclass(frozen=True)
@@ -52,17 +52,18 @@ class Pipeline:
     `operands` registers the ROM and replay-buffer read data (a BRAM's output register; the input
     word once per MatVecUnit.LANES_PER_OPERAND_COPY PE lanes), `products`
     registers every product, `tree_every` registers the adder tree's partial sums after every k
-    levels (0: none). Each level adds one cycle of latency and none of II. `registered_enable`
-    puts a skid register after the output register, so that the unit's enable and its input ready
-    are flip-flops (rtl.util.SkidEnables): no ready path runs through the unit, at no latency.
-    `stall_free` instead lets the whole datapath advance every cycle without clock enables
-    (rtl.util.StallFree) into an output FIFO, and admits a vector's words only against credits for
-    their FIFO places (MatVecUnit.credits): its input ready is a flip-flop too, 2 cycles later out."""
+    levels (0: none). Each level adds one cycle of latency and none of II. `stall_free` lets the
+    whole datapath advance every cycle without clock enables (rtl.util.StallFree) into an output
+    FIFO, and admits a vector's words only against credits for their FIFO places
+    (MatVecUnit.credits): its input ready is a flip-flop, so no ready path runs through the unit,
+    and its outputs come 2 cycles later. (A skid register after the output register with a
+    flip-flop enable, as Threshold units have, did that at no latency, but left the enable's nets
+    to the clock enables: digits_a2q_64 at 46c4304, one copy -> 10.6 ns -> 512 clock enables,
+    89.6 / 90.9 / 99.8 MHz on seeds 1-3; stall-free 112.6 / 116.9 / 96.3.)"""
 
     operands: bool = False
     products: bool = False
     tree_every: int = 0
-    registered_enable: bool = False
     stall_free: bool = False
 
 
@@ -133,19 +134,14 @@ class MatVecUnit(wiring.Component):
         return self.NF * self.SF > 1
 
     @property
-    def registered_enable(self) -> bool:
-        """A skid register after the output, so that the enable is a flip-flop (Pipeline)."""
-        return self.pipeline.registered_enable
-
-    @property
     def stall_free(self) -> bool:
         """The datapath never stalls; credits for the output FIFO's places admit the input (Pipeline)."""
         return self.pipeline.stall_free
 
     @property
     def cuts_ready_path(self) -> bool:
-        """The input ready is a register (a registered enable, or the credits of a stall-free unit)."""
-        return self.registered_enable or self.stall_free
+        """The input ready is a register (the credits of a stall-free unit)."""
+        return self.stall_free
 
     FIFO_LATENCY = 2  # StreamFIFO: a word written in cycle t is offered from t + 2
 
@@ -311,9 +307,6 @@ class MatVecUnit(wiring.Component):
             en = Signal(init=1, name="credit")
             adv = Const(1, 1)
             self._enables = StallFree(m)
-        elif self.registered_enable:  # its skid register comes last (skid_output), beside the outputs
-            self._enables = SkidEnables(m, output_ready(self), out_valid)
-            en = adv = self._enables.master
         else:
             en, _ = unit_enable(m, self, out_valid, out_data, registered=False)
             adv = en
@@ -423,8 +416,6 @@ class MatVecUnit(wiring.Component):
                     m.d.sync += a.eq(n_)
                 with m.If(f[2]):
                     m.d.sync += o.eq(n_)
-        if self.registered_enable and not self.stall_free:  # after the output registers: the skid's copies
-            skid_output(m, self, self._enables, out_valid, out_data)  # sit beside them
         return m
 
     def _credits(self, m, credit: Signal, reserve: Value, out_valid: Value, out_data: Value) -> None:

@@ -43,15 +43,14 @@ class _OutputStage:
 class MatVecModel(_OutputStage):
     """MatVecUnit's schedule (and KernelBankConvUnit's stage 2): NF output groups x SF steps,
     stream beats taken while nf == 0; stages v1 -> `extra` pipeline levels -> v2 -> output register
-    (-> a skid register, `skid`: Pipeline.registered_enable, the enable is `skid empty`; or, with
-    `credits` (Pipeline.stall_free), a pipeline that always advances into a FIFO of credits + 1
+    (with `credits`, Pipeline.stall_free: a pipeline that always advances into a FIFO of credits + 1
     words, each step taken while a credit is available)."""
 
-    def __init__(self, nf: int, sf: int, extra: int = 0, skid: bool = False, credits: int = 0):
+    def __init__(self, nf: int, sf: int, extra: int = 0, credits: int = 0):
         self.NF, self.SF = nf, sf
         self.nf = self.sf = 0
         self.pipe = [(False, False)] * (2 + extra)  # (valid, last) of v1, the extra levels, v2
-        self._init_output(skid)
+        self._init_output(skid=False)
         self.credits, self.held = credits, 0
         self.fifo = FifoModel(credits + 1) if credits else None
 
