@@ -51,7 +51,7 @@ def test_auto_latency_same_ii_lower_latency_and_bit_exact(tmp_path):
     acc = hwgen.compile(MLP, fold="auto-latency", target_cycles=64)
     assert folding_table_of(plain) == PLAIN_64 and folding_table_of(acc) == STREAM_64
     assert (plain.plan.ii_cycles, acc.plan.ii_cycles) == (64, 64)
-    assert (plain.plan.latency_cycles, acc.plan.latency_cycles) == (192, 124)
+    assert (plain.plan.latency_cycles, acc.plan.latency_cycles) == (198, 130)
     # Quant_5 takes Gemm_1's 64 accumulators in one beat; 16 lanes behind a width converter cost less
     # than 64 (4 cycles more, within II bound / 16)
     th = {r["name"]: r["pe"] for r in acc.plan.layers if r["op"] == "Threshold"}
@@ -66,7 +66,7 @@ def test_auto_latency_same_ii_lower_latency_and_bit_exact(tmp_path):
     assert np.array_equal(acc.predict(x), plain.predict(x))
     acc.write(tmp_path / "build")
     r = acc.verify(sim="icarus", vectors=4, seed=1, ii_vectors=4)
-    assert r.ok and r.passed == r.vectors > 0 and r.ii_measured == 64 and r.latency_measured == 124, r.summary()
+    assert r.ok and r.passed == r.vectors > 0 and r.ii_measured == 64 and r.latency_measured == 130, r.summary()
 
 
 def folding_table_of(acc):
