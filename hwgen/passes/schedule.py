@@ -83,8 +83,8 @@ class Planner:
         several, the one whose idle cycles add the fewest), which cuts the path at no cost (KWS
         W3A3: Gemm_1, 12.6k FFs, behind a 3,328 -> 104-bit converter whose combinational ready gave
         a 14 ns enable net). MatVec, conv, Threshold and requantizer units pipelined to the clock
-        cut the path themselves (a registered enable, rtl.util.SkidEnables). Returns the unit to
-        push and its cycles."""
+        cut the path themselves (credits for a stall-free MatVec, rtl.util.StallFree; a registered
+        enable, rtl.util.SkidEnables, for the others). Returns the unit to push and its cycles."""
         if self.clock.mhz is None or self._cuts(unit):
             return unit, cycles
         run = []
