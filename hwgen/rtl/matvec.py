@@ -16,7 +16,9 @@ stage 2's valid / first / last reach the lanes as one copy per lane group, contr
   stage 2  registered dot products -> accumulate; on sf = SF-1 the sums go to the output register
 With a Pipeline (the plan's, for a clock target) `extra_stages` register levels sit inside stage 1:
 the ROM / replay read data, the products, the adder tree every k levels; valid, first and last
-travel alongside, so II is unchanged and latency grows by extra_stages.
+travel alongside, so II is unchanged and latency grows by extra_stages. A stall-free Pipeline
+(every plan to a clock) drops the enable from the datapath: the stages advance every cycle into an
+output FIFO, and stage 0 steps only while a credit for a FIFO place is available (MatVecUnit.credits).
 
 Arithmetic: both operands Bipolar -> XNOR-popcount (dot = 2*popcount(xnor) - SIMD). Otherwise
 products (Bipolar x means +-w, Bipolar w means +-x). `arith` (the plan's choice) says where the
@@ -40,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ir.types import to_wire
 from .cmvm import build_graph
+from .fifo import StreamFIFO
 from .util import (SELECT_BITS_PER_COPY, EnableCopies, StallFree, const_product, element, enable_slices,
                    group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
                    pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
@@ -59,7 +62,7 @@ class Pipeline:
     and its outputs come 2 cycles later. (A skid register after the output register with a
     flip-flop enable, as Threshold units have, did that at no latency, but left the enable's nets
     to the clock enables: digits_a2q_64 at 46c4304, one copy -> 10.6 ns -> 512 clock enables,
-    89.6 / 90.9 / 99.8 MHz on seeds 1-3; stall-free 112.6 / 116.9 / 96.3.)"""
+    89.6 / 90.9 / 99.8 MHz on seeds 1-3; stall-free 111.5 / 100.2 / 106.7.)"""
 
     operands: bool = False
     products: bool = False
@@ -423,8 +426,6 @@ class MatVecUnit(wiring.Component):
         RAM word, so that a write never meets a full RAM while the FIFO's output register is
         refilled), and `credit` (a flip-flop) says that fewer than `credits` words are reserved:
         a group's last input beat (`reserve`) takes one, a word leaving the FIFO gives it back."""
-        from .fifo import StreamFIFO
-
         m.submodules.out_fifo = fifo = StreamFIFO(width=len(out_data), depth=self.credits + 1)
         m.d.comb += [fifo.i.valid.eq(out_valid), fifo.i.payload.eq(out_data), fifo.o.ready.eq(output_ready(self)),
                      self.o.valid.eq(fifo.o.valid), self.o.payload.eq(fifo.o.payload)]
