@@ -245,6 +245,12 @@ def _output_skid(unit, width: int, target: str) -> Resources:
     synthesis removes them)."""
     if not unit.registered_enable or unit.never_stalled:
         return Resources()
+    return _skid_registers(width, target)
+
+
+def _skid_registers(width: int, target: str) -> Resources:
+    """rtl.util.skid_output behind a `width`-bit output register: the skid register, the output
+    select, and the `go` flip-flop with its next-state LUT."""
     return P.register(width + 1) + P.mux(2, width + 1, target)
 
 
@@ -440,7 +446,7 @@ def sliding_window(unit, target: str) -> Resources:
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding
     if unit.registered_read:  # the output register after the read port, its valid bit, the skid register
         width = unit.simd * unit.out_bits
-        r += P.register(width + 1) + P.register(width + 1) + P.mux(2, width + 1, target)
+        r += P.register(width + 1) + _skid_registers(width, target)
     return r
 
 

@@ -303,7 +303,7 @@ class SlidingWindowUnit(wiring.Component):
         if self.registered_read:  # unit_enable drives the output port from out_data and the skid register
             with m.If(en):
                 m.d.sync += out_valid.eq(read_valid)
-            load_register(m, regs_en, out_data, taps, when=Const(1, 1))
+            load_register(m, regs_en, out_data, taps)
         else:
             m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(taps)]
         return m

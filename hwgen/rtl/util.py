@@ -245,12 +245,13 @@ def unit_enable(m, unit, out_valid: Value, out_data: Value, registered: bool):
     return en, en
 
 
-def load_register(m, en, reg: Signal, value: Value, when: Value) -> None:
+def load_register(m, en, reg: Signal, value: Value, when: Value | None = None) -> None:
     """reg <= value under the pipeline enable `en` (a signal or an EnableCopies, sliced like
-    EnableCopies.register) where `when` holds: a unit's output register, loaded only by a valid
-    beat."""
+    EnableCopies.register), and only where `when` holds if given: a unit's output register, loaded
+    only by a valid beat."""
     for lo, hi in enable_slices(len(reg)):
-        with m.If(enable_for(en, hi - lo) & when):
+        load = enable_for(en, hi - lo)
+        with m.If(load if when is None else load & when):
             m.d.sync += reg[lo:hi].eq(value[lo:hi])
 
 
