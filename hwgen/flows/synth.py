@@ -273,7 +273,7 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
                seed: int = 1, seeds: list[int] | None = None, jobs: int | None = None,
                timeout: float | None = None, dsp: bool = True,
                router: str | None = None, timing_ripup: bool = False, reuse_netlist: bool = False,
-               progress: Callable[[str], None] = print) -> dict:
+               bram_outreg: bool = True, progress: Callable[[str], None] = print) -> dict:
     """Run the `target` flow (ice40 | ecp5 | xilinx) on build_dir; write and return
     build_dir/synth-<target>.json (bitstream-ice40.json for stage="bitstream").
 
@@ -292,7 +292,7 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
     report = load_report(build)
     plan = make_plan(build, target=target, device=device, package=package, freq_mhz=freq_mhz,
                      stage=stage, per_module=per_module, seed=seed, dsp=dsp, router=router,
-                     timing_ripup=timing_ripup)
+                     timing_ripup=timing_ripup, bram_outreg=bram_outreg)
     plan.steps[0].argv[0] = pick_yosys(target)
     plan.files["run.sh"] = run_sh(plan.steps)
     paths = check_tools(plan)
@@ -302,7 +302,7 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
     where = f"{dev.part}" + (f" {plan.package}" if plan.package else "")
     progress(f"hwgen synth: {plan.top} on {where}, {plan.stage} "
              f"({plan.wrapper}, {plan.w_in}-bit in, {plan.w_out}-bit out); files in {plan.work_dir}")
-    versions = {s.name: tool_version(s.argv[0]) for s in plan.steps}
+    versions = {s.name: s.version or tool_version(s.argv[0]) for s in plan.steps}
     seconds: dict[str, float] = {}
 
     ystep = plan.steps[0]
@@ -336,6 +336,7 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
         "per_module": per_module,
         "router": _router(plan), "seed": seed,
         "netlist_reused": bool(reuse),
+        "bram_outreg": None,  # ECP5 place and route: what hwgen.flows.bram_outreg moved into block RAMs
     }
 
     def finish() -> dict:
@@ -374,6 +375,9 @@ def synthesize(build_dir, *, target: str, device: str | None = None, package: st
             progress(f"  nextpnr done in {seconds['nextpnr']:.1f} s: Fmax "
                      + (f"{fmax:.2f} MHz ({'meets' if met else 'FAILS'} {plan.freq_mhz:g} MHz)"
                         if fmax else "not reported"))
+        if step.name == "bram_outreg":
+            result["bram_outreg"] = _read(plan.work_dir / step.log).strip()
+            progress(f"  {result['bram_outreg']}")
         if step.name == "icepack":
             result["bitstream"] = f"{plan.work_dir.name}/design.bin"
             progress(f"  bitstream: {plan.work_dir / 'design.bin'} (load it with: iceprog "
