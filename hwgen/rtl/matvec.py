@@ -186,8 +186,8 @@ class MatVecUnit(wiring.Component):
         """One more register level when pipelining (Pipeline.operands) from a block RAM weight ROM:
         yosys's block RAM mapping has no output register, so the read data leave the cells 5.6 ns
         after the clock. The register is the cells' only load (one per depth chunk, rtl.util.group_rom,
-        before the chunk mux), so it can sit beside them; the input word it meets travels one more
-        cycle with it."""
+        before the chunk mux), so the ECP5 flow makes it the cells' output register
+        (hwgen.flows.bram_outreg); the input word it meets travels one more cycle with it."""
         return int(self.pipeline.operands and self.folded and self.rom_style == "bram")
 
     def choose_rom_chunks(self, target: str) -> None:

@@ -439,8 +439,9 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
     chunk (<name>_c0, ...), each with its own register, and the chunks are muxed after them. Split
     by yosys, the mux sat after the cells, which nextpnr spreads over the die, so a register after
     the mux could not sit near them (CNV-W1A1's Conv_5: block RAM -> 6.6-8.0 ns -> depth mux). Each
-    chunk register can sit by its cells; nextpnr does not always put it there (CNV-W1A1 at ad3ddc4,
-    seed 1: one 91 columns away, a 6.41 ns net)."""
+    chunk register is its memory's only load, so on ECP5 the flow makes it the cells' own output
+    register (hwgen.flows.bram_outreg); as a fabric register nextpnr did not always put it by its
+    cells (CNV-W1A1 at ad3ddc4, seed 1: one 91 columns away, a 6.41 ns net)."""
     depth = len(words)
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
     low = (chunks[0][1] - 1).bit_length() if len(chunks) > 1 else None  # address bits within a chunk
