@@ -155,6 +155,7 @@ def test_ecp5_synth_and_place(standin):
     _check_common(res, standin, "ecp5")
     assert res["device"] == "LFE5U-85F" and res["package"] == "CABGA381"
     assert res["fmax_mhz"] > 20
+    assert res["bram_outreg"].startswith("bram_outreg: ") and res["tools"]["bram_outreg"].startswith("hwgen ")
     assert res["utilisation"]["TRELLIS_COMB"]["available"] == 83640
     assert "routing clock net rst_core using global" in (standin / "flow-ecp5" / "nextpnr.log").read_text()
 
