@@ -159,7 +159,7 @@ def run(name: str, args) -> dict:
     return row
 
 
-FLOW_KEYS = ("fmax_mhz", "luts", "ffs", "carry", "brams", "dsps", "fits", "router", "freq_target_mhz")
+FLOW_KEYS = ("fmax_mhz", "luts", "ffs", "carry", "brams", "dsps", "fits", "router", "freq_target_mhz", "bram_outreg")
 
 
 def _pnr_command(build_dir: str, family: str) -> str | None:

@@ -105,7 +105,7 @@ def run(name: str, config: str, seeds: list[int] | None = None, timing_ripup: bo
     try:
         res = synthesize_or_synth_only(out, target=target, seeds=seeds, progress=lambda m: None,
                                        **({"timing_ripup": True} if timing_ripup else {}))
-        row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz", "seed")})
+        row.update({k: res.get(k) for k in ("luts", "ffs", "carry", "brams", "dsps", "fmax_mhz", "seed", "bram_outreg")})
         if res.get("seed_sweep"):
             row["seed_sweep"] = {r["seed"]: r["fmax_mhz"] for r in res["seed_sweep"]}
         row["activation_luts"], row["dot_luts"] = _unit_luts(acc, res)
