@@ -197,7 +197,7 @@ def test_matvec_unit_stall_free_copies_kept_by_yosys(tmp_path):
         bits = [tuple(top["netnames"][f"{name}{k}"]["bits"]) for k in range(copies)]
         assert all(len(b) == width and set(b) <= q for b in bits), name  # flip-flop outputs
         assert len(set(bits)) == copies, name  # each copy its own flip-flops
-    # the replay register's write enables, one per 512-bit slice of a 640-bit input word (SF = 1)
+    # the replay register's write enables, one per 64-bit slice of a 640-bit input word (SF = 1)
     dut = MatVecUnit(weights=rng.integers(-8, 8, (4, 160)), in_type=IntType(4, True), w_type=IntType(4, True),
                      acc_bits=16, pe=2, simd=160, arith="lut", pipeline=pipe)
     assert (dut.NF, dut.SF) == (2, 1)
@@ -206,8 +206,10 @@ def test_matvec_unit_stall_free_copies_kept_by_yosys(tmp_path):
                    cwd=tmp_path, check=True, timeout=600)
     top = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]
     q = {b for c in top["cells"].values() if c["type"] == "TRELLIS_FF" for b in c["connections"]["Q"]}
-    writes = [top["netnames"][f"buffer_write{k}"]["bits"][0] for k in range(2)]
-    assert set(writes) <= q and writes[0] != writes[1]
+    writes = [top["netnames"][f"buffer_write{k}"]["bits"][0] for k in range(10)]
+    assert set(writes) <= q and len(set(writes)) == 10
+    ces = [c["connections"].get("CE", [None])[0] for c in top["cells"].values() if c["type"] == "TRELLIS_FF"]
+    assert [ces.count(w) for w in writes] == [64] * 10  # each drives the clock enables of its slice
 
 
 def test_matvec_unit_replay_buffer_in_enable_slices():

@@ -9,7 +9,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 """
 from __future__ import annotations
 
-from ..rtl.util import csd_digits, enable_copies, enable_slices, select_copies
+from ..rtl.util import csd_digits, enable_copies, replay_slices, select_copies
 from . import primitives as P
 from .resources import Resources
 
@@ -195,7 +195,7 @@ def _replay(width: int, SF: int, target: str) -> Resources:
     """rtl.util.replay_store (a register, or one memory per enable slice, each slice with its
     registered write enable and, for a memory, write address) and the replay-or-stream select with
     its register copies."""
-    slices = enable_slices(width)
+    slices = replay_slices(width, SF)
     if SF > 1:
         r = P.register(len(slices) * (1 + P.bits_for(SF)))
         for lo, hi in slices:

@@ -330,6 +330,15 @@ def replay_schedule(m, *, NF: int, SF: int, en: Value, valid: Value):
     return nf, sf, take_stream, step, fire0
 
 
+def replay_slices(width: int, SF: int) -> list[tuple[int, int]]:
+    """Bit ranges [lo, hi) of a replay store (replay_store) that each have their own registered
+    write enable. A memory (SF > 1) is one bank per ENABLE_FFS_PER_COPY bits. A register (SF = 1)
+    gets one per SELECT_BITS_PER_COPY bits: its bits sit by their consumers all over the die, and one
+    write enable per 512 bits was a 13.3 ns net to their clock enables (TFC_2W2A at II 64, 48f0d5c,
+    seed 1: 72.2 MHz)."""
+    return enable_slices(width) if SF > 1 else select_slices(width)
+
+
 def replay_store(m, *, taken: Value, valid: Value, take_stream: Value, sf: Value, SF: int, en,
                  name: str = "buffer") -> Value:
     """The replayed input word of a folded matrix unit (NF > 1), read one clock after sf: a register
@@ -341,9 +350,9 @@ def replay_store(m, *, taken: Value, valid: Value, take_stream: Value, sf: Value
     is never seen early. Written as the word was taken, the write enable was the enable copy's LUT
     and the valid's, in series, before every clock enable: CNV-W1A1's Conv_0 had 4.9 + 6.6 ns of
     nets to its replay register (66.50 MHz). Each slice of ENABLE_FFS_PER_COPY bits has its own enable
-    copy and write enable: one on every bit was digits_a2q_64's 3.4 ns net to 512 clock enables and
-    KWS W3A3's 12.3 ns net to its LUT-RAM buffer's write enables."""
-    slices = enable_slices(len(taken))
+    copy and write enable (replay_slices): one on every bit was digits_a2q_64's 3.4 ns net to 512
+    clock enables and KWS W3A3's 12.3 ns net to its LUT-RAM buffer's write enables."""
+    slices = replay_slices(len(taken), SF)
     writes = []
     for k, (lo, hi) in enumerate(slices):
         # in toggle form: under a StallFree enable (the constant 1) the slices' write enables have
