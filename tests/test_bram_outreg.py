@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from hwgen.flows import bram_outreg
-from hwgen.ir.types import Bipolar
-from hwgen.rtl.matvec import MatVecUnit, Pipeline
 
 CLK, CE, OTHER = 2, 7, 8  # net bits of the hand-made netlists
 DO = {"DOA0": 10, "DOA1": 11, "DOB0": 12}
@@ -109,28 +107,61 @@ def test_refusals_leave_the_netlist_unchanged(case, why):
     assert (rep.ports, rep.absorbed_ports, dict(rep.kept)) == (1, 0, {why: 1})
 
 
-def test_registered_weight_rom_takes_the_block_ram_registers(tmp_path):
-    """yosys's netlist of a MatVec with a registered block RAM weight ROM split in two depth chunks
-    (rtl.util.group_rom): each chunk's register (36 flip-flops) becomes its cell's output register,
-    and yosys reads the rewritten netlist back."""
+@pytest.mark.parametrize("width,depth,shape,cells", [
+    (40, 512, (36, 512), 2),  # two lanes (36 + 4 bits) of one chunk
+    pytest.param(48, 12288, (4, 4096), 36, marks=pytest.mark.slow),  # CNV-W1A1 Conv_5: 3 chunks x 12 lanes
+])
+def test_registered_weight_rom_takes_the_block_ram_registers(tmp_path, width, depth, shape, cells):
+    """yosys's netlist of a registered block RAM ROM (rtl.util.group_rom) split by the plan's rule into
+    one memory per cell (cost.primitives.bram_cell_shape): every cell's read data feed only their
+    chunk register, so every cell takes those flip-flops as its output register, and yosys reads the
+    rewritten netlist back. (yosys took 9 minutes on the Conv_5 case here, hence slow.)"""
     from amaranth.back import verilog
+    from amaranth.hdl import Const, Elaboratable, Module, Signal
+
+    from hwgen.cost.primitives import bram_cell_shape
+    from hwgen.rtl.util import group_rom
 
     if shutil.which("yosys") is None:
         pytest.skip("yosys not installed (make setup)")
     rng = np.random.default_rng(3)
-    dut = MatVecUnit(weights=rng.choice([-1, 1], (64, 288)), in_type=Bipolar, w_type=Bipolar, acc_bits=10,
-                     pe=4, simd=9, pipeline=Pipeline(operands=True, products=True, tree_every=2, stall_free=True))
-    dut.rom_style, dut.rom_chunk_depth = "bram", 256
-    assert (dut.NF * dut.SF, dut.rom_levels) == (512, 1)
-    (tmp_path / "mv.v").write_text(verilog.convert(dut, name="top"))
-    subprocess.run(["yosys", "-q", "-p", "read_verilog mv.v; synth_ecp5 -top top; write_json net.json"],
-                   cwd=tmp_path, check=True, timeout=600)
-    assert bram_outreg.main([str(tmp_path / "net.json"), str(tmp_path / "out.json")]) == 0
-    before = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]["cells"]
-    after = json.loads((tmp_path / "out.json").read_text())["modules"]["top"]["cells"]
-    rams = [c for c in after.values() if c["type"] == "DP16KD"]
-    assert len(rams) == 2 and all(r["parameters"]["REGMODE_B"] == "OUTREG" for r in rams)
-    ffs = sum(c["type"] == "TRELLIS_FF" for c in before.values()) - sum(c["type"] == "TRELLIS_FF" for c in after.values())
-    assert ffs == 2 * 36
+    words = [int(w) for w in rng.integers(0, 1 << width, depth, dtype=np.uint64)]
+    lane_bits, chunk = bram_cell_shape(width, depth, "ecp5")
+    assert (lane_bits, chunk) == shape
+
+    class Rom(Elaboratable):
+        def __init__(self):
+            self.q = Signal(width)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.q.eq(group_rom(m, width=width, words=words, step=Const(1), en=Const(1), style="bram",
+                                            registered=True, chunk_depth=chunk, lane_bits=lane_bits))
+            return m
+
+    rom = Rom()
+    (tmp_path / "rom.v").write_text(verilog.convert(rom, name="top", ports=[rom.q]))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog rom.v; synth_ecp5 -top top; write_json net.json"],
+                   cwd=tmp_path, check=True, timeout=1800)
+    net = json.loads((tmp_path / "net.json").read_text())
+    ffs_before = sum(c["type"] == "TRELLIS_FF" for c in net["modules"]["top"]["cells"].values())
+    rep = bram_outreg.absorb(net)
+    left = net["modules"]["top"]["cells"]
+    assert sum(c["type"] == "DP16KD" for c in left.values()) == cells
+    assert (rep.ports, rep.absorbed_ports, dict(rep.kept)) == (cells, cells, {})
+    chunks = -(-depth // chunk)
+    assert rep.absorbed_ffs == chunks * width == ffs_before - sum(c["type"] == "TRELLIS_FF" for c in left.values())
+    (tmp_path / "out.json").write_text(json.dumps(net))
     subprocess.run(["yosys", "-q", "-p", "read_json out.json; hierarchy -top top; check -assert"],
                    cwd=tmp_path, check=True, timeout=600)
+
+
+def test_unused_port_is_not_counted():
+    """A true dual port ROM read on A only: B (no clock, its read data on nets nothing reads) is not
+    a read port, so it is neither absorbed nor reported as kept."""
+    net = _netlist(ram=_ram(width_a=9, CLKA=[CLK], CLKB=["0"], OCEA=["1"]), out_bits=(20, 21))
+    cells = net["modules"]["top"]["cells"]
+    del cells["ff12"]  # DOB0's net (12) now has no load
+    rep = bram_outreg.absorb(net)
+    assert (rep.ports, rep.absorbed_ports, rep.absorbed_ffs, dict(rep.kept)) == (1, 1, 2, {})
+    assert cells["ram"]["parameters"]["REGMODE_B"] == "NOREG" and cells["ram"]["connections"]["DOB0"] == [12]

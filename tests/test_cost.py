@@ -58,18 +58,22 @@ def test_rom_block_ram_or_logic_by_cost():
     assert P.map_memory(8, 16, "ecp5").kind == "logic"
 
 
-def test_block_ram_rom_split_in_depth_keeps_its_cells():
-    """CNV-W1A1's Conv_5 weight ROM (48 x 12,288 on ECP5): memory_libmap stacks 4096x4 cells three deep
-    (36 cells, not 48 at 16384x1); a registered ROM split at that depth (rtl.util.group_rom) is three
-    12-cell memories, their 3 x 48 registers, a 3:1 mux and the chunk select twice."""
+def test_block_ram_rom_split_into_cells():
+    """A registered block RAM ROM is one memory per cell (rtl.util.group_rom), in the configuration with
+    the fewest cells and, of those, the deepest: CNV-W1A1's Conv_5 weight ROM (48 x 12,288 on ECP5) is
+    36 cells of 4096 x 4 (as memory_libmap's cost rule maps the whole ROM; 9- and 18-bit cells also
+    take 36), so three chunks of twelve 4-bit memories, their 3 x 48 registers, a 3:1 mux and the
+    chunk select twice. Gemm_1 (32 x 8,192) takes 16 cells in every configuration: 8192 x 2."""
     rng = np.random.default_rng(0)
     words = [int(w) for w in rng.integers(0, 1 << 48, 12288, dtype=np.uint64)]
     m = P.map_memory(48, 12288, "ecp5")
     assert (m.cells, m.unit_width, m.unit_depth, m.mult_a) == (36, 4, 4096, 3)
-    assert P.bram_chunk_depth(48, words, "ecp5") == 4096
-    assert P.bram_chunk_depth(48, words[:4096], "ecp5") == 0  # one cell deep: nothing to split
+    assert P.bram_cell_shape(48, 12288, "ecp5") == (4, 4096)
+    assert P.bram_cell_shape(32, 8192, "ecp5") == (2, 8192)
+    assert P.bram_cell_shape(768, 192, "ecp5") == (36, 512)  # wide and shallow: 22 cells side by side
+    assert P.bram_cell_shape(48, 12288, "ice40") == (2, 2048)  # SB_RAM40_4K: 144 cells in every shape
     one = P.group_rom(48, words, "ecp5", style="bram")
-    split = P.group_rom(48, words, "ecp5", style="bram", registered=True, chunk_depth=4096)
+    split = P.group_rom(48, words, "ecp5", style="bram", registered=True, chunk_depth=4096, lane_bits=4)
     assert one.bram == split.bram == 36
     assert split.ff - one.ff == 3 * 48 + 2  # the select twice (2 x 2 bits) for yosys's one (2 bits)
     assert split.lut == one.lut

@@ -23,7 +23,8 @@ def _weights(w_type, shape, rng):
 
 
 def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=1.0, nvec=4,
-                 acc_bits=None, zero_frac=0.0, arith="dsp", rom_style=None, pipeline=None, rom_chunk_depth=0):
+                 acc_bits=None, zero_frac=0.0, arith="dsp", rom_style=None, pipeline=None, rom_chunk_depth=0,
+                 rom_lane_bits=0):
     rng = np.random.default_rng(seed)
     W = _weights(w_type, (C, K), rng)
     if zero_frac and w_type != Bipolar:
@@ -41,6 +42,7 @@ def _matvec_case(C, K, in_type, w_type, pe, simd, *, seed, p_valid=1.0, p_ready=
                      pipeline=pipeline)
     dut.rom_style = rom_style
     dut.rom_chunk_depth = rom_chunk_depth
+    dut.rom_lane_bits = rom_lane_bits
     exp = pack_beats(acc, IntType(bits, True), pe)
     got, cycles = run_stream(dut, pack_beats(X, in_type, simd), len(exp), seed=seed,
                              p_valid=p_valid, p_ready=p_ready)
@@ -212,6 +214,36 @@ def test_matvec_unit_stall_free_copies_kept_by_yosys(tmp_path):
     assert [ces.count(w) for w in writes] == [64] * 10  # each drives the clock enables of its slice
 
 
+def test_stall_free_rom_banks_step_on_their_own_copies(tmp_path):
+    """Stall-free, each bank of a logic weight ROM steps on its own registered copy of the step
+    (rtl.util.group_rom), and yosys keeps the four copies apart, each driving only its own bank's
+    address counters: one step net to every bank's counter enables was TFC_2W2A's critical path at
+    II 64. Exact under random stalls (the late step reads the same address, cycle for cycle)."""
+    import shutil
+    import subprocess
+
+    from amaranth.back import verilog
+
+    pipe = Pipeline(operands=True, products=True, tree_every=2, stall_free=True)
+    got, exp, _, dut = _matvec_case(16, 64, IntType(2, True), IntType(2, True), 16, 8, seed=3, p_valid=0.6,
+                                    p_ready=0.5, arith="lut", rom_style="logic", pipeline=pipe)
+    assert got == exp and len(rom_banks(16 * 8 * 2, "logic")) == 4
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    (tmp_path / "mv.v").write_text(verilog.convert(dut, name="top"))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog mv.v; synth_ecp5 -top top; write_json net.json"],
+                   cwd=tmp_path, check=True, timeout=600)
+    top = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]
+    steps = [top["netnames"][f"rom{b}_step"]["bits"][0] for b in range(4)]
+    assert len(set(steps)) == 4
+    for b, step in enumerate(steps):
+        counters = {n for n, v in top["netnames"].items() if n.startswith(f"rom{b}_addr")}
+        q_bits = {x for n in counters for x in top["netnames"][n]["bits"]}
+        driven = {x for c in top["cells"].values() if c["type"] == "TRELLIS_FF" and c["connections"].get("CE") == [step]
+                  for x in c["connections"]["Q"]}
+        assert driven and driven <= q_bits, b
+
+
 def test_matvec_unit_replay_buffer_in_enable_slices():
     """SF > 1 and NF > 1 with an input word of 640 bits: the replay memory is two banks (512 + 128
     bits), each written and read under its own enable copy; exact under random stalls."""
@@ -280,20 +312,25 @@ def test_matvec_unit_block_ram_rom_gets_its_own_register():
     assert runs["bram"][1] == runs["logic"][1] + 1
 
 
-@pytest.mark.parametrize("chunk,names", [(4, ["rom_c0", "rom_c1", "rom_c2", "rom_c3"]),  # 16 words: 4 x 4
-                                         (8, ["rom_c0", "rom_c1"]), (16, ["rom"]), (32, ["rom"])])
-def test_matvec_unit_block_ram_rom_split_in_depth(chunk, names):
-    """A registered block RAM ROM deeper than its chunk depth is one memory per chunk, each with its
-    own register, muxed after them: exact under random stalls, with the same latency and rate as
+@pytest.mark.parametrize("chunk,lanes,names", [
+    (4, 0, ["rom_c0", "rom_c1", "rom_c2", "rom_c3"]),  # 16 words: 4 x 4
+    (8, 0, ["rom_c0", "rom_c1"]), (16, 0, ["rom"]), (32, 0, ["rom"]),
+    (16, 16, ["rom_l0", "rom_l1", "rom_l2"]),  # 36-bit words: 16 + 16 + 4 bits
+    (8, 18, ["rom_c0_l0", "rom_c0_l1", "rom_c1_l0", "rom_c1_l1"]),
+])
+def test_matvec_unit_block_ram_rom_split_into_cells(chunk, lanes, names):
+    """A registered block RAM ROM split into memories of `chunk` words by `lanes` bits, each chunk with
+    its own register, muxed after them: exact under random stalls, with the same latency and rate as
     one memory (the split adds no cycle: the chunk registers are the ROM's own level)."""
     pipe = Pipeline(operands=True, products=True)
     got, exp, _, dut = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, p_valid=0.6, p_ready=0.5,
-                                    arith="lut", rom_style="bram", pipeline=pipe, rom_chunk_depth=chunk)
+                                    arith="lut", rom_style="bram", pipeline=pipe, rom_chunk_depth=chunk,
+                                    rom_lane_bits=lanes)
     assert got == exp and dut.NF * dut.SF == 16
     frag = Fragment.get(dut, None)
     assert sorted(str(sub[1]) for sub in frag.subfragments if str(sub[1]).startswith("rom")) == names
     got, exp, cycles, _ = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, arith="lut",
-                                       rom_style="bram", pipeline=pipe, rom_chunk_depth=chunk)
+                                       rom_style="bram", pipeline=pipe, rom_chunk_depth=chunk, rom_lane_bits=lanes)
     _, _, one, _ = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, arith="lut", rom_style="bram",
                                 pipeline=pipe)
     assert got == exp and cycles == one

@@ -493,34 +493,51 @@ def rom(width: int, depth: int, target: str, *, words=None, read_ports: int = 1,
     return r
 
 
-def bram_chunk_depth(width: int, words, target: str) -> int:
-    """Words per block RAM cell when memory_libmap would stack the ROM's cells in depth (mult_a > 1,
-    by map_memory's rule), else 0: the depth at which hwgen.rtl.util.group_rom splits a registered
-    block RAM ROM itself, so that a register can sit beside each chunk's cells before the depth mux.
-    yosys 0.70 packs some deep ROMs tighter than this rule (CNV-W1A1's Conv_4 and Conv_5, 192 x 1,536
-    and 48 x 12,288: 16 and 32 cells where the rule says 18 and 36); split, they take 18 and 33."""
-    depth = len(words)
-    mm = map_memory(len(rom_lanes(words, width, depth)), depth, target, force_bram=True)
-    return mm.unit_depth if mm.kind == "bram" and mm.mult_a > 1 else 0
+def bram_cell_shape(width: int, depth: int, target: str) -> tuple[int, int]:
+    """(bits, words) of the block RAM cell configuration that hwgen.rtl.util.group_rom splits a
+    registered block RAM ROM of width x depth into, one memory per cell: fewest cells, and of those
+    the deepest configuration (fewest depth chunks to mux after the registers).
+
+    One cell per memory leaves yosys no choice: given the whole ROM (or a chunk of it), memory_libmap
+    sometimes stacked cells in depth behind a mux (CNV-W1A1's Gemm_1, 32 x 8,192, and the 4,096-word
+    chunks of Conv_5, 48 x 12,288: 9-bit cells two deep), and a register behind a mux cannot become
+    the cells' output register (hwgen.flows.bram_outreg: 48 of CNV's 112 block RAMs at 48f0d5c).
+    It costs cells where yosys packs mixed widths tighter (Conv_5: 36 where yosys takes 32)."""
+    cfgs = []
+    for _name, kind, _cost, abits, widths, _ports, _sync in _LIBS[target]:
+        if kind == "bram":
+            cfgs += [(_ceil(width / unit) * _ceil(depth / (1 << (abits - b))), -(1 << (abits - b)), unit)
+                     for b, unit in enumerate(widths)]
+    _cells, neg_words, bits = min(cfgs)
+    return bits, -neg_words
 
 
 def group_rom(width: int, words, target: str, *, style: str | None = None, registered: bool = False,
-              chunk_depth: int = 0) -> Resources:
+              chunk_depth: int = 0, lane_bits: int = 0, late_step: bool = False) -> Resources:
     """hwgen.rtl.util.group_rom: a ROM of len(words) words read in turn; per bank (a logic ROM wider
     than the bank width is split, rtl.util.rom_banks) a wrapping counter of the next address and
-    the address register it loads. `registered`: the read data of each depth chunk (`chunk_depth`
-    words, rtl.util.rom_chunks) registered once more, then the chunk mux and its select, delayed."""
-    from ..rtl.util import rom_banks, rom_chunks  # the RTL's own rules, so cost and hardware agree
+    the address register it loads. `registered`: one memory per depth chunk (`chunk_depth` words,
+    rtl.util.rom_chunks) and lane (`lane_bits` bits), the read data of each chunk registered once
+    more, then the chunk mux and its select, delayed. `late_step` (a stall-free unit): per bank a
+    registered copy of the step and the read address's mux between the counter's two registers."""
+    from ..rtl.util import bit_slices, rom_banks, rom_chunks  # the RTL's own rules, so cost and hardware agree
 
     depth = len(words)
     per_bank = counter(depth, target) + register(bits_for(max(depth, 2)))
+    if late_step:
+        per_bank += register(1) + mux(2, bits_for(max(depth, 2)), target)
     r = per_bank * len(rom_banks(width, style))
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
+    split = bit_slices(width, lane_bits) if registered and lane_bits else [(0, width)]
     for lo, hi in chunks:
-        lanes = rom_lanes(words[lo:hi], width, hi - lo)
-        r += rom(width, hi - lo, target, words=words[lo:hi], style=style, lanes=lanes)
+        kept = 0
+        for b0, b1 in split:
+            part = [(int(w) >> b0) & ((1 << (b1 - b0)) - 1) for w in words[lo:hi]]
+            lanes = rom_lanes(part, b1 - b0, hi - lo)
+            r += rom(b1 - b0, hi - lo, target, words=part, style=style, lanes=lanes)
+            kept += len(lanes)
         if registered:
-            r += register(len(lanes))
+            r += register(kept)
     if len(chunks) > 1:
         r += mux(len(chunks), len(rom_lanes(words, width, depth)), target) + register(2 * bits_for(len(chunks)))
     return r

@@ -9,7 +9,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 """
 from __future__ import annotations
 
-from ..rtl.util import csd_digits, enable_copies, replay_slices, select_copies
+from ..rtl.util import SKID_FFS_PER_COPY, csd_digits, enable_copies, replay_slices, select_copies
 from . import primitives as P
 from .resources import Resources
 
@@ -220,7 +220,8 @@ def matvec(unit, target: str) -> Resources:
         r += _replay(S * ib, SF, target)
     if unit.folded:
         r += P.group_rom(PE * S * unit.w_bits, unit.rom_init(), target, style=unit.rom_style,
-                         registered=bool(unit.rom_levels), chunk_depth=unit.rom_chunk_depth)
+                         registered=bool(unit.rom_levels), chunk_depth=unit.rom_chunk_depth,
+                         lane_bits=unit.rom_lane_bits, late_step=unit.stall_free)
     r += _lanes(unit, target) + _pipeline(unit, target)
     r += P.register(PE * acc)  # dot2
     if SF > 1:
@@ -257,11 +258,11 @@ def _skid_registers(width: int, target: str) -> Resources:
 def _with_skid_enables(unit, r: Resources, width: int, target: str) -> Resources:
     """A unit that advances as a whole (rtl.util.unit_enable) with its output skid register and,
     when it has one, the copies of its `go` flip-flop that its registers take (a register and its
-    next-state LUT per ENABLE_FFS_PER_COPY flip-flops)."""
+    next-state LUT per SKID_FFS_PER_COPY flip-flops)."""
     skid = _output_skid(unit, width, target)
     if not skid.ff:
         return r
-    copies = enable_copies(r.ff + skid.ff)
+    copies = enable_copies(r.ff + skid.ff, SKID_FFS_PER_COPY)
     return r + skid + P.register(copies) + P.mux(2, copies, target)
 
 

@@ -98,6 +98,9 @@ def _why_not(module: dict, cell: dict, port: dict, loads: dict):
     """(None, the flip-flop on each pin, their clock enable) when the port can take its register,
     else (the reason, None, None)."""
     cells = module["cells"]
+    used = [p for p in port["pins"] if _bit(cell, p) not in CONSTANTS and loads.get(_bit(cell, p))]
+    if not used:
+        return None, None, None  # nothing connected: not a port in use
     if any(_param(cell, r, "NOREG") != "NOREG" for r in port["regmode"]):
         return "already registered", None, None
     clk = _bit(cell, port["clk"])
@@ -108,11 +111,8 @@ def _why_not(module: dict, cell: dict, port: dict, loads: dict):
     if port["pdp"] and _bit(cell, "CLKA") not in ("0", "1", "x", "z", clk):
         return "second clock", None, None
     ffs, enables = {}, set()
-    for pin in port["pins"]:
-        b = _bit(cell, pin)
-        if b in CONSTANTS or not loads.get(b):
-            continue
-        users = loads[b]
+    for pin in used:
+        users = loads[_bit(cell, pin)]
         if len(users) != 1 or users[0][0] is None or users[0][1] != "DI" or cells[users[0][0]]["type"] != FF:
             return "read data used by logic", None, None
         ff = cells[users[0][0]]
@@ -126,8 +126,6 @@ def _why_not(module: dict, cell: dict, port: dict, loads: dict):
             return "inverted clock enable", None, None
         enables.add("1" if cemux == "1" else _bit(ff, "CE"))
         ffs[pin] = users[0][0]
-    if not ffs:
-        return None, None, None  # nothing connected: not a port in use
     if len(enables) != 1:
         return "registers with different enables", None, None
     return None, ffs, enables.pop()

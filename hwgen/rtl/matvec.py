@@ -73,7 +73,8 @@ class Pipeline:
 class MatVecUnit(wiring.Component):
     never_stalled = False  # set by the planner when the output is never stalled (rtl.util.output_ready)
     rom_style: str | None = None  # the plan's ROM style ("bram" | "logic", hwgen.rtl.util.rom_memory); None: yosys decides
-    rom_chunk_depth: int = 0  # the plan's depth split of a block RAM ROM (hwgen.cost.primitives.bram_chunk_depth)
+    rom_chunk_depth: int = 0  # the plan's split of a registered block RAM ROM into one memory per cell:
+    rom_lane_bits: int = 0    # words and bits of a cell (hwgen.cost.primitives.bram_cell_shape); 0: one memory
 
     def __init__(self, *, weights: np.ndarray, in_type, w_type, acc_bits: int, pe: int = 1,
                  simd: int = 1, arith: str = "dsp", pipeline: "Pipeline | None" = None):
@@ -191,12 +192,15 @@ class MatVecUnit(wiring.Component):
         return int(self.pipeline.operands and self.folded and self.rom_style == "bram")
 
     def choose_rom_chunks(self, target: str) -> None:
-        """Split the registered block RAM weight ROM in depth where yosys would stack its cells on
-        `target` (the planner calls this whenever it sets rom_style)."""
-        from ..cost.primitives import bram_chunk_depth
+        """Split the registered block RAM weight ROM into one memory per cell of `target` (the
+        planner calls this whenever it sets rom_style)."""
+        from ..cost.primitives import bram_cell_shape
 
-        width = self.pe * self.simd * self.w_bits
-        self.rom_chunk_depth = bram_chunk_depth(width, self.rom_init(), target) if self.rom_levels else 0
+        if self.rom_levels:
+            width = self.pe * self.simd * self.w_bits
+            self.rom_lane_bits, self.rom_chunk_depth = bram_cell_shape(width, self.NF * self.SF, target)
+        else:
+            self.rom_lane_bits = self.rom_chunk_depth = 0
 
     @property
     def extra_stages(self) -> int:
@@ -339,7 +343,7 @@ class MatVecUnit(wiring.Component):
         # weights
         wword = group_rom(m, width=PE * SIMD * self.w_bits, words=self.rom_init(), step=step, en=self._enables,
                           style=self.rom_style, registered=bool(self.rom_levels),
-                          chunk_depth=self.rom_chunk_depth) if self.folded else None
+                          chunk_depth=self.rom_chunk_depth, lane_bits=self.rom_lane_bits) if self.folded else None
 
         # stage 1
         v1, first1, last1 = Signal(), Signal(), Signal()

@@ -120,6 +120,9 @@ ENABLE_FFS_PER_COPY = 512  # pipeline flip-flops that one copy of a unit's enabl
 # tried (CNV-W1A1's Conv_1 had a 9.3 ns net from one copy to ROM output registers beside block RAMs):
 # on digits_a2q_64 it routed at 74.02 / 86.10 MHz (seeds 1 / 2) against 86.41 / 94.63 with 512, the
 # same netlist otherwise; the copy's sinks stay spread whatever their number
+SKID_FFS_PER_COPY = 128  # the same for a registered enable (SkidEnables: activation units, windows):
+# at 512, one `go` copy of CNV-W1A1's BipolarQuant_10 reached its input register's clock enables
+# through a 12.56 ns net (48f0d5c, seed 2, 76.40 MHz)
 
 
 class EnableCopies:
@@ -132,10 +135,12 @@ class EnableCopies:
     own LUT; only `ready` fans out to all copies. take(bits) gives the copy for a new register of
     `bits` flip-flops, in creation order, so neighbouring registers of a tree share one."""
 
+    per_copy = ENABLE_FFS_PER_COPY  # flip-flops one copy drives
+
     def __init__(self, m, ready: Value, out_valid_next: Value, name: str = "en"):
         self.m, self.ready, self.next, self.name = m, ready, out_valid_next, name
         self.copies: list[Signal] = []
-        self.load = ENABLE_FFS_PER_COPY
+        self.load = self.per_copy
 
     def _copy(self, k) -> Signal:
         valid = Signal(name=f"{self.name}_valid{k}")  # out_valid again: reset, like it
@@ -146,19 +151,19 @@ class EnableCopies:
         return en
 
     def take(self, bits: int) -> Signal:
-        if self.load + bits > ENABLE_FFS_PER_COPY and self.load > 0:
+        if self.load + bits > self.per_copy and self.load > 0:
             self.copies.append(self._copy(len(self.copies)))
             self.load = 0
         self.load += bits
         return self.copies[-1]
 
     def register(self, value: Value, name: str, *, control: bool = False) -> Value:
-        """`value` one clock later (a pipeline_register), in slices of at most ENABLE_FFS_PER_COPY
-        bits, each under the copy take() gives it."""
-        if len(value) <= ENABLE_FFS_PER_COPY:
+        """`value` one clock later (a pipeline_register), in slices of at most `per_copy` bits,
+        each under the copy take() gives it."""
+        if len(value) <= self.per_copy:
             return pipeline_register(self.m, self.take(len(value)), value, name, control=control)
         parts = [pipeline_register(self.m, self.take(hi - lo), value[lo:hi], f"{name}_{k}", control=control)
-                 for k, (lo, hi) in enumerate(enable_slices(len(value)))]
+                 for k, (lo, hi) in enumerate(bit_slices(len(value), self.per_copy))]
         v = Cat(*parts)
         return v.as_signed() if value.shape().signed else v
 
@@ -176,7 +181,9 @@ class SkidEnables(EnableCopies):
     behind a skid's register and its net to every copy's LUT). Copy k is a register of its own
     (`name`k, reset 1) computing the same next state from its own output, so the copies stay equal
     and synthesis cannot merge them; `master` steers the unit's control (schedule, valid bits) and
-    its output valid."""
+    its output valid. One copy per SKID_FFS_PER_COPY flip-flops."""
+
+    per_copy = SKID_FFS_PER_COPY
 
     def __init__(self, m, ready: Value, out_valid: Value, name: str = "go"):
         super().__init__(m, ready, out_valid_next=None, name=name)
@@ -266,9 +273,10 @@ def enable_slices(width: int) -> list[tuple[int, int]]:
     return bit_slices(width, ENABLE_FFS_PER_COPY)
 
 
-def enable_copies(ffs: int) -> int:
-    """Copies EnableCopies makes for about `ffs` pipeline flip-flops (the cost model's count)."""
-    return max(1, -(-int(ffs) // ENABLE_FFS_PER_COPY))
+def enable_copies(ffs: int, per_copy: int = ENABLE_FFS_PER_COPY) -> int:
+    """Copies EnableCopies (per_copy flip-flops each) makes for about `ffs` pipeline flip-flops (the
+    cost model's count)."""
+    return max(1, -(-int(ffs) // per_copy))
 
 
 def replicated_register(m, en, value: Value, copies: int, name: str) -> list[Signal]:
@@ -433,7 +441,7 @@ def rom_chunks(depth: int, chunk_depth: int) -> list[tuple[int, int]]:
 
 
 def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | None = None, name: str = "rom",
-              registered: bool = False, chunk_depth: int = 0):
+              registered: bool = False, chunk_depth: int = 0, lane_bits: int = 0):
     """A ROM of one word per step (m.submodules.<name>, or <name>0, <name>1, ... when banked, see
     rom_banks), addressed by a counter that steps when the unit fires (`en & step`) and wraps after
     the last word; read under the pipeline enable `en`, a signal or an EnableCopies. Under copies,
@@ -443,21 +451,21 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
     cycle after the address, like a block RAM; `registered`: two cycles after, the read data
     registered once more.
 
-    A registered block RAM ROM deeper than `chunk_depth` words (the cell depth at which yosys would
-    stack its cells, hwgen.cost.primitives.bram_chunk_depth) is split here into one memory per
-    chunk (<name>_c0, ...), each with its own register, and the chunks are muxed after them. Split
-    by yosys, the mux sat after the cells, which nextpnr spreads over the die, so a register after
-    the mux could not sit near them (CNV-W1A1's Conv_5: block RAM -> 6.6-8.0 ns -> depth mux). Each
-    chunk register is its memory's only load, so on ECP5 the flow makes it the cells' own output
-    register (hwgen.flows.bram_outreg); as a fabric register nextpnr did not always put it by its
-    cells (CNV-W1A1 at ad3ddc4, seed 1: one 91 columns away, a 6.41 ns net)."""
+    A registered block RAM ROM is split here into one memory per cell (the plan's cell shape,
+    hwgen.cost.primitives.bram_cell_shape): `chunk_depth` words (<name>_c0, ...; the chunks are
+    muxed after their registers) by `lane_bits` bits (<name>_l0, ... or <name>_c0_l0, ...). Split
+    by yosys, a depth mux sat after the cells, which nextpnr spreads over the die, so a register
+    after the mux could not sit near them (CNV-W1A1's Conv_5: block RAM -> 6.6-8.0 ns -> depth mux);
+    given a chunk, yosys still stacked cells behind a mux at times. A chunk register is its cells'
+    only load, so on ECP5 the flow makes it the cells' own output register
+    (hwgen.flows.bram_outreg); as a fabric register nextpnr did not always put it by its cells
+    (CNV-W1A1 at ad3ddc4, seed 1: one 91 columns away, a 6.41 ns net)."""
     depth = len(words)
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
     low = (chunks[0][1] - 1).bit_length() if len(chunks) > 1 else None  # address bits within a chunk
     parts = []
     banks = rom_banks(width, style)
     for b, (lo, hi) in enumerate(banks):
-        mask = (1 << (hi - lo)) - 1
         tag = name if len(banks) == 1 else f"{name}{b}"
         bank_en = enable_for(en, hi - lo)
         # the address register steps to a second register holding the next address, so the increment
@@ -465,24 +473,40 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
         # ROM's decode (digits_a2q_64's Gemm_1: address -> carry chain -> 3.9 ns -> ROM LUTs, 88.53 MHz)
         addr = Signal(range(max(depth, 2)), name=f"{tag}_addr")
         nxt = Signal(range(max(depth, 2)), init=1 % depth, name=f"{tag}_addr_next")
-        with m.If(bank_en & step):
+        if isinstance(en, StallFree):
+            # the bank steps on its own registered copy of `step`, a cycle late, and reads the address
+            # the counter is about to take (the same address, cycle for cycle): one step net to every
+            # bank's counter enables was TFC_2W2A's 8.3 ns fire0 net at II 64 (seed 1, 92.12 MHz).
+            # Toggle form, or yosys merges the copies (same next state).
+            late = Signal(name=f"{tag}_step")
+            m.d.sync += late.eq(late ^ (step ^ late))
+            fire, read_addr = late, Mux(late, nxt, addr)
+        else:
+            fire, read_addr = bank_en & step, addr
+        with m.If(fire):
             m.d.sync += [addr.eq(nxt), nxt.eq(Mux(nxt == depth - 1, 0, nxt + 1))]
+        lanes = [(lo + a, lo + b) for a, b in bit_slices(hi - lo, lane_bits)] if registered and lane_bits else [(lo, hi)]
         data = []
         for c, (w0, w1) in enumerate(chunks):
-            rom = rom_memory(shape=hi - lo, depth=w1 - w0, init=[(int(w) >> lo) & mask for w in words[w0:w1]],
-                             style=style)
-            m.submodules[tag if len(chunks) == 1 else f"{tag}_c{c}"] = rom
-            rd = rom.read_port(domain="sync")
-            m.d.comb += [rd.addr.eq(addr if low is None else addr[:low]), rd.en.eq(bank_en)]
+            reads = []
+            for k, (l0, l1) in enumerate(lanes):
+                rom = rom_memory(shape=l1 - l0, depth=w1 - w0,
+                                 init=[(int(w) >> l0) & ((1 << (l1 - l0)) - 1) for w in words[w0:w1]], style=style)
+                where = [f"c{c}"] * (len(chunks) > 1) + [f"l{k}"] * (len(lanes) > 1)
+                m.submodules["_".join([tag, *where])] = rom
+                rd = rom.read_port(domain="sync")
+                m.d.comb += [rd.addr.eq(read_addr if low is None else read_addr[:low]), rd.en.eq(bank_en)]
+                reads.append(rd.data)
+            read = Cat(*reads)
             if registered:  # beside its cells: its own enable copy, nothing between them
-                data.append(pipeline_register(m, enable_for(en, hi - lo), rd.data, f"{tag}_c{c}_q"))
+                data.append(pipeline_register(m, enable_for(en, hi - lo), read, f"{tag}_c{c}_q"))
             else:
-                data.append(rd.data)
+                data.append(read)
         if len(chunks) == 1:
             parts.append(data[0])
             continue
         # the chunk each read came from travels beside the data: with the read, then the registers
-        sel = pipeline_register(m, bank_en, pipeline_register(m, bank_en, addr[low:], f"{tag}_chunk_rd"),
+        sel = pipeline_register(m, bank_en, pipeline_register(m, bank_en, read_addr[low:], f"{tag}_chunk_rd"),
                                 f"{tag}_chunk_q")
         parts.append(Array(data)[sel])
     return parts[0] if len(parts) == 1 else Cat(*parts)
