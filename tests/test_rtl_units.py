@@ -214,36 +214,6 @@ def test_matvec_unit_stall_free_copies_kept_by_yosys(tmp_path):
     assert [ces.count(w) for w in writes] == [64] * 10  # each drives the clock enables of its slice
 
 
-def test_stall_free_rom_banks_step_on_their_own_copies(tmp_path):
-    """Stall-free, each bank of a logic weight ROM steps on its own registered copy of the step
-    (rtl.util.group_rom), and yosys keeps the four copies apart, each driving only its own bank's
-    address counters: one step net to every bank's counter enables was TFC_2W2A's critical path at
-    II 64. Exact under random stalls (the late step reads the same address, cycle for cycle)."""
-    import shutil
-    import subprocess
-
-    from amaranth.back import verilog
-
-    pipe = Pipeline(operands=True, products=True, tree_every=2, stall_free=True)
-    got, exp, _, dut = _matvec_case(16, 64, IntType(2, True), IntType(2, True), 16, 8, seed=3, p_valid=0.6,
-                                    p_ready=0.5, arith="lut", rom_style="logic", pipeline=pipe)
-    assert got == exp and len(rom_banks(16 * 8 * 2, "logic")) == 4
-    if shutil.which("yosys") is None:
-        pytest.skip("yosys not installed (make setup)")
-    (tmp_path / "mv.v").write_text(verilog.convert(dut, name="top"))
-    subprocess.run(["yosys", "-q", "-p", "read_verilog mv.v; synth_ecp5 -top top; write_json net.json"],
-                   cwd=tmp_path, check=True, timeout=600)
-    top = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]
-    steps = [top["netnames"][f"rom{b}_step"]["bits"][0] for b in range(4)]
-    assert len(set(steps)) == 4
-    for b, step in enumerate(steps):
-        counters = {n for n, v in top["netnames"].items() if n.startswith(f"rom{b}_addr")}
-        q_bits = {x for n in counters for x in top["netnames"][n]["bits"]}
-        driven = {x for c in top["cells"].values() if c["type"] == "TRELLIS_FF" and c["connections"].get("CE") == [step]
-                  for x in c["connections"]["Q"]}
-        assert driven and driven <= q_bits, b
-
-
 def test_matvec_unit_replay_buffer_in_enable_slices():
     """SF > 1 and NF > 1 with an input word of 640 bits: the replay memory is two banks (512 + 128
     bits), each written and read under its own enable copy; exact under random stalls."""

@@ -513,19 +513,16 @@ def bram_cell_shape(width: int, depth: int, target: str) -> tuple[int, int]:
 
 
 def group_rom(width: int, words, target: str, *, style: str | None = None, registered: bool = False,
-              chunk_depth: int = 0, lane_bits: int = 0, late_step: bool = False) -> Resources:
+              chunk_depth: int = 0, lane_bits: int = 0) -> Resources:
     """hwgen.rtl.util.group_rom: a ROM of len(words) words read in turn; per bank (a logic ROM wider
     than the bank width is split, rtl.util.rom_banks) a wrapping counter of the next address and
     the address register it loads. `registered`: one memory per depth chunk (`chunk_depth` words,
     rtl.util.rom_chunks) and lane (`lane_bits` bits), the read data of each chunk registered once
-    more, then the chunk mux and its select, delayed. `late_step` (a stall-free unit): per bank a
-    registered copy of the step and the read address's mux between the counter's two registers."""
+    more, then the chunk mux and its select, delayed."""
     from ..rtl.util import bit_slices, rom_banks, rom_chunks  # the RTL's own rules, so cost and hardware agree
 
     depth = len(words)
     per_bank = counter(depth, target) + register(bits_for(max(depth, 2)))
-    if late_step:
-        per_bank += register(1) + mux(2, bits_for(max(depth, 2)), target)
     r = per_bank * len(rom_banks(width, style))
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
     split = bit_slices(width, lane_bits) if registered and lane_bits else [(0, width)]

@@ -221,7 +221,7 @@ def matvec(unit, target: str) -> Resources:
     if unit.folded:
         r += P.group_rom(PE * S * unit.w_bits, unit.rom_init(), target, style=unit.rom_style,
                          registered=bool(unit.rom_levels), chunk_depth=unit.rom_chunk_depth,
-                         lane_bits=unit.rom_lane_bits, late_step=unit.stall_free)
+                         lane_bits=unit.rom_lane_bits)
     r += _lanes(unit, target) + _pipeline(unit, target)
     r += P.register(PE * acc)  # dot2
     if SF > 1:

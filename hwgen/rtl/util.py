@@ -473,17 +473,7 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
         # ROM's decode (digits_a2q_64's Gemm_1: address -> carry chain -> 3.9 ns -> ROM LUTs, 88.53 MHz)
         addr = Signal(range(max(depth, 2)), name=f"{tag}_addr")
         nxt = Signal(range(max(depth, 2)), init=1 % depth, name=f"{tag}_addr_next")
-        if isinstance(en, StallFree):
-            # the bank steps on its own registered copy of `step`, a cycle late, and reads the address
-            # the counter is about to take (the same address, cycle for cycle): one step net to every
-            # bank's counter enables was TFC_2W2A's 8.3 ns fire0 net at II 64 (seed 1, 92.12 MHz).
-            # Toggle form, or yosys merges the copies (same next state).
-            late = Signal(name=f"{tag}_step")
-            m.d.sync += late.eq(late ^ (step ^ late))
-            fire, read_addr = late, Mux(late, nxt, addr)
-        else:
-            fire, read_addr = bank_en & step, addr
-        with m.If(fire):
+        with m.If(bank_en & step):
             m.d.sync += [addr.eq(nxt), nxt.eq(Mux(nxt == depth - 1, 0, nxt + 1))]
         lanes = [(lo + a, lo + b) for a, b in bit_slices(hi - lo, lane_bits)] if registered and lane_bits else [(lo, hi)]
         data = []
@@ -495,7 +485,7 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
                 where = [f"c{c}"] * (len(chunks) > 1) + [f"l{k}"] * (len(lanes) > 1)
                 m.submodules["_".join([tag, *where])] = rom
                 rd = rom.read_port(domain="sync")
-                m.d.comb += [rd.addr.eq(read_addr if low is None else read_addr[:low]), rd.en.eq(bank_en)]
+                m.d.comb += [rd.addr.eq(addr if low is None else addr[:low]), rd.en.eq(bank_en)]
                 reads.append(rd.data)
             read = Cat(*reads)
             if registered:  # beside its cells: its own enable copy, nothing between them
@@ -506,7 +496,7 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
             parts.append(data[0])
             continue
         # the chunk each read came from travels beside the data: with the read, then the registers
-        sel = pipeline_register(m, bank_en, pipeline_register(m, bank_en, read_addr[low:], f"{tag}_chunk_rd"),
+        sel = pipeline_register(m, bank_en, pipeline_register(m, bank_en, addr[low:], f"{tag}_chunk_rd"),
                                 f"{tag}_chunk_q")
         parts.append(Array(data)[sel])
     return parts[0] if len(parts) == 1 else Cat(*parts)
