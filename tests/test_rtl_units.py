@@ -214,6 +214,40 @@ def test_matvec_unit_stall_free_copies_kept_by_yosys(tmp_path):
     assert [ces.count(w) for w in writes] == [64] * 10  # each drives the clock enables of its slice
 
 
+def test_stall_free_rom_banks_fire_on_their_own_copies(tmp_path):
+    """Stall-free, each bank of a logic weight ROM fires on its own copies of the credit and
+    take_stream flip-flops (MatVecUnit._bank_fires), and yosys keeps the four banks' copies apart,
+    each bank's fire driving only its own address counters: one fire net to every bank's counter
+    enables was TFC_2W2A's critical path at II 64. Exact under random stalls."""
+    import shutil
+    import subprocess
+
+    from amaranth.back import verilog
+
+    pipe = Pipeline(operands=True, products=True, tree_every=2, stall_free=True)
+    got, exp, _, dut = _matvec_case(32, 64, IntType(2, True), IntType(2, True), 16, 8, seed=3, p_valid=0.6,
+                                    p_ready=0.5, arith="lut", rom_style="logic", pipeline=pipe)
+    assert got == exp and len(rom_banks(16 * 8 * 2, "logic")) == 4 and (dut.NF, dut.SF) == (2, 8)
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    (tmp_path / "mv.v").write_text(verilog.convert(dut, name="top"))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog mv.v; synth_ecp5 -top top; write_json net.json"],
+                   cwd=tmp_path, check=True, timeout=600)
+    top = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]
+    q = {b for c in top["cells"].values() if c["type"] == "TRELLIS_FF" for b in c["connections"]["Q"]}
+    for name in ("credit_copy", "take_stream_copy"):
+        bits = [top["netnames"][f"{name}{b}"]["bits"][0] for b in range(4)]
+        assert set(bits) <= q and len(set(bits)) == 4, name
+    ce = {}
+    for c in top["cells"].values():
+        if c["type"] == "TRELLIS_FF" and "CE" in c["connections"]:
+            ce.setdefault(c["connections"]["CE"][0], set()).update(c["connections"]["Q"])
+    for b in range(4):
+        counter = {x for n, v in top["netnames"].items() if n.startswith(f"rom{b}_addr") for x in v["bits"]}
+        fires = [bits for bits in ce.values() if bits & counter]
+        assert len(fires) == 1 and fires[0] <= counter, b  # one enable net, and it drives this bank only
+
+
 def test_matvec_unit_replay_buffer_in_enable_slices():
     """SF > 1 and NF > 1 with an input word of 640 bits: the replay memory is two banks (512 + 128
     bits), each written and read under its own enable copy; exact under random stalls."""

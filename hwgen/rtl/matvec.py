@@ -323,8 +323,8 @@ class MatVecUnit(wiring.Component):
         nf, sf, take_stream, step, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=self.i.valid)
         m.d.comb += self.i.ready.eq(en & take_stream)
         if self.stall_free:
-            self._credits(m, en, fire0 & (sf == SF - 1), out_valid, out_data)
-            step = fire0  # the ROM steps on a fire: its enable (a StallFree copy) is the constant 1
+            credit_next = self._credits(m, en, fire0 & (sf == SF - 1), out_valid, out_data)
+            step = self._bank_fires(m, credit_next, fire0, nf, sf, take_stream)
 
         # input buffer for replay (only when there is more than one output group)
         x_stream = Signal(SIMD * self.in_bits, reset_less=True)
@@ -425,11 +425,31 @@ class MatVecUnit(wiring.Component):
                     m.d.sync += o.eq(n_)
         return m
 
-    def _credits(self, m, credit: Signal, reserve: Value, out_valid: Value, out_data: Value) -> None:
+    def _bank_fires(self, m, credit_next: Value, fire0: Value, nf: Value, sf: Value, take_stream: Value):
+        """Stall-free, the ROM steps on a fire (its enable, a StallFree copy, is the constant 1): one
+        fire per ROM bank (group_rom calls this with the bank's index), each from its own copies of
+        the `credit` and `take_stream` flip-flops, in toggle form so that yosys keeps them apart. One
+        fire0 net to every bank's counter enables was TFC_2W2A's critical path at II 64 (b5e2d82,
+        seed 1: take_stream -> LUT -> 8.33 ns -> a bank's address counter, 92.12 MHz)."""
+        NF, SF = self.NF, self.SF
+        ts_next = Mux(fire0 & (sf == SF - 1), nf == NF - 1, take_stream) if NF > 1 else None
+
+        def fire(k: int) -> Value:
+            credit = Signal(init=1, name=f"credit_copy{k}")
+            m.d.sync += credit.eq(credit ^ (credit_next ^ credit))
+            if ts_next is None:
+                return credit & self.i.valid
+            stream = Signal(init=1, name=f"take_stream_copy{k}")
+            m.d.sync += stream.eq(stream ^ (ts_next ^ stream))
+            return credit & (~stream | self.i.valid)
+        return fire
+
+    def _credits(self, m, credit: Signal, reserve: Value, out_valid: Value, out_data: Value) -> Value:
         """Stall-free: the output register's words go into a FIFO of `credits` places (one more
         RAM word, so that a write never meets a full RAM while the FIFO's output register is
         refilled), and `credit` (a flip-flop) says that fewer than `credits` words are reserved:
-        a group's last input beat (`reserve`) takes one, a word leaving the FIFO gives it back."""
+        a group's last input beat (`reserve`) takes one, a word leaving the FIFO gives it back.
+        Returns credit's next state."""
         m.submodules.out_fifo = fifo = StreamFIFO(width=len(out_data), depth=self.credits + 1)
         m.d.comb += [fifo.i.valid.eq(out_valid), fifo.i.payload.eq(out_data), fifo.o.ready.eq(output_ready(self)),
                      self.o.valid.eq(fifo.o.valid), self.o.payload.eq(fifo.o.payload)]
@@ -439,3 +459,4 @@ class MatVecUnit(wiring.Component):
         nxt = Signal(range(self.credits + 2), name="credits_held_next")
         m.d.comb += nxt.eq(held + reserve - release)
         m.d.sync += [held.eq(nxt), credit.eq(nxt < self.credits)]
+        return nxt < self.credits

@@ -443,8 +443,8 @@ def rom_chunks(depth: int, chunk_depth: int) -> list[tuple[int, int]]:
 def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | None = None, name: str = "rom",
               registered: bool = False, chunk_depth: int = 0, lane_bits: int = 0):
     """A ROM of one word per step (m.submodules.<name>, or <name>0, <name>1, ... when banked, see
-    rom_banks), addressed by a counter that steps when the unit fires (`en & step`) and wraps after
-    the last word; read under the pipeline enable `en`, a signal or an EnableCopies. Under copies,
+    rom_banks), addressed by a counter that steps when the unit fires (`en & step`; `step` may be a
+    function giving each bank its own, from the bank's index) and wraps after the last word; read under the pipeline enable `en`, a signal or an EnableCopies. Under copies,
     each bank's read register and address counter take one copy, so the bank also fires on its own
     copy: CNV-W1A1's Conv_2 had one enable net of 12.1 ns to its 2,048-bit ROM read register, and
     Conv_1 one fire net of 7.55 ns to its 16 banks' address counters. Returns the read data one
@@ -473,7 +473,7 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
         # ROM's decode (digits_a2q_64's Gemm_1: address -> carry chain -> 3.9 ns -> ROM LUTs, 88.53 MHz)
         addr = Signal(range(max(depth, 2)), name=f"{tag}_addr")
         nxt = Signal(range(max(depth, 2)), init=1 % depth, name=f"{tag}_addr_next")
-        with m.If(bank_en & step):
+        with m.If(bank_en & (step(b) if callable(step) else step)):
             m.d.sync += [addr.eq(nxt), nxt.eq(Mux(nxt == depth - 1, 0, nxt + 1))]
         lanes = [(lo + a, lo + b) for a, b in bit_slices(hi - lo, lane_bits)] if registered and lane_bits else [(lo, hi)]
         data = []
