@@ -94,6 +94,7 @@ def _lut_on_11():
     (dict(ffs={11: _ff(11, 21, CLKMUX="INV")}), "register on another clock"),
     (dict(ffs={11: _ff(11, 21, LSR=[OTHER])}), "register with set/reset"),
     (dict(ffs={11: _ff(11, 21, REGSET="SET")}), "register with set/reset"),
+    (dict(ffs={11: _ff(11, 21, LSRMUX="INV")}), "register with set/reset"),  # LSR 0 inverted: always reset
     (dict(ffs={11: _ff(11, 21, CE=[CE], CEMUX="INV")}), "inverted clock enable"),
     (dict(ffs={11: _ff(11, 21, CE=[CE], CEMUX="CE")}), "registers with different enables"),
     (dict(ram=_ram(RSTB=[OTHER])), "reset in use"),

@@ -118,8 +118,8 @@ def _why_not(module: dict, cell: dict, port: dict, loads: dict):
         ff = cells[users[0][0]]
         if _bit(ff, "CLK") != clk or _param(ff, "CLKMUX", "CLK") != "CLK":
             return "register on another clock", None, None
-        if _bit(ff, "LSR") not in ("0", "z") or _param(ff, "REGSET", "RESET") != "RESET" \
-                or _param(ff, "GSR", "DISABLED") != "DISABLED":
+        if _bit(ff, "LSR") not in ("0", "z") or _param(ff, "LSRMUX", "LSR") != "LSR" \
+                or _param(ff, "REGSET", "RESET") != "RESET" or _param(ff, "GSR", "DISABLED") != "DISABLED":
             return "register with set/reset", None, None
         cemux = _param(ff, "CEMUX", "1")
         if cemux not in ("1", "CE"):
