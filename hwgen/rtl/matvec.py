@@ -44,8 +44,8 @@ from ..ir.types import to_wire
 from .cmvm import build_graph
 from .fifo import StreamFIFO
 from .util import (SELECT_BITS_PER_COPY, EnableCopies, StallFree, const_product, element, enable_slices,
-                   group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints, pipeline_register,
-                   pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
+                   group_rom, is_bipolar, kept_register, kept_wire, lut_product, output_ready, pack_ints,
+                   pipeline_register, pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
                    select_by_slices, tree_registers, unit_enable)
 
 
@@ -435,12 +435,10 @@ class MatVecUnit(wiring.Component):
         ts_next = Mux(fire0 & (sf == SF - 1), nf == NF - 1, take_stream) if NF > 1 else None
 
         def fire(k: int) -> Value:
-            credit = Signal(init=1, name=f"credit_copy{k}")
-            m.d.sync += credit.eq(credit ^ (credit_next ^ credit))
+            credit = kept_register(m, credit_next, f"credit_copy{k}", init=1, reset_less=False)
             if ts_next is None:
                 return credit & self.i.valid
-            stream = Signal(init=1, name=f"take_stream_copy{k}")
-            m.d.sync += stream.eq(stream ^ (ts_next ^ stream))
+            stream = kept_register(m, ts_next, f"take_stream_copy{k}", init=1, reset_less=False)
             return credit & (~stream | self.i.valid)
         return fire
 

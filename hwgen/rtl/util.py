@@ -279,6 +279,18 @@ def enable_copies(ffs: int, per_copy: int = ENABLE_FFS_PER_COPY) -> int:
     return max(1, -(-int(ffs) // per_copy))
 
 
+def kept_register(m, value: Value, name: str, *, en: Value | None = None, init: int = 0,
+                  reset_less: bool = True) -> Signal:
+    """`value` one clock later (under `en`), written in toggle form, c <= c ^ (en & (value ^ c)):
+    the same function as a plain register, but yosys's opt_merge never folds it into another
+    register with the same next state (copies of one signal, enables that a StallFree unit makes
+    identical), because its next state reads its own output."""
+    c = Signal(value.shape(), name=name, init=init, reset_less=reset_less)
+    change = value ^ c
+    m.d.sync += c.eq(c ^ (change if en is None else en.replicate(len(c)) & change))
+    return c
+
+
 def replicated_register(m, en, value: Value, copies: int, name: str) -> list[Signal]:
     """`value` one clock later under `en` (one enable, or one per copy), as `copies` registers (name0,
     name1, ...), so that each copy drives only its share of a wide fan-out. Each copy is written in toggle form,
@@ -291,12 +303,7 @@ def replicated_register(m, en, value: Value, copies: int, name: str) -> list[Sig
     ens = en if isinstance(en, list) else [en] * copies
     if copies <= 1:
         return [pipeline_register(m, ens[0], value, name)]
-    out = []
-    for k in range(copies):
-        c = Signal(value.shape(), name=f"{name}{k}", reset_less=True)
-        m.d.sync += c.eq(c ^ (ens[k].replicate(len(c)) & (value ^ c)))
-        out.append(c)
-    return out
+    return [kept_register(m, value, f"{name}{k}", en=ens[k]) for k in range(copies)]
 
 
 def replicated_select(m, en, value: Value, width: int, name: str) -> list[Signal]:
@@ -366,9 +373,8 @@ def replay_store(m, *, taken: Value, valid: Value, take_stream: Value, sf: Value
         # in toggle form: under a StallFree enable (the constant 1) the slices' write enables have
         # the same next state, and as plain registers yosys merged them into one (TFC_2W2A at II 64:
         # one write enable -> 14.8 ns -> 1,568 clock enables of its replay register, 65.4 MHz)
-        wr_en = Signal(name=f"{name}_write{k}")
-        m.d.sync += wr_en.eq(wr_en ^ ((valid & take_stream & enable_for(en, hi - lo)) ^ wr_en))
-        writes.append(wr_en)
+        writes.append(kept_register(m, valid & take_stream & enable_for(en, hi - lo), f"{name}_write{k}",
+                                    reset_less=False))
     if SF == 1:
         replay = Signal(len(taken), reset_less=True, name=f"{name}_word")
         for wr_en, (lo, hi) in zip(writes, slices):
