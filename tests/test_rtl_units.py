@@ -12,7 +12,7 @@ from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
 from hwgen.rtl.fifo import StreamFIFO
 from hwgen.rtl.matvec import MatVecUnit, Pipeline
 from hwgen.rtl.threshold import ThresholdUnit
-from hwgen.rtl.util import rom_banks, rom_chunks
+from hwgen.rtl.util import group_rom, rom_banks, rom_chunks
 from hwgen.rtl.width_converter import WidthConverter
 from sim.amaranth_streams import pack_beats, run_stream
 from sim.vectors import random_values
@@ -321,6 +321,7 @@ def test_matvec_unit_block_ram_rom_gets_its_own_register():
     (8, 0, ["rom_c0", "rom_c1"]), (16, 0, ["rom"]), (32, 0, ["rom"]),
     (16, 16, ["rom_l0", "rom_l1", "rom_l2"]),  # 36-bit words: 16 + 16 + 4 bits
     (8, 18, ["rom_c0_l0", "rom_c0_l1", "rom_c1_l0", "rom_c1_l1"]),
+    (4, 18, [f"rom_c{c}_l{k}" for c in range(4) for k in range(2)]),  # 8 cells: two address copies
 ])
 def test_matvec_unit_block_ram_rom_split_into_cells(chunk, lanes, names):
     """A registered block RAM ROM split into memories of `chunk` words by `lanes` bits, each chunk with
@@ -338,6 +339,48 @@ def test_matvec_unit_block_ram_rom_split_into_cells(chunk, lanes, names):
     _, _, one, _ = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, arith="lut", rom_style="bram",
                                 pipeline=pipe)
     assert got == exp and cycles == one
+
+
+def test_block_ram_rom_cells_read_their_own_address_copies(tmp_path):
+    """A registered block RAM ROM of 8 cells (2 chunks x 4 lanes): yosys keeps one address register
+    per 4 cells (rtl.util.rom_address_copies), every cell's address pins driven by flip-flops of its
+    group's copy only: one address register to all 36 cells of CNV-W1A1's Conv_5 was its ECP5
+    critical path (10.57 ns to a far cell)."""
+    import shutil
+    import subprocess
+
+    from amaranth.back import verilog
+    from amaranth.hdl import Const, Elaboratable, Module, Signal
+
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    words = [int(w) for w in np.random.default_rng(1).integers(0, 1 << 36, 2048)]
+
+    class Rom(Elaboratable):
+        def __init__(self):
+            self.q = Signal(36)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.q.eq(group_rom(m, width=36, words=words, step=Const(1), en=Const(1), style="bram",
+                                            registered=True, chunk_depth=1024, lane_bits=9))
+            return m
+
+    rom = Rom()
+    (tmp_path / "rom.v").write_text(verilog.convert(rom, name="top", ports=[rom.q]))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog rom.v; synth_ecp5 -top top; write_json net.json"],
+                   cwd=tmp_path, check=True, timeout=600)
+    top = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]
+    q = {c["connections"]["Q"][0] for c in top["cells"].values() if c["type"] == "TRELLIS_FF"}
+    groups = {}
+    for name, c in top["cells"].items():
+        if c["type"] == "DP16KD":
+            addr = tuple(c["connections"][f"ADA{i}"][0] for i in range(14))
+            live = {b for b in addr if not isinstance(b, str)}
+            assert len(live) == 10 and live <= q, name  # 1024 words: 10 address bits, each a flip-flop
+            groups.setdefault(frozenset(live), []).append(name)
+    assert sorted(len(g) for g in groups.values()) == [4, 4]
+    assert not set.intersection(*map(set, groups))  # two disjoint sets of address flip-flops
 
 
 def test_rom_chunks():

@@ -446,6 +446,30 @@ def rom_chunks(depth: int, chunk_depth: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + chunk_depth, depth)) for lo in range(0, depth, chunk_depth)]
 
 
+CELLS_PER_ADDRESS_COPY = 4  # block RAM cells of one ROM that one copy of its address register drives
+
+
+def rom_cell_reads(m, en, bank_en: Value, step: Value, addr: Value, nxt: Value, widths: list[int], name: str):
+    """The read address and read enable of each block RAM cell of one ROM bank (cells of `widths`
+    bits, in order): the bank's own address register `addr` and enable `bank_en` for one group, else one
+    address register per CELLS_PER_ADDRESS_COPY cells (name0, name1, ...) under the group's own
+    enable copy, loading `nxt` when the group fires (enable & `step`), kept apart from the others in
+    toggle form (kept_register) and reset to 0 like the counter. Every copy of a unit's enable is
+    equal to the others every cycle, so the copies stay equal to the counter. One address register
+    drove all 36 cells of CNV-W1A1's Conv_5 ROM, which nextpnr spreads over the die (ECP5, seed 1:
+    10.57 ns to a far cell's address pin)."""
+    groups = [range(g, min(g + CELLS_PER_ADDRESS_COPY, len(widths)))
+              for g in range(0, len(widths), CELLS_PER_ADDRESS_COPY)]
+    if len(groups) <= 1:
+        return [(addr, bank_en)] * len(widths)
+    reads = []
+    for g, cells in enumerate(groups):
+        group_en = enable_for(en, sum(widths[i] for i in cells))
+        copy = kept_register(m, nxt, f"{name}{g}", en=group_en & step, reset_less=False)
+        reads += [(copy, group_en)] * len(cells)
+    return reads
+
+
 def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | None = None, name: str = "rom",
               registered: bool = False, chunk_depth: int = 0, lane_bits: int = 0):
     """A ROM of one word per step (m.submodules.<name>, or <name>0, <name>1, ... when banked, see
@@ -479,9 +503,13 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
         # ROM's decode (digits_a2q_64's Gemm_1: address -> carry chain -> 3.9 ns -> ROM LUTs, 88.53 MHz)
         addr = Signal(range(max(depth, 2)), name=f"{tag}_addr")
         nxt = Signal(range(max(depth, 2)), init=1 % depth, name=f"{tag}_addr_next")
-        with m.If(bank_en & (step(b) if callable(step) else step)):
+        bank_step = step(b) if callable(step) else step
+        with m.If(bank_en & bank_step):
             m.d.sync += [addr.eq(nxt), nxt.eq(Mux(nxt == depth - 1, 0, nxt + 1))]
         lanes = [(lo + a, lo + b) for a, b in bit_slices(hi - lo, lane_bits)] if registered and lane_bits else [(lo, hi)]
+        cell_reads = iter(rom_cell_reads(m, en, bank_en, bank_step,
+                                         addr if low is None else addr[:low], nxt if low is None else nxt[:low],
+                                         [l1 - l0 for _c in chunks for l0, l1 in lanes], f"{tag}_addr_cell"))
         data = []
         for c, (w0, w1) in enumerate(chunks):
             reads = []
@@ -491,13 +519,16 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
                 where = [f"c{c}"] * (len(chunks) > 1) + [f"l{k}"] * (len(lanes) > 1)
                 m.submodules["_".join([tag, *where])] = rom
                 rd = rom.read_port(domain="sync")
-                m.d.comb += [rd.addr.eq(addr if low is None else addr[:low]), rd.en.eq(bank_en)]
-                reads.append(rd.data)
-            read = Cat(*reads)
-            if registered:  # beside its cells: its own enable copy, nothing between them
-                data.append(pipeline_register(m, enable_for(en, hi - lo), read, f"{tag}_c{c}_q"))
-            else:
-                data.append(read)
+                cell_addr, cell_en = next(cell_reads)
+                m.d.comb += [rd.addr.eq(cell_addr), rd.en.eq(cell_en)]
+                # registered: beside its cell, nothing between them, under the cell's enable copy
+                # (one per group of cells) or, read under the bank's, a copy of its own
+                if registered:
+                    reg_en = enable_for(en, l1 - l0) if cell_en is bank_en else cell_en
+                    reads.append(pipeline_register(m, reg_en, rd.data, f"{tag}_{'_'.join(where) or 'rd'}_q"))
+                else:
+                    reads.append(rd.data)
+            data.append(Cat(*reads))
         if len(chunks) == 1:
             parts.append(data[0])
             continue
