@@ -46,7 +46,7 @@ from .fifo import StreamFIFO
 from .util import (SELECT_BITS_PER_COPY, EnableCopies, StallFree, const_product, element, enable_slices,
                    group_rom, is_bipolar, kept_register, kept_wire, lut_product, output_ready, pack_ints,
                    pipeline_register, pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
-                   select_by_slices, tree_registers, unit_enable)
+                   select_by_slices, take_stream_next, tree_registers, unit_enable)
 
 
 @dataclass(frozen=True)
@@ -432,7 +432,7 @@ class MatVecUnit(wiring.Component):
         fire0 net to every bank's counter enables was TFC_2W2A's critical path at II 64 (b5e2d82,
         seed 1: take_stream -> LUT -> 8.33 ns -> a bank's address counter, 92.12 MHz)."""
         NF, SF = self.NF, self.SF
-        ts_next = Mux(fire0 & (sf == SF - 1), nf == NF - 1, take_stream) if NF > 1 else None
+        ts_next = take_stream_next(NF=NF, SF=SF, fire0=fire0, nf=nf, sf=sf, take_stream=take_stream) if NF > 1 else None
 
         def fire(k: int) -> Value:
             credit = kept_register(m, credit_next, f"credit_copy{k}", init=1, reset_less=False)

@@ -314,6 +314,13 @@ def replicated_select(m, en, value: Value, width: int, name: str) -> list[Signal
     return replicated_register(m, en, value, select_copies(width), name)
 
 
+def take_stream_next(*, NF: int, SF: int, fire0: Value, nf: Value, sf: Value, take_stream: Value) -> Value:
+    """take_stream's next state in replay_schedule (NF > 1): set as the last group's last word
+    fires, cleared as the first group's does. One home, because MatVecUnit's stall-free ROM banks
+    keep copies of the flip-flop that must follow it exactly."""
+    return Mux(fire0 & (sf == SF - 1), nf == NF - 1, take_stream)
+
+
 def replay_schedule(m, *, NF: int, SF: int, en: Value, valid: Value):
     """The schedule of a folded matrix unit (MatVecUnit, KernelBankConvUnit's stage 2): sf counts
     the SF words of an input vector, nf the NF output groups; the input stream is taken while
@@ -330,12 +337,12 @@ def replay_schedule(m, *, NF: int, SF: int, en: Value, valid: Value):
     step, fire0 = Signal(name="step"), Signal(name="fire0")
     if NF == 1:
         m.d.comb += take_stream.eq(1)
+    else:
+        m.d.sync += take_stream.eq(take_stream_next(NF=NF, SF=SF, fire0=fire0, nf=nf, sf=sf, take_stream=take_stream))
     m.d.comb += [step.eq(~take_stream | valid), fire0.eq(en & step)]
     with m.If(fire0):
         with m.If(sf == SF - 1):
             m.d.sync += sf.eq(0)
-            if NF > 1:
-                m.d.sync += take_stream.eq(nf == NF - 1)
             with m.If(nf == NF - 1):
                 m.d.sync += nf.eq(0)
             with m.Else():
