@@ -30,9 +30,11 @@ def pack_beats(values: np.ndarray, dtype, per_beat: int) -> list[int]:
 
 def run_stream(dut, beats: list[int], n_out: int, *, seed: int = 0, p_valid: float = 1.0,
                p_ready: float = 1.0, max_cycles: int = 200_000, vcd: str | None = None,
-               ready_ignored: bool = False):
+               ready_ignored: bool = False, never: tuple = ()):
     """ready_ignored: the output needs no ready (a design without output backpressure): o.ready is
-    held low and every cycle with o.valid high counts as a transfer."""
+    held low and every cycle with o.valid high counts as a transfer. `never`: 1-bit signals of the
+    design (probes) that must be low at every clock edge; an AssertionError names the first that
+    is not, and the cycle."""
     rng_in = random.Random(seed)
     rng_out = random.Random(seed + 1)
     out: list[int] = []
@@ -55,7 +57,9 @@ def run_stream(dut, beats: list[int], n_out: int, *, seed: int = 0, p_valid: flo
                 raise TimeoutError(f"only {len(out)} of {n_out} output beats after {max_cycles} cycles")
             r = rng_out.random() < p_ready and not ready_ignored
             ctx.set(dut.o.ready, int(r))
-            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            _, _, valid, payload, *probes = await ctx.tick().sample(dut.o.valid, dut.o.payload, *never)
+            for sig, v in zip(never, probes):
+                assert not v, f"{sig.name} high at cycle {state['cycle']}"
             if (r or ready_ignored) and valid:
                 out.append(int(payload))
                 cycles.append(state["cycle"])

@@ -157,6 +157,33 @@ def test_registered_weight_rom_takes_the_block_ram_registers(tmp_path, width, de
                    cwd=tmp_path, check=True, timeout=600)
 
 
+@pytest.mark.parametrize("dtype", ["bipolar", "uint4"])
+def test_window_line_buffer_takes_the_block_ram_register(tmp_path, dtype):
+    """A registered-read sliding window's line buffer (no_rw_check, the padding select after the
+    read register): yosys adds no read-write collision logic, so the read data feed only the read
+    register and every block RAM port takes it as its output register."""
+    from amaranth.back import verilog
+
+    from hwgen.ir.types import Bipolar, IntType
+    from hwgen.rtl.sliding_window import SlidingWindowUnit
+
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    in_type = Bipolar if dtype == "bipolar" else IntType(4, False)
+    dut = SlidingWindowUnit(in_shape=(32, 32, 64), kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), in_type=in_type,
+                            simd=16, registered_read=True)
+    (tmp_path / "w.v").write_text(verilog.convert(dut, name="top"))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog w.v; synth_ecp5 -top top; write_json net.json"],
+                   cwd=tmp_path, check=True, timeout=600)
+    net = json.loads((tmp_path / "net.json").read_text())
+    cells = net["modules"]["top"]["cells"].values()
+    brams = sum(c["type"] == "DP16KD" for c in cells)
+    rep = bram_outreg.absorb(net)
+    word = 16 * in_type.wire_bits
+    assert brams == (1 if dtype == "bipolar" else 2)  # 384 words of 16 / 64 bits
+    assert (rep.ports, rep.absorbed_ports, rep.absorbed_ffs, dict(rep.kept)) == (brams, brams, word, {})
+
+
 def test_unused_port_is_not_counted():
     """A true dual port ROM read on A only: B (no clock, its read data on nets nothing reads) is not
     a read port, so it is neither absorbed nor reported as kept."""

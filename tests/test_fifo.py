@@ -1,5 +1,6 @@
 """hwgen.rtl.fifo.StreamFIFO: amaranth's SyncFIFOBuffered cycle for cycle (same ready, valid and data
-under random valid / ready), with its write ready a flip-flop."""
+under random valid / ready), with its write ready a flip-flop, and no RAM write ever meets the read
+of its word (its memory is no_rw_check)."""
 import random
 
 import pytest
@@ -30,6 +31,7 @@ def test_stream_fifo_matches_sync_fifo_buffered(depth):
             ctx.set(ref.w_data, word)
             ctx.set(dut.o.ready, ready)
             ctx.set(ref.r_en, ready)
+            assert not ctx.get(dut.rw_collision), f"cycle {cycle}: a write meets the read of its word"
             got = (ctx.get(dut.i.ready), ctx.get(dut.o.valid))
             exp = (ctx.get(ref.w_rdy), ctx.get(ref.r_rdy))
             assert got == exp, f"cycle {cycle}: (ready, valid) {got} != {exp}"

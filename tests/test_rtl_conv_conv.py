@@ -40,7 +40,8 @@ def run_conv(op, *, pe, simd, images=2, seed=0, p_valid=0.7, p_ready=0.7, x=None
     dut = ConvUnit.from_op(op, pe=pe, simd=simd, registered_read=registered_read)
     acc_t = IntType(op.acc_type.bits, True)
     out, cycles = run_stream(dut, pack_beats(x.reshape(len(x), -1), op.in_type, dut.window_simd), want.size // pe,
-                             seed=seed, p_valid=p_valid, p_ready=p_ready)
+                             seed=seed, p_valid=p_valid, p_ready=p_ready,
+                             never=(dut.swg.rw_collision, dut.mv.rw_collision))  # no_rw_check memories
     return dut, unpack(out, acc_t, pe).reshape(want.shape), want, cycles
 
 

@@ -40,7 +40,7 @@ def run_bank(op, *, pe, simd, images=2, seed=0, p_valid=0.7, p_ready=0.7):
     want = run_op(op, x)
     dut = KernelBankConvUnit.from_op(op, pe=pe, simd=simd)
     out, cycles = run_stream(dut, pack_beats(x.reshape(images, -1), Bipolar, simd), want.size // pe, seed=seed,
-                             p_valid=p_valid, p_ready=p_ready)
+                             p_valid=p_valid, p_ready=p_ready, never=(dut.rw_collision, dut.swg.rw_collision))
     return dut, x, unpack(out, op.acc_type.bits, pe).reshape(want.shape), want, cycles
 
 

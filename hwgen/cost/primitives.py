@@ -544,12 +544,14 @@ def group_rom(width: int, words, target: str, *, style: str | None = None, regis
     return r
 
 
-def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports: int = 1) -> Resources:
+def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports: int = 1,
+        rw_check: bool = True) -> Resources:
     """A RAM (Amaranth Memory without init, one synchronous write port, synchronous read ports with
     enable, not transparent), as memory_libmap maps it:
       block RAM: cells as map_memory says, plus the read-first emulation yosys adds (write address,
         data and enable delayed a cycle; per read port a bypass register, an address compare and a
-        data mux);
+        data mux) unless the memory is no_rw_check (`rw_check=False`: a read of the word written in
+        the same cycle is never used);
       ECP5 LUT RAM (TRELLIS_DPR16X4, 16 x 4, asynchronous read): the read register in FFs, the
         depth mux over the 16-word cells and their write decode (`ram` per bit and word group);
       logic: width x depth FFs, a read mux per bit (word select) and the registered read data."""
@@ -557,8 +559,10 @@ def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports
     mm = map_memory(width, depth, target, write_ports=write_ports, read_ports=read_ports)
     a = bits_for(depth)
     if mm.kind == "bram":
-        r = Resources(bram=mm.cells) + register(a + width + 1)
-        r = r + (register(width + a) + mux(2, width, target) + equality(2 * a, target)) * read_ports
+        r = Resources(bram=mm.cells)
+        if rw_check:
+            r = r + register(a + width + 1)
+            r = r + (register(width + a) + mux(2, width, target) + equality(2 * a, target)) * read_ports
         if mm.mult_a > 1:
             r = r + (mux(mm.mult_a, width, target) + register(bits_for(mm.mult_a))) * read_ports
         return r
@@ -583,7 +587,7 @@ def fifo(width: int, depth: int, target: str) -> Resources:
         return register(width + 1) + Resources(lut=2)
     inner = depth - 1
     lb = bits_for(inner + 1)
-    r = ram(width, inner, target)
+    r = ram(width, inner, target, rw_check=False)  # no_rw_check
     r = r + counter(inner, target) * 2 + register(lb) + adder(lb, target) + mux(2, lb, target)
     r = r + equality(lb, target) * 2 + register(2)
     return r

@@ -199,7 +199,7 @@ def _replay(width: int, SF: int, target: str) -> Resources:
     if SF > 1:
         r = P.register(len(slices) * (1 + P.bits_for(SF)))
         for lo, hi in slices:
-            r += P.ram(hi - lo, SF, target)
+            r += P.ram(hi - lo, SF, target, rw_check=False)
     else:
         r = P.register(width + len(slices))
     return r + P.mux(2, width, target) + P.register(select_copies(width) - 1)
@@ -422,7 +422,7 @@ def sliding_window(unit, target: str) -> Resources:
     counters, the tap address arithmetic (row / column sums, bounds tests, tap word = r*W*CF + column,
     read address = slot*W*CF + column), the registers that hold the current tap's facts, the
     free-space registers (advanced by a constant per output row) and their tests, the padding mux
-    (and the output and skid registers after it, registered_read).
+    (registered_read: after the read port's register and the skid register).
     A 1x1 stride-1 unpadded window is a wire."""
     P.check_target(target)
     if unit.identity:
@@ -431,7 +431,7 @@ def sliding_window(unit, target: str) -> Resources:
     WCF, HWCF = W * CF, H * W * CF
     D = R * WCF
     r = P.control(target) + P.register(2)
-    r += P.ram(unit.simd * unit.in_bits, D, target)
+    r += P.ram(unit.simd * unit.in_bits, D, target, rw_check=False)  # the line buffer is no_rw_check
     for n in (HWCF, WCF, R, unit.Ho, unit.Wo, unit.kh, unit.kw * CF, R, R, R, 4, 4):
         r += P.counter(n, target)
     rb = P.bits_for(H + unit.kh) + 1         # signed row
@@ -445,9 +445,9 @@ def sliding_window(unit, target: str) -> Resources:
     r += P.register(1 + wb + P.bits_for(D))   # the tap's facts (real, word, address), one tap ahead
     r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding
-    if unit.registered_read:  # the output register after the read port, its valid bit, the skid register
-        width = unit.simd * unit.out_bits
-        r += P.register(width + 1) + _skid_registers(width, target)
+    if unit.registered_read:  # the register after the read port, its valid bit, the padding select's
+        width = unit.simd * unit.out_bits  # copies (rtl.util.select_copies), the skid register
+        r += P.register(unit.simd * unit.in_bits + 1 + select_copies(width)) + _skid_registers(width, target)
     return r
 
 

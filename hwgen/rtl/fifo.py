@@ -30,6 +30,8 @@ class StreamFIFO(wiring.Component):
             "i": In(stream.Signature(self.width)),
             "o": Out(stream.Signature(self.width)),
         })
+        # a probe for tests, no port: a RAM write meets the read of its word
+        self.rw_collision = Signal(name="rw_collision")
 
     latency = 2
 
@@ -60,7 +62,10 @@ class StreamFIFO(wiring.Component):
             do_read.eq((level != 0) & (~r_rdy | self.o.ready)),
         ]
 
-        m.submodules.storage = storage = Memory(shape=self.width, depth=inner, init=[])
+        # no_rw_check (yosys adds no read-before-write emulation, and the read register can be the
+        # block RAM's own): produce - consume = level (mod inner), so a read (level != 0) and a write
+        # (level != inner) of one word in the same cycle cannot happen
+        m.submodules.storage = storage = Memory(shape=self.width, depth=inner, init=[], attrs={"no_rw_check": 1})
         wr = storage.write_port()
         rd = storage.read_port(domain="sync")
         produce = Signal(range(inner), name="produce")
@@ -68,6 +73,7 @@ class StreamFIFO(wiring.Component):
         m.d.comb += [
             wr.addr.eq(produce), wr.data.eq(self.i.payload), wr.en.eq(do_write),
             rd.addr.eq(consume), rd.en.eq(do_read), self.o.payload.eq(rd.data),
+            self.rw_collision.eq(do_read & do_write & (produce == consume)),
         ]
         with m.If(do_write):
             m.d.sync += produce.eq(_incr(produce, inner))

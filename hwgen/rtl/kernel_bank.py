@@ -82,6 +82,8 @@ class KernelBankConvUnit(wiring.Component):
             "i": In(stream.Signature(self.simd)),
             "o": Out(stream.Signature(self.pe * self.acc_bits)),
         })
+        # a probe for tests, no port: a write of the replay memory meets the read of its word
+        self.rw_collision = Signal(name="rw_collision")
 
     @classmethod
     def from_op(cls, op, *, pe: int | None = None, simd: int | None = None, rows: int | None = None,
@@ -221,7 +223,7 @@ class KernelBankConvUnit(wiring.Component):
         x_stream = Signal(width)
         if NF > 1:
             replay = replay_store(m, taken=x_stream, valid=r_valid, take_stream=take_stream, sf=sf, SF=SF, en=en,
-                                  name="replay")
+                                  name="replay", rw_collision=self.rw_collision)
             from_stream = replicated_select(m, en, take_stream, width, "from_stream")
             x = select_by_slices(from_stream, x_stream, replay)
         else:

@@ -106,6 +106,8 @@ class MatVecUnit(wiring.Component):
             "i": In(stream.Signature(self.simd * self.in_bits)),
             "o": Out(stream.Signature(self.pe * self.acc_bits)),
         })
+        # a probe for tests, no port: a write of the replay memory meets the read of its word
+        self.rw_collision = Signal(name="rw_collision")
 
     LANES_PER_OPERAND_COPY = 8  # PE lanes that one copy of the registered operand word feeds
 
@@ -331,7 +333,7 @@ class MatVecUnit(wiring.Component):
         if NF > 1:
             taken = fire0 if self.stall_free else self.i.valid  # (with the enable, a take)
             replay = replay_store(m, taken=x_stream, valid=taken, take_stream=take_stream, sf=sf, SF=SF,
-                                  en=self._enables)
+                                  en=self._enables, rw_collision=self.rw_collision)
             # stage 1 reads the word just taken from the stream, or the replayed one
             from_stream = replicated_select(m, en, take_stream, SIMD * self.in_bits, "from_stream")
             # a named signal: slicing the Mux expression per element would copy it per element

@@ -30,23 +30,25 @@ Pipeline: stage 0 holds the current tap's facts (in the image or padding, its wo
 address) in registers, computed one tap ahead from the counters' next state; the read port's data
 register (enabled by `en` = output empty or being read) is the output register, so latency is 1
 and `valid` never depends on `ready`. `registered_read` (a plan pipelined to a clock) adds an
-output register after the read port, with the padding select in front of it (latency 2): a block
-RAM's clock-to-out on ECP5 is 5.8 ns, and its data then went through a net and the select to the
+output register after the read port (latency 2), the padding select after it: a block RAM's
+clock-to-out on ECP5 is 5.8 ns, and its data then went through a net and the select to the
 consumer's register (CNV-W1A1's Conv_5 at 76b21dd: block RAM -> 5.59 ns -> select -> skid register,
-12.64 ns, 79.15 MHz); now only the select sits between the block RAM and a register of its own.
+12.64 ns, 79.15 MHz); with nothing between the read port and its register, the ECP5 flow makes it
+the block RAM's own output register (0.97 ns clock-to-out).
 A skid register behind it makes the enable a flip-flop (rtl.util.unit_enable), so no ready path
 runs from the consumer into the window (CNV-W1A1's Conv_3 at a414676: its MatVec's `go` -> 5.06 ns
 -> input ready -> the window's enable -> 4.63 ns -> its output register, 12.82 ns, 78.02 MHz).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
-from .util import const_product, load_register, signed_width_for, unit_enable
+from .util import (SELECT_BITS_PER_COPY, const_product, load_register, replicated_select, select_slices,
+                   signed_width_for, unit_enable)
 from .window_util import INT2, add_mod, int2_of_bipolar, replicate, wire_const
 
 
@@ -90,6 +92,8 @@ class SlidingWindowUnit(wiring.Component):
             "i": In(stream.Signature(self.simd * self.in_bits)),
             "o": Out(stream.Signature(self.simd * self.out_bits)),
         })
+        # a probe for tests, no port: a read whose data goes out meets a write of the same word
+        self.rw_collision = Signal(name="rw_collision")
 
     # -- facts for the report -------------------------------------------------------------
     @property
@@ -144,7 +148,10 @@ class SlidingWindowUnit(wiring.Component):
         D = R * WCF
         word = self.simd * self.in_bits
 
-        m.submodules.lines = lines = Memory(shape=word, depth=D, init=[])
+        # no_rw_check: yosys need not emulate a read of the word being written in the same cycle
+        # (a delayed write and a bypass mux after the read data, which also kept the read register
+        # out of the block RAM): the reader never uses such a read (rw_collision, tested)
+        m.submodules.lines = lines = Memory(shape=word, depth=D, init=[], attrs={"no_rw_check": 1})
         wr = lines.write_port()
         rd = lines.read_port(domain="sync")
 
@@ -275,7 +282,7 @@ class SlidingWindowUnit(wiring.Component):
         # stage 0 -> read port data register (the output register)
         out_valid, pad1 = Signal(), Signal()
         if self.registered_read:  # the enable is a flip-flop: a skid register behind the output register
-            out_data = Signal(len(self.o.payload), reset_less=True)  # read only under out_valid
+            out_data = Signal(len(self.o.payload))  # read only under out_valid
             en, regs_en = unit_enable(m, self, out_valid, out_data, registered=True)
         else:
             en = Signal()
@@ -285,6 +292,7 @@ class SlidingWindowUnit(wiring.Component):
             fire.eq(en & can_read),
             rd.addr.eq(rdaddr),
             rd.en.eq(en),
+            self.rw_collision.eq(fire & real & wfire & (wr.addr == rdaddr)),
         ]
         read_valid = Signal() if self.registered_read else out_valid  # the read port's data is valid
         with m.If(en):
@@ -294,16 +302,24 @@ class SlidingWindowUnit(wiring.Component):
             m.d.sync += [real.eq(real_a), tapword.eq(word_a), rdaddr.eq(addr_a)]
 
         # output: the read data with padding taps replaced
-        if self.out_type is INT2 and isinstance(self.in_type, BipolarType):
-            taps = Cat(*[int2_of_bipolar(rd.data[e], pad1) for e in range(self.simd)])
-        else:
-            padword = replicate(wire_const(self.pad_value, self.in_type) if self.padded else 0,
-                                self.in_bits, self.simd)
-            taps = Mux(pad1, Const(padword, word), rd.data)
         if self.registered_read:  # unit_enable drives the output port from out_data and the skid register
             with m.If(en):
                 m.d.sync += out_valid.eq(read_valid)
-            load_register(m, regs_en, out_data, taps)
+            # the read data registered straight after the read port, the padding select after it on
+            # registered copies of pad1: on ECP5 the flow makes that register the block RAM's own
+            # (hwgen.flows.bram_outreg), which a select in front of it ruled out
+            read_q = Signal(word, name="read_q", reset_less=True)
+            load_register(m, regs_en, read_q, rd.data)
+            pads = replicated_select(m, en, pad1, len(out_data), "pad_q")
+            m.d.comb += out_data.eq(self._taps(read_q, lambda bit: pads[bit // SELECT_BITS_PER_COPY]))
         else:
-            m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(taps)]
+            m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(self._taps(rd.data, lambda bit: pad1))]
         return m
+
+    def _taps(self, data: Value, pad_at) -> Value:
+        """The read data with padding taps replaced, each output bit's select from `pad_at(bit)`."""
+        if self.out_type is INT2 and isinstance(self.in_type, BipolarType):
+            return Cat(*[int2_of_bipolar(data[e], pad_at(2 * e)) for e in range(self.simd)])
+        padword = Const(replicate(wire_const(self.pad_value, self.in_type) if self.padded else 0,
+                                  self.in_bits, self.simd), len(data))
+        return Cat(*[Mux(pad_at(lo), padword[lo:hi], data[lo:hi]) for lo, hi in select_slices(len(data))])

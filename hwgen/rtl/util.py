@@ -362,7 +362,7 @@ def replay_slices(width: int, SF: int) -> list[tuple[int, int]]:
 
 
 def replay_store(m, *, taken: Value, valid: Value, take_stream: Value, sf: Value, SF: int, en,
-                 name: str = "buffer") -> Value:
+                 name: str = "buffer", rw_collision: Signal | None = None) -> Value:
     """The replayed input word of a folded matrix unit (NF > 1), read one clock after sf: a register
     when SF = 1, else a memory of SF words. `taken` is the unit's register of the stream word (loaded
     under `en`, so it holds the word taken for a cycle after the take); the store copies it one
@@ -373,7 +373,8 @@ def replay_store(m, *, taken: Value, valid: Value, take_stream: Value, sf: Value
     and the valid's, in series, before every clock enable: CNV-W1A1's Conv_0 had 4.9 + 6.6 ns of
     nets to its replay register (66.50 MHz). Each slice of ENABLE_FFS_PER_COPY bits has its own enable
     copy and write enable (replay_slices): one on every bit was digits_a2q_64's 3.4 ns net to 512
-    clock enables and KWS W3A3's 12.3 ns net to its LUT-RAM buffer's write enables."""
+    clock enables and KWS W3A3's 12.3 ns net to its LUT-RAM buffer's write enables.
+    `rw_collision` (a test probe): driven high where a memory write meets the read of its word."""
     slices = replay_slices(len(taken), SF)
     writes = []
     for k, (lo, hi) in enumerate(slices):
@@ -390,9 +391,11 @@ def replay_store(m, *, taken: Value, valid: Value, take_stream: Value, sf: Value
         return replay
     from amaranth.lib.memory import Memory
 
-    parts = []
+    parts, meets = [], []
     for k, (wr_en, (lo, hi)) in enumerate(zip(writes, slices)):
-        bank = Memory(shape=hi - lo, depth=SF, init=[])
+        # no_rw_check (yosys adds no collision logic): word sf is written a clock after its take,
+        # when the read address has stepped on to sf + 1 mod SF != sf, so a read never meets a write
+        bank = Memory(shape=hi - lo, depth=SF, init=[], attrs={"no_rw_check": 1})
         m.submodules[f"{name}{k}" if len(slices) > 1 else name] = bank
         wr, rd = bank.write_port(), bank.read_port(domain="sync")
         wr_addr = Signal.like(sf, name=f"{name}_write_addr{k}")
@@ -401,7 +404,10 @@ def replay_store(m, *, taken: Value, valid: Value, take_stream: Value, sf: Value
             wr.addr.eq(wr_addr), wr.data.eq(taken[lo:hi]), wr.en.eq(wr_en),
             rd.addr.eq(sf), rd.en.eq(enable_for(en, hi - lo)),
         ]
+        meets.append(wr_en & (wr_addr == sf))
         parts.append(rd.data)
+    if rw_collision is not None:
+        m.d.comb += rw_collision.eq(Cat(*meets).any())
     return Cat(*parts)
 
 
