@@ -193,3 +193,41 @@ def test_unused_port_is_not_counted():
     rep = bram_outreg.absorb(net)
     assert (rep.ports, rep.absorbed_ports, rep.absorbed_ffs, dict(rep.kept)) == (1, 1, 2, {})
     assert cells["ram"]["parameters"]["REGMODE_B"] == "NOREG" and cells["ram"]["connections"]["DOB0"] == [12]
+
+
+@pytest.mark.parametrize("no_rw_check", [False, True])
+def test_no_rw_check_ram_mapping_follows_the_cost_model(tmp_path, no_rw_check):
+    """A 42 x 64 RAM (the shape of CNV-W1A1's Conv_2 line buffer): with the read-before-write
+    emulation yosys puts it in 48 LUT RAM cells; marked no_rw_check, the emulation's cost is gone and
+    it takes 2 block RAMs, as cost.primitives.map_memory(rw_check=...) says."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Elaboratable, Module, Signal
+    from amaranth.lib.memory import Memory
+
+    from hwgen.cost.primitives import map_memory
+
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+
+    class Ram(Elaboratable):
+        def __init__(self):
+            self.wa, self.ra, self.d, self.q, self.we = Signal(6), Signal(6), Signal(64), Signal(64), Signal()
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.mem = mem = Memory(shape=64, depth=42, init=[],
+                                            attrs={"no_rw_check": 1} if no_rw_check else None)
+            wr, rd = mem.write_port(), mem.read_port(domain="sync")
+            m.d.comb += [wr.addr.eq(self.wa), wr.data.eq(self.d), wr.en.eq(self.we), rd.addr.eq(self.ra),
+                         self.q.eq(rd.data)]
+            return m
+
+    ram = Ram()
+    (tmp_path / "ram.v").write_text(verilog.convert(ram, name="top", ports=[ram.wa, ram.ra, ram.d, ram.q, ram.we]))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog ram.v; synth_ecp5 -top top; write_json net.json"],
+                   cwd=tmp_path, check=True, timeout=600)
+    cells = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]["cells"].values()
+    got = (sum(c["type"] == "DP16KD" for c in cells), sum(c["type"] == "TRELLIS_DPR16X4" for c in cells))
+    mm = map_memory(64, 42, "ecp5", write_ports=1, rw_check=not no_rw_check)
+    assert got == ((mm.cells, 0) if mm.kind == "bram" else (0, mm.cells))
+    assert got == ((2, 0) if no_rw_check else (0, 48))

@@ -337,7 +337,7 @@ _LOGIC_COST_RAM = 1.0       # memory_libmap -logic-cost-ram default
 
 
 def map_memory(width: int, depth: int, target: str, *, write_ports: int = 0, read_ports: int = 1,
-               force_bram: bool = False) -> MemoryMap:
+               force_bram: bool = False, rw_check: bool = True) -> MemoryMap:
     """memory_libmap's choice for a memory of width x depth (width after constant lanes are removed),
     with synchronous read ports (Amaranth `read_port(domain="sync")`, read enable, not transparent)
     and synchronous write ports in the same clock domain.
@@ -347,7 +347,8 @@ def map_memory(width: int, depth: int, target: str, *, write_ports: int = 0, rea
     costs cell_cost * cells + 0.5 * (read mux bits) + 0.5 * (write demux) + 2 * (emulation score),
     minimised over the cell's port widths; the cheapest mapping strictly below the logic cost wins.
     Emulation score: 1 per read port; a RAM on a block RAM with no read-old capability (both
-    targets) adds read-first emulation (3 per write port, 3 per read port).
+    targets) adds read-first emulation (3 per write port, 3 per read port), except for a memory
+    marked no_rw_check (`rw_check=False`).
     force_bram: the cheapest block-RAM mapping even when logic costs less (a `rom_style = "block"`
     attribute)."""
     check_target(target)
@@ -361,7 +362,7 @@ def map_memory(width: int, depth: int, target: str, *, write_ports: int = 0, rea
         if kind == "lutram" and rom or force_bram and kind != "bram":
             continue  # prune_rom; or only block RAM asked for
         emu = read_ports  # one point per (non-shared) read port
-        if kind == "bram" and not rom:
+        if kind == "bram" and not rom and rw_check:
             emu += 3 * write_ports + 3 * read_ports  # emulate read-first + transparency
         repl_port = read_ports if ports == 1 else 1
         for b, unit in enumerate(widths):
@@ -556,7 +557,7 @@ def ram(width: int, depth: int, target: str, *, read_ports: int = 1, write_ports
         depth mux over the 16-word cells and their write decode (`ram` per bit and word group);
       logic: width x depth FFs, a read mux per bit (word select) and the registered read data."""
     check_target(target)
-    mm = map_memory(width, depth, target, write_ports=write_ports, read_ports=read_ports)
+    mm = map_memory(width, depth, target, write_ports=write_ports, read_ports=read_ports, rw_check=rw_check)
     a = bits_for(depth)
     if mm.kind == "bram":
         r = Resources(bram=mm.cells)
