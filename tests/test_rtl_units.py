@@ -12,7 +12,7 @@ from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
 from hwgen.rtl.fifo import StreamFIFO
 from hwgen.rtl.matvec import MatVecUnit, Pipeline
 from hwgen.rtl.threshold import ThresholdUnit
-from hwgen.rtl.util import group_rom, rom_banks, rom_chunks
+from hwgen.rtl.util import group_rom, rom_bank_bits, rom_banks, rom_chunks
 from hwgen.rtl.width_converter import WidthConverter
 from sim.amaranth_streams import pack_beats, run_stream
 from sim.vectors import random_values
@@ -280,6 +280,11 @@ def test_rom_banks_split_wide_logic_roms_only():
     assert rom_banks(300, "logic") == [(0, 60), (60, 120), (120, 180), (180, 240), (240, 300)]
     assert rom_banks(64, "logic") == [(0, 64)]
     assert rom_banks(2048, "bram") == rom_banks(2048, None) == [(0, 2048)]
+    # deeper than 64 words: about 256 LUT leaves (bits x words/16) per address register, >= 32 bits
+    assert rom_bank_bits(64) == 64 and rom_bank_bits(96) == 42 and rom_bank_bits(128) == rom_bank_bits(4096) == 32
+    assert rom_banks(768, "logic", 96) == [(768 * b // 19, 768 * (b + 1) // 19) for b in range(19)]
+    assert rom_banks(768, "logic", 64) == [(64 * b, 64 * (b + 1)) for b in range(12)]
+    assert rom_banks(32, "logic", 1024) == [(0, 32)]
 
 
 @pytest.mark.parametrize("in_type,w_type,pe,simd,banks", [
@@ -340,6 +345,15 @@ def test_matvec_unit_block_ram_rom_split_into_cells(chunk, lanes, names):
     _, _, one, _ = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, arith="lut", rom_style="bram",
                                 pipeline=pipe)
     assert got == exp and cycles == one
+
+
+def test_matvec_unit_deep_logic_rom_narrower_banks():
+    """A logic ROM of 128 words takes banks of 32 bits (rom_bank_bits), exact under stalls."""
+    got, exp, _, dut = _matvec_case(32, 192, IntType(2, True), IntType(2, True), 2, 24, seed=4, p_valid=0.7,
+                                    p_ready=0.5, rom_style="logic", nvec=2)
+    assert got == exp and dut.NF * dut.SF == 128
+    frag = Fragment.get(dut, None)
+    assert sorted(str(sub[1]) for sub in frag.subfragments if str(sub[1]).startswith("rom")) == ["rom0", "rom1", "rom2"]
 
 
 def test_block_ram_rom_cells_read_their_own_address_copies(tmp_path):

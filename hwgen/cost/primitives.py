@@ -530,7 +530,7 @@ def group_rom(width: int, words, target: str, *, style: str | None = None, regis
     groups = _ceil(len(chunks) * len(split) / CELLS_PER_ADDRESS_COPY)
     if groups > 1:
         per_bank += register(bits_for(chunks[0][1] - chunks[0][0]) * (groups - 1))
-    r = per_bank * len(rom_banks(width, style))
+    r = per_bank * len(rom_banks(width, style, depth))
     for lo, hi in chunks:
         kept = 0
         for b0, b1 in split:

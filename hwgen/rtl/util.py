@@ -435,17 +435,29 @@ def rom_memory(*, shape, depth: int, init, style: str | None = None):
 
 ROM_BANK_BITS = 64  # widest bank of a logic ROM that one address register drives: with 128, an address
 # bit of digits_a2q_64's Gemm_1 ROM (64 words) reached 430 LUTs, a 7.2 ns net across two rows
+ROM_BANK_MIN_BITS = 32  # narrowest bank of a deeper logic ROM (ROM_LEAVES_PER_ADDRESS)
+ROM_LEAVES_PER_ADDRESS = 256  # 16-word LUT leaves of a logic ROM bank (bits x words/16) one address
+# register drives: CNV-W1A1's Conv_2 (96 words, banks of 64 bits) had address bits of 340-457 sinks,
+# one a 10.28 ns net (e15df47, seed 1: 82.87 MHz)
 
 
-def rom_banks(width: int, style: str | None) -> list[tuple[int, int]]:
-    """Bit ranges [lo, hi) of the banks a ROM of `width` bits is split into: a logic ROM wider than
-    ROM_BANK_BITS gets one bank, with its own address register, per ROM_BANK_BITS bits (near-equal
-    widths), so that no address bit fans out to thousands of LUTs (the CNV-W1A1 conv ROMs, 768 and
-    2,048 bits wide, gave address nets of 2,000-3,000 sinks that nextpnr could not route). Block RAM
-    and tool-chosen ROMs stay one memory."""
-    if style != "logic" or width <= ROM_BANK_BITS:
+def rom_bank_bits(depth: int) -> int:
+    """Widest bank of a logic ROM of `depth` words: ROM_BANK_BITS up to 64 words, then narrower so
+    that bits x depth/16 stays near ROM_LEAVES_PER_ADDRESS, down to ROM_BANK_MIN_BITS."""
+    leaves = max(1, -(-int(depth) // 16))
+    return max(ROM_BANK_MIN_BITS, min(ROM_BANK_BITS, ROM_LEAVES_PER_ADDRESS // leaves))
+
+
+def rom_banks(width: int, style: str | None, depth: int = 0) -> list[tuple[int, int]]:
+    """Bit ranges [lo, hi) of the banks a ROM of `width` bits and `depth` words is split into: a logic
+    ROM wider than rom_bank_bits(depth) gets one bank, with its own address register, per that many
+    bits (near-equal widths), so that no address bit fans out to thousands of LUTs (the CNV-W1A1 conv
+    ROMs, 768 and 2,048 bits wide, gave address nets of 2,000-3,000 sinks that nextpnr could not
+    route). Block RAM and tool-chosen ROMs stay one memory."""
+    bank = rom_bank_bits(depth)
+    if style != "logic" or width <= bank:
         return [(0, width)]
-    n = -(-width // ROM_BANK_BITS)
+    n = -(-width // bank)
     cuts = [width * b // n for b in range(n + 1)]
     return list(itertools.pairwise(cuts))
 
@@ -507,7 +519,7 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
     low = (chunks[0][1] - 1).bit_length() if len(chunks) > 1 else None  # address bits within a chunk
     parts = []
-    banks = rom_banks(width, style)
+    banks = rom_banks(width, style, depth)
     for b, (lo, hi) in enumerate(banks):
         tag = name if len(banks) == 1 else f"{name}{b}"
         bank_en = enable_for(en, hi - lo)
