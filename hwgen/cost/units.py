@@ -432,15 +432,19 @@ def sliding_window(unit, target: str) -> Resources:
     D = R * WCF
     r = P.control(target) + P.register(2)
     r += P.ram(unit.simd * unit.in_bits, D, target, rw_check=False)  # the line buffer is no_rw_check
-    for n in (HWCF, WCF, R, unit.Ho, unit.Wo, unit.kh, unit.kw * CF, R, R, R, 4, 4):
+    # writer (word, column, slot), reader (ow, oh, ki, j, r0 / c0), the three slot offsets (x W*CF,
+    # stepped mod D), the generations
+    for n in (HWCF, WCF, R, unit.Ho, unit.Wo, unit.kh, unit.kw * CF, R, R, D, D, D, 4, 4):
         r += P.counter(n, target)
     rb = P.bits_for(H + unit.kh) + 1         # signed row
     cb = P.bits_for((W + unit.kw) * CF) + 1  # signed column word
     wb = P.bits_for(HWCF + D + 1)            # word positions
-    r += P.adder(rb, target) + P.adder(cb, target)                      # r, caddr
+    # the tap's row, column word and row word, each a register stepped by one of two constants
+    r += P.register(rb + cb + wb) + (P.adder(rb, target) + P.adder(cb, target) + P.adder(wb, target)) * 2
     r += P.comparator(rb, target, const=True) * 2 + P.comparator(cb, target, const=True) * 2  # real
-    mults = max(bin(WCF).count("1"), 1)  # r * WCF, slot * WCF: shift-and-add of the constant
-    r += P.adder(wb, target) * (2 * mults + 2)                           # tapword, free, rd/wr address
+    mults = max(bin(WCF).count("1"), 1)  # wslot * WCF: shift-and-add of the constant
+    r += P.adder(wb, target) * (mults + 3)  # write address, tapword (rowword + col), free
+    r += P.adder(P.bits_for(D), target)     # read address (slot offset + col)
     r += P.comparator(wb, target) * 3                                    # can_write (2), can_read
     r += P.register(1 + wb + P.bits_for(D))   # the tap's facts (real, word, address), one tap ahead
     r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants

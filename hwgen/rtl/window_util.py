@@ -9,14 +9,15 @@ INT2 = IntType(2, signed=True)  # -1 / 0 / +1: a Bipolar element that may also b
 
 
 def add_mod(value: Value, k: int, modulus: int) -> Value:
-    """(value + k) mod modulus for value in [0, modulus) and a constant k (any integer)."""
+    """(value + k) mod modulus for value in [0, modulus) and a constant k (any integer). The wrap
+    test compares `value` itself with a constant, beside the two adds, not their sum: the sum, its
+    compare and the mux were three stages in series on the window's tap-address path."""
     k %= modulus
     if modulus == 1:
         return Const(0, 1)
     if k == 0:
         return value
-    s = value + k
-    return Mux(s >= modulus, s - modulus, s)
+    return Mux(value >= modulus - k, value - (modulus - k), value + k)
 
 
 def value_of(bits: Value, dtype) -> Value:
