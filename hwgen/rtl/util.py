@@ -511,10 +511,11 @@ def group_rom(m, *, width: int, words: list[int], step: Value, en, style: str | 
     muxed after their registers) by `lane_bits` bits (<name>_l0, ... or <name>_c0_l0, ...). Split
     by yosys, a depth mux sat after the cells, which nextpnr spreads over the die, so a register
     after the mux could not sit near them (CNV-W1A1's Conv_5: block RAM -> 6.6-8.0 ns -> depth mux);
-    given a chunk, yosys still stacked cells behind a mux at times. A chunk register is its cells'
-    only load, so on ECP5 the flow makes it the cells' own output register
+    given a chunk, yosys still stacked cells behind a mux at times. Each cell's read register is its
+    only load, so on ECP5 the flow makes it the cell's own output register
     (hwgen.flows.bram_outreg); as a fabric register nextpnr did not always put it by its cells
-    (CNV-W1A1 at ad3ddc4, seed 1: one 91 columns away, a 6.41 ns net)."""
+    (CNV-W1A1 at ad3ddc4, seed 1: one 91 columns away, a 6.41 ns net). Every CELLS_PER_ADDRESS_COPY
+    cells share a copy of the address register and an enable copy (rom_cell_reads)."""
     depth = len(words)
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
     low = (chunks[0][1] - 1).bit_length() if len(chunks) > 1 else None  # address bits within a chunk
