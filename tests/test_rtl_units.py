@@ -358,7 +358,7 @@ def test_matvec_unit_deep_logic_rom_narrower_banks():
 
 def test_block_ram_rom_cells_read_their_own_address_copies(tmp_path):
     """A registered block RAM ROM of 8 cells (2 chunks x 4 lanes): yosys keeps one address register
-    per 4 cells (rtl.util.rom_address_copies), every cell's address pins driven by flip-flops of its
+    per 4 cells (rtl.util.rom_cell_reads), every cell's address pins driven by flip-flops of its
     group's copy only: one address register to all 36 cells of CNV-W1A1's Conv_5 was its ECP5
     critical path (10.57 ns to a far cell)."""
     import shutil

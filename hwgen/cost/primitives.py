@@ -520,14 +520,14 @@ def group_rom(width: int, words, target: str, *, style: str | None = None, regis
     the address register it loads. `registered`: one memory per depth chunk (`chunk_depth` words,
     rtl.util.rom_chunks) and lane (`lane_bits` bits), the read data of each chunk registered once
     more, then the chunk mux and its select, delayed; the cells' address register is one copy per
-    CELLS_PER_ADDRESS_COPY cells (rtl.util.rom_address_copies)."""
-    from ..rtl.util import CELLS_PER_ADDRESS_COPY, bit_slices, rom_banks, rom_chunks  # the RTL's own rules
+    group of cells (rtl.util.rom_cell_reads)."""
+    from ..rtl.util import address_groups, bit_slices, rom_banks, rom_chunks  # the RTL's own rules
 
     depth = len(words)
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
     split = bit_slices(width, lane_bits) if registered and lane_bits else [(0, width)]
     per_bank = counter(depth, target) + register(bits_for(max(depth, 2)))
-    groups = _ceil(len(chunks) * len(split) / CELLS_PER_ADDRESS_COPY)
+    groups = len(address_groups(len(chunks) * len(split)))
     if groups > 1:
         per_bank += register(bits_for(chunks[0][1] - chunks[0][0]) * (groups - 1))
     r = per_bank * len(rom_banks(width, style, depth))

@@ -474,6 +474,11 @@ def rom_chunks(depth: int, chunk_depth: int) -> list[tuple[int, int]]:
 CELLS_PER_ADDRESS_COPY = 4  # block RAM cells of one ROM that one copy of its address register drives
 
 
+def address_groups(cells: int) -> list[range]:
+    """The cells (by index) that share one copy of a ROM bank's address register (rom_cell_reads)."""
+    return [range(g, min(g + CELLS_PER_ADDRESS_COPY, cells)) for g in range(0, cells, CELLS_PER_ADDRESS_COPY)]
+
+
 def rom_cell_reads(m, en, bank_en: Value, step: Value, addr: Value, nxt: Value, widths: list[int], name: str):
     """The read address and read enable of each block RAM cell of one ROM bank (cells of `widths`
     bits, in order): the bank's own address register `addr` and enable `bank_en` for one group, else one
@@ -483,8 +488,7 @@ def rom_cell_reads(m, en, bank_en: Value, step: Value, addr: Value, nxt: Value, 
     equal to the others every cycle, so the copies stay equal to the counter. One address register
     drove all 36 cells of CNV-W1A1's Conv_5 ROM, which nextpnr spreads over the die (ECP5, seed 1:
     10.57 ns to a far cell's address pin)."""
-    groups = [range(g, min(g + CELLS_PER_ADDRESS_COPY, len(widths)))
-              for g in range(0, len(widths), CELLS_PER_ADDRESS_COPY)]
+    groups = address_groups(len(widths))
     if len(groups) <= 1:
         return [(addr, bank_en)] * len(widths)
     reads = []
