@@ -432,9 +432,10 @@ def sliding_window(unit, target: str) -> Resources:
     D = R * WCF
     r = P.control(target) + P.register(2)
     r += P.ram(unit.simd * unit.in_bits, D, target, rw_check=False)  # the line buffer is no_rw_check
-    # writer (word, column, slot), reader (ow, oh, ki, j, r0 / c0), the three slot offsets (x W*CF,
-    # stepped mod D), the generations
-    for n in (HWCF, WCF, R, unit.Ho, unit.Wo, unit.kh, unit.kw * CF, R, R, D, D, D, 4, 4):
+    # writer (word, column, slot), reader (oh, ow, ki, j; r0 and c0, stepped by sh and sw*CF over
+    # their ranges), the three slot offsets (x W*CF, stepped mod D), the generations
+    for n in (HWCF, WCF, R, unit.Ho, unit.Wo, unit.kh, unit.kw * CF, unit.Ho * unit.sh, unit.Wo * unit.sw * CF,
+              D, D, D, 4, 4):
         r += P.counter(n, target)
     rb = P.bits_for(H + unit.kh) + 1         # signed row
     cb = P.bits_for((W + unit.kw) * CF) + 1  # signed column word
