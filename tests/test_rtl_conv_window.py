@@ -129,3 +129,36 @@ def test_random_geometries():
                                      p_ready=rng.choice([0.3, 0.8, 1]))
         np.testing.assert_array_equal(got, want, err_msg=str(case))
         ran += 1
+
+
+def test_tap_word_steps_match_the_patch_order():
+    """can_read's distance register moves by tap_word_steps: each step's change of the tap's word
+    (row * W*CF + column word) is the constant the unit says, for every tap of two images of 200
+    random geometries (an enumeration of the patch order, not the unit's counters)."""
+    import random
+
+    rng = random.Random(3)
+    for _ in range(200):
+        kh, kw, sh, sw = (rng.randint(1, 4) for _ in range(4))
+        pads = tuple(rng.randint(0, k - 1) for k in (kh, kw, kh, kw))
+        h = rng.randint(max(1, kh - pads[0] - pads[2]), 7)
+        w = rng.randint(max(1, kw - pads[1] - pads[3]), 7)
+        simd = rng.choice([1, 2])
+        c = simd * rng.randint(1, 3)
+        dut = SlidingWindowUnit(in_shape=(h, w, c), kernel=(kh, kw), stride=(sh, sw), pads=pads,
+                                in_type=IntType(3, True), simd=simd)
+        if dut.identity:
+            continue
+        cf, wcf = dut.CF, w * dut.CF
+        taps = []  # (step kind that reaches the next tap, word)
+        for _image in range(2):
+            for oh in range(dut.Ho):
+                for ow in range(dut.Wo):
+                    for ki in range(kh):
+                        for j in range(kw * cf):
+                            word = (oh * sh - pads[0] + ki) * wcf + (ow * sw - pads[1]) * cf + j
+                            kind = (0 if j < kw * cf - 1 else 1 if ki < kh - 1 else 2 if ow < dut.Wo - 1
+                                    else 3 if oh < dut.Ho - 1 else 4)
+                            taps.append((kind, word))
+        for (kind, word), (_, nxt) in zip(taps, taps[1:]):
+            assert nxt - word == dut.tap_word_steps[kind], (h, w, c, kh, kw, sh, sw, pads, simd, kind)

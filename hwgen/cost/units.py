@@ -419,10 +419,11 @@ def width_converter(unit, target: str) -> Resources:
 # -- windows and convolutions ---------------------------------------------------------------------
 def sliding_window(unit, target: str) -> Resources:
     """SlidingWindowUnit: line buffer RAM (R rows x W*CF words), writer and reader position
-    counters, the tap address arithmetic (row / column sums, bounds tests, tap word = r*W*CF + column,
-    read address = slot*W*CF + column), the registers that hold the current tap's facts, the
-    free-space registers (advanced by a constant per output row) and their tests, the padding mux
-    (registered_read: after the read port's register and the skid register).
+    counters, the tap address arithmetic (row / column sums, bounds tests, read address =
+    slot*W*CF + column), the registers that hold the current tap's facts, the writer-to-tap
+    distance register and its table of moves (can_read), the free-space registers (advanced by a
+    constant per output row) and their tests, the padding mux (registered_read: after the read
+    port's register and the skid register).
     A 1x1 stride-1 unpadded window is a wire."""
     P.check_target(target)
     if unit.identity:
@@ -440,14 +441,17 @@ def sliding_window(unit, target: str) -> Resources:
     rb = P.bits_for(H + unit.kh) + 1         # signed row
     cb = P.bits_for((W + unit.kw) * CF) + 1  # signed column word
     wb = P.bits_for(HWCF + D + 1)            # word positions
-    # the tap's row, column word and row word, each a register stepped by one of two constants
-    r += P.register(rb + cb + wb) + (P.adder(rb, target) + P.adder(cb, target) + P.adder(wb, target)) * 2
+    # the tap's row and column word, each a register stepped by one of two constants
+    r += P.register(rb + cb) + (P.adder(rb, target) + P.adder(cb, target)) * 2
     r += P.comparator(rb, target, const=True) * 2 + P.comparator(cb, target, const=True) * 2  # real
     mults = max(bin(WCF).count("1"), 1)  # wslot * WCF: shift-and-add of the constant
-    r += P.adder(wb, target) * (mults + 3)  # write address, tapword (rowword + col), free
+    r += P.adder(wb, target) * (mults + 2)  # write address, free
     r += P.adder(P.bits_for(D), target)     # read address (slot offset + col)
-    r += P.comparator(wb, target) * 3                                    # can_write (2), can_read
-    r += P.register(1 + wb + P.bits_for(D))   # the tap's facts (real, word, address), one tap ahead
+    r += P.comparator(wb, target) * 2       # can_write
+    # can_read: dist (writer word - tap word) + a move and + the move - 1 (its sign), the moves a
+    # table of 18 constants chosen by the writer's and the reader's step
+    r += P.register(wb + 2) + P.adder(wb + 1, target) * 2 + Resources(lut=2 * (wb + 1))  # a LUT a table bit
+    r += P.register(1 + P.bits_for(D))        # the tap's facts (real, address), one tap ahead
     r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding
     if unit.registered_read:  # the register after the read port, its valid bit, the padding select's

@@ -129,6 +129,20 @@ class SlidingWindowUnit(wiring.Component):
         return 0 if self.identity else self.R * self.W * self.CF * self.simd * self.in_bits
 
     @property
+    def tap_word_steps(self) -> tuple[int, ...]:
+        """How the tap's word in the image (row * W*CF + column word) changes when the reader steps
+        to the next tap: within a window row, to the next window row, to the next output column,
+        to the next output row, to the next image's first tap. Each is a constant."""
+        WCF, CF = self.W * self.CF, self.CF
+        kh, kw, sh, sw, pt, pl = self.kh, self.kw, self.sh, self.sw, self.pt, self.pl
+        last_row, last_col = (self.Ho - 1) * sh - pt + kh - 1, ((self.Wo - 1) * sw - pl + kw) * CF - 1
+        return (1,
+                WCF - (kw * CF - 1),
+                -(kh - 1) * WCF + (sw - kw) * CF + 1,
+                (sh - kh + 1) * WCF - ((self.Wo - 1) * sw + kw) * CF + 1,
+                -pt * WCF - pl * CF - (last_row * WCF + last_col))
+
+    @property
     def latency(self) -> int:
         return 0 if self.identity else 1 + int(self.registered_read)
 
@@ -178,30 +192,22 @@ class SlidingWindowUnit(wiring.Component):
         # and a constant product in series (CNV-W1A1's Conv_1 at e15df47, seed 2: 10.21 ns, 97.98 MHz)
         row = Signal(signed(signed_width_for(-pt, r_hi)), init=-pt, name="row")  # r0 + ki
         col = Signal(signed(signed_width_for(-pl * CF, c_hi)), init=-pl * CF, name="col")  # c0 + j
-        rowword = Signal(signed(signed_width_for(-pt * WCF, r_hi * WCF)), init=-pt * WCF, name="rowword")
         tbase = Signal(range(D), init=(-pt) % R * WCF, name="tap_slot_base")  # slot of row r0 + ki
         s0base = Signal(range(D), init=(-pt) % R * WCF, name="slot0_base")  # slot of row r0
         bbase = Signal(range(D), name="image_base")  # slot of this image's row 0
 
-        def tap_of(row_, rowword_, col_, tbase_):
-            """Facts of the tap a counter state points at: it lies in the image (else padding), its
-            word in the image (to compare with the writer's) and its line-buffer address."""
+        def tap_of(row_, col_, tbase_):
+            """Facts of the tap a counter state points at: it lies in the image (else padding) and
+            its line-buffer address."""
             real_ = (row_ >= 0) & (row_ < H) & (col_ >= 0) & (col_ < WCF)
-            return real_, rowword_ + col_, (tbase_ + col_)[:rdaddr_bits]
-
-        def tap_init():
-            r, caddr = -pt, -pl * CF
-            return (int(r >= 0 and caddr >= 0), r * WCF + caddr,
-                    ((-pt) % R * WCF + caddr) % (1 << rdaddr_bits))
+            return real_, (tbase_ + col_)[:rdaddr_bits]
 
         # The current tap's facts are registers, computed from the counters' next state when they
         # advance: computed from the counters in the same cycle, the constant product and adds sat
         # between the counters and the line buffer's read address (CNV-W1A1's Conv_2: 14.66 ns).
-        real0, word0, addr0 = tap_init()
-        real = Signal(init=real0, name="real")
-        tapword = Signal(signed(signed_width_for(-pt * WCF - pl * CF, r_hi * WCF + c_hi)), init=word0,
-                         name="tapword")
-        rdaddr = Signal(rdaddr_bits, init=addr0, name="rdaddr")
+        word0 = -pt * WCF - pl * CF  # the first tap's word in the image
+        real = Signal(init=int(pt == 0 and pl == 0), name="real")
+        rdaddr = Signal(rdaddr_bits, init=((-pt) % R * WCF - pl * CF) % (1 << rdaddr_bits), name="rdaddr")
 
         diff = Signal(2, name="gen_diff")  # writer generation - reader generation
         m.d.comb += diff.eq(wgen - rgen)
@@ -228,8 +234,18 @@ class SlidingWindowUnit(wiring.Component):
         # after a write: the next word, or word 0 of the next image (generation diff + 1)
         step = Mux(wpos == HWCF - 1, behind | (same & (free_ahead > 0)),
                    behind | (same & (wpos + 1 < free)) | (ahead & (wpos + 1 < free_ahead)))
-        can_read = Signal(name="can_read")
-        m.d.comb += can_read.eq(~real | ahead | (same & (wpos > tapword)))
+        # The reader's permission is a register too, but exact (a tap is never read a cycle late):
+        # can_read = ~real | ahead | (same & wpos > tap word), loaded with its value for the next
+        # state. The compare works on `dist` = wpos - the tap's word, a register moved by a
+        # constant per writer and reader step (tap_word_steps); combinational, the compare
+        # ran into fire and every reader counter's enable (CNV-W1A1's Conv_1 at 9110f22, both
+        # seeds: wpos > tapword -> can_read -> fire -> counter enables, 10.06 ns).
+        steps = self.tap_word_steps
+        dist_lo = -(r_hi * WCF + c_hi)  # the last tap's word, the writer at word 0
+        dist_hi = HWCF - 1 - word0
+        dist = Signal(signed(signed_width_for(dist_lo, dist_hi)), init=-word0, name="dist")
+        can_read = Signal(init=int(pt > 0 or pl > 0), name="can_read")  # the first tap: padding
+        rstep = Signal(range(len(steps) + 1), name="reader_step")  # 1 + the step the reader takes
 
         # writer
         wfire = Signal()
@@ -250,23 +266,23 @@ class SlidingWindowUnit(wiring.Component):
                 m.d.sync += wpos.eq(wpos + 1)
 
         # reader: the counters' next state (`_a`: the tap after this one), taken when a tap fires
-        counters = dict(j=j, ki=ki, ow=ow, oh=oh, r0=r0, c0=c0, row=row, col=col, rowword=rowword, tbase=tbase,
+        counters = dict(j=j, ki=ki, ow=ow, oh=oh, r0=r0, c0=c0, row=row, col=col, tbase=tbase,
                         s0base=s0base, bbase=bbase,
                         rgen=rgen, free=free, free_ahead=free_ahead, rowfree=rowfree)
         a = {k: Signal.like(v, name=f"{v.name}_a") for k, v in counters.items()}
         m.d.comb += [a[k].eq(v) for k, v in counters.items()]  # hold unless advanced below
         with m.If(j != kw * CF - 1):
-            m.d.comb += [a["j"].eq(j + 1), a["col"].eq(col + 1)]
+            m.d.comb += [a["j"].eq(j + 1), a["col"].eq(col + 1), rstep.eq(1)]
         with m.Else():
             m.d.comb += a["j"].eq(0)
             with m.If(ki != kh - 1):  # the next window row: its slot follows (mod R)
                 m.d.comb += [a["ki"].eq(ki + 1), a["row"].eq(row + 1), a["col"].eq(col - (kw * CF - 1)),
-                             a["rowword"].eq(rowword + WCF), a["tbase"].eq(add_mod(tbase, WCF, D))]
+                             a["tbase"].eq(add_mod(tbase, WCF, D)), rstep.eq(2)]
             with m.Else():  # back to the window's first row (row = r0 + kh - 1 here)
-                m.d.comb += [a["ki"].eq(0), a["row"].eq(row - (kh - 1)), a["rowword"].eq(rowword - (kh - 1) * WCF)]
+                m.d.comb += [a["ki"].eq(0), a["row"].eq(row - (kh - 1))]
                 with m.If(ow != Wo - 1):
                     m.d.comb += [a["ow"].eq(ow + 1), a["c0"].eq(c0 + sw * CF), a["col"].eq(c0 + sw * CF),
-                                 a["tbase"].eq(s0base)]
+                                 a["tbase"].eq(s0base), rstep.eq(3)]
                 with m.Else():
                     m.d.comb += [a["ow"].eq(0), a["c0"].eq(-pl * CF), a["col"].eq(-pl * CF)]
                     with m.If(oh != Ho - 1):
@@ -274,18 +290,17 @@ class SlidingWindowUnit(wiring.Component):
                         inside = r0 > -sh  # row r0 + sh >= 1: it holds words the reader frees
                         row_next = rowfree + sh * WCF
                         m.d.comb += [a["oh"].eq(oh + 1), a["r0"].eq(r0 + sh), a["row"].eq(row + (sh - kh + 1)),
-                                     a["rowword"].eq(rowword + (sh - kh + 1) * WCF),
-                                     a["s0base"].eq(nxt), a["tbase"].eq(nxt), a["rowfree"].eq(row_next),
+                                     rstep.eq(4), a["s0base"].eq(nxt), a["tbase"].eq(nxt), a["rowfree"].eq(row_next),
                                      a["free"].eq(Mux(inside, row_next, D)),
                                      a["free_ahead"].eq(Mux(inside, rowfree + (sh * WCF - HWCF), D - HWCF))]
                     with m.Else():
                         nxt = add_mod(bbase, (H - pt) * WCF, D)
-                        m.d.comb += [a["oh"].eq(0), a["r0"].eq(-pt), a["row"].eq(-pt), a["rowword"].eq(-pt * WCF),
+                        m.d.comb += [a["oh"].eq(0), a["r0"].eq(-pt), a["row"].eq(-pt), rstep.eq(5),
                                      a["bbase"].eq(add_mod(bbase, H * WCF, D)),
                                      a["s0base"].eq(nxt), a["tbase"].eq(nxt), a["rgen"].eq(rgen + 1),
                                      a["free"].eq(D), a["free_ahead"].eq(D - HWCF),
                                      a["rowfree"].eq(-pt * WCF + D)]
-        real_a, word_a, addr_a = tap_of(a["row"], a["rowword"], a["col"], a["tbase"])
+        real_a, addr_a = tap_of(a["row"], a["col"], a["tbase"])
 
         # stage 0 -> read port data register (the output register)
         out_valid, pad1 = Signal(), Signal()
@@ -307,7 +322,26 @@ class SlidingWindowUnit(wiring.Component):
             m.d.sync += [read_valid.eq(fire), pad1.eq(~real)]
         with m.If(fire):
             m.d.sync += [v.eq(a[k]) for k, v in counters.items()]
-            m.d.sync += [real.eq(real_a), tapword.eq(word_a), rdaddr.eq(addr_a)]
+            m.d.sync += [real.eq(real_a), rdaddr.eq(addr_a)]
+
+        # can_read and dist for the next state: dist moves by (writer step) - (reader step), one
+        # constant of a table chosen by who fires; the compare dist' > 0 is the sign of dist + k - 1
+        wrap = wpos == HWCF - 1
+        wcase = Cat(wfire & ~wrap, wfire & wrap)  # the writer holds, writes a word, starts an image
+        moves = [w - r for w in (0, 1, 1 - HWCF) for r in (0, *steps)]
+        k = Signal(signed(signed_width_for(min(moves), max(moves))), name="dist_move")
+        k1 = Signal(signed(signed_width_for(min(moves) - 1, max(moves) - 1)), name="dist_move_less1")
+        with m.Switch(Cat(wcase, Mux(fire, rstep, 0))):
+            for rs in range(len(steps) + 1):
+                for wc, wmove in ((0b00, 0), (0b01, 1), (0b10, 1 - HWCF)):
+                    with m.Case(wc | rs << 2):
+                        move = wmove - (steps[rs - 1] if rs else 0)
+                        m.d.comb += [k.eq(move), k1.eq(move - 1)]
+        real_n = Mux(fire, real_a, real)
+        diff_n = Signal(2, name="gen_diff_next")
+        m.d.comb += diff_n.eq(wgen + (wfire & wrap) - Mux(fire, a["rgen"], rgen))
+        m.d.sync += [dist.eq(dist + k),
+                     can_read.eq(~real_n | (diff_n == 1) | ((diff_n == 0) & ~(dist + k1)[-1]))]
 
         # output: the read data with padding taps replaced
         if self.registered_read:  # unit_enable drives the output port from out_data and the skid register
