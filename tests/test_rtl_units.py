@@ -542,6 +542,7 @@ def test_threshold_style_auto():
 @pytest.mark.parametrize("bits,n_in,n_out,p", [
     (3, 2, 6, 1.0), (3, 6, 2, 1.0), (2, 4, 6, 1.0), (2, 6, 4, 0.5), (1, 1, 12, 0.6),
     (1, 12, 1, 0.6), (5, 3, 3, 0.5), (2, 8, 12, 1.0), (7, 5, 3, 0.7),
+    (8, 16, 48, 1.0), (8, 16, 48, 0.6), (5, 20, 60, 0.5),  # gathered words of several load copies
 ])
 def test_width_converter(bits, n_in, n_out, p):
     rng = np.random.default_rng(bits * 100 + n_in * 10 + n_out)

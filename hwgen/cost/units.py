@@ -399,7 +399,7 @@ def skid(unit, target: str) -> Resources:
 
 def width_converter(unit, target: str) -> Resources:
     """WidthConverter: gather (k-1 part registers, each written when the beat counter names it,
-    then the gathered beat's register) and / or split (a word register, an index counter and the
+    then the gathered beat's register under its load copies) and / or split (a word register, an index counter and the
     word select)."""
     P.check_target(target)
     b, n_in, n_out, mid = unit.b, unit.n_in, unit.n_out, unit.mid
@@ -411,6 +411,8 @@ def width_converter(unit, target: str) -> Resources:
     if kg > 1:
         r += P.register((kg - 1) * w_in) + P.register(kg * w_in) + P.counter(kg, target)
         r += P.lut(target, "wen", kg * P.bits_for(kg))  # part write enables
+        loads = -(-kg * w_in // SKID_FFS_PER_COPY)  # the gathered word's load copies: last, valid, a LUT
+        r += P.register(2 * loads) + Resources(lut=loads)
     if ks > 1:
         r += P.register(mid * b + 1) + P.counter(ks, target) + P.mux(ks, n_out * b, target)
     return r
