@@ -226,9 +226,9 @@ def test_stall_free_rom_banks_fire_on_their_own_copies(tmp_path):
     from amaranth.back import verilog
 
     pipe = Pipeline(operands=True, products=True, tree_every=2, stall_free=True)
-    got, exp, _, dut = _matvec_case(32, 64, IntType(2, True), IntType(2, True), 16, 8, seed=3, p_valid=0.6,
+    got, exp, _, dut = _matvec_case(32, 64, IntType(2, True), IntType(2, True), 16, 4, seed=3, p_valid=0.6,
                                     p_ready=0.5, arith="lut", rom_style="logic", pipeline=pipe)
-    assert got == exp and len(rom_banks(16 * 8 * 2, "logic")) == 4 and (dut.NF, dut.SF) == (2, 8)
+    assert got == exp and len(rom_banks(16 * 4 * 2, "logic")) == 4 and (dut.NF, dut.SF) == (2, 16)
     if shutil.which("yosys") is None:
         pytest.skip("yosys not installed (make setup)")
     (tmp_path / "mv.v").write_text(verilog.convert(dut, name="top"))
@@ -276,26 +276,26 @@ def test_matvec_lane_groups_read_their_own_control_copies(pipeline):
 
 
 def test_rom_banks_split_wide_logic_roms_only():
-    assert rom_banks(2048, "logic") == [(64 * b, 64 * (b + 1)) for b in range(32)]
-    assert rom_banks(300, "logic") == [(0, 60), (60, 120), (120, 180), (180, 240), (240, 300)]
-    assert rom_banks(64, "logic") == [(0, 64)]
+    assert rom_banks(2048, "logic") == [(32 * b, 32 * (b + 1)) for b in range(64)]
+    assert rom_banks(300, "logic") == [(30 * b, 30 * (b + 1)) for b in range(10)]
+    assert rom_banks(32, "logic") == [(0, 32)]
     assert rom_banks(2048, "bram") == rom_banks(2048, None) == [(0, 2048)]
-    # deeper than 64 words: about 256 LUT leaves (bits x words/16) per address register, >= 32 bits
-    assert rom_bank_bits(64) == 64 and rom_bank_bits(96) == 42 and rom_bank_bits(128) == rom_bank_bits(4096) == 32
-    assert rom_banks(768, "logic", 96) == [(768 * b // 19, 768 * (b + 1) // 19) for b in range(19)]
-    assert rom_banks(768, "logic", 64) == [(64 * b, 64 * (b + 1)) for b in range(12)]
-    assert rom_banks(32, "logic", 1024) == [(0, 32)]
+    # deeper than 64 words: about 128 LUT leaves (bits x words/16) per address register, >= 16 bits
+    assert rom_bank_bits(64) == 32 and rom_bank_bits(96) == 21 and rom_bank_bits(128) == rom_bank_bits(4096) == 16
+    assert rom_banks(768, "logic", 96) == [(768 * b // 37, 768 * (b + 1) // 37) for b in range(37)]
+    assert rom_banks(768, "logic", 64) == [(32 * b, 32 * (b + 1)) for b in range(24)]
+    assert rom_banks(32, "logic", 1024) == [(0, 16), (16, 32)]
 
 
 @pytest.mark.parametrize("in_type,w_type,pe,simd,banks", [
-    (Bipolar, Bipolar, 4, 64, 4),                     # 256-bit XNOR weight word
-    (IntType(3, False), IntType(3, True), 4, 16, 3),  # 192 bits: banks of 64
-    (IntType(2, True), IntType(2, True), 2, 48, 3),   # 192 bits: bank boundaries inside lanes' weights
+    (Bipolar, Bipolar, 4, 64, 8),                     # 256-bit XNOR weight word
+    (IntType(3, False), IntType(3, True), 4, 16, 6),  # 192 bits: banks of 32
+    (IntType(2, True), IntType(2, True), 2, 46, 6),   # 184 bits: bank boundaries inside lanes' weights
 ])
 def test_matvec_unit_banked_logic_rom(in_type, w_type, pe, simd, banks):
     """A logic ROM wider than ROM_BANK_BITS is split into banks, each with its own address counter;
     the unit still computes every accumulator exactly, under random valid/ready stalls."""
-    got, exp, _, dut = _matvec_case(8, 96 if simd == 48 else 64, in_type, w_type, pe, simd, seed=11,
+    got, exp, _, dut = _matvec_case(8, 92 if simd == 46 else 64, in_type, w_type, pe, simd, seed=11,
                                     p_valid=0.7, p_ready=0.5, rom_style="logic")
     assert got == exp
     frag = Fragment.get(dut, None)
@@ -348,12 +348,12 @@ def test_matvec_unit_block_ram_rom_split_into_cells(chunk, lanes, names):
 
 
 def test_matvec_unit_deep_logic_rom_narrower_banks():
-    """A logic ROM of 128 words takes banks of 32 bits (rom_bank_bits), exact under stalls."""
+    """A logic ROM of 128 words takes banks of 16 bits (rom_bank_bits), exact under stalls."""
     got, exp, _, dut = _matvec_case(32, 192, IntType(2, True), IntType(2, True), 2, 24, seed=4, p_valid=0.7,
                                     p_ready=0.5, rom_style="logic", nvec=2)
     assert got == exp and dut.NF * dut.SF == 128
     frag = Fragment.get(dut, None)
-    assert sorted(str(sub[1]) for sub in frag.subfragments if str(sub[1]).startswith("rom")) == ["rom0", "rom1", "rom2"]
+    assert sorted(str(sub[1]) for sub in frag.subfragments if str(sub[1]).startswith("rom")) == [f"rom{b}" for b in range(6)]
 
 
 def test_block_ram_rom_cells_read_their_own_address_copies(tmp_path):

@@ -450,9 +450,11 @@ def sliding_window(unit, target: str) -> Resources:
     r += P.adder(wb, target) * (mults + 2)  # write address, free
     r += P.adder(P.bits_for(D), target)     # read address (slot offset + col)
     r += P.comparator(wb, target) * 2       # can_write
-    # can_read: dist (writer word - tap word) + a move and + the move - 1 (its sign), the moves a
-    # table of 18 constants chosen by the writer's and the reader's step
-    r += P.register(wb + 2) + P.adder(wb + 1, target) * 2 + Resources(lut=2 * (wb + 1))  # a LUT a table bit
+    # can_read: dist (writer word - tap word) with its candidates (the writer, the reader, both
+    # step: three adders, one a table of moves; dist - step - 1 and dist - 1 for the compares), the
+    # three tables on the reader's step, and the choice between them by who fires
+    r += P.register(wb + 2) + P.adder(wb + 1, target) * 4 + P.comparator(wb + 1, target, const=True)
+    r += Resources(lut=3 * (wb + 1)) + P.mux(4, wb + 1, target)  # the tables (a LUT a bit), the choice
     r += P.register(1 + P.bits_for(D))        # the tap's facts (real, address), one tap ahead
     r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding

@@ -433,10 +433,12 @@ def rom_memory(*, shape, depth: int, init, style: str | None = None):
     return Memory(shape=shape, depth=depth, init=init, attrs=attrs)
 
 
-ROM_BANK_BITS = 64  # widest bank of a logic ROM that one address register drives: with 128, an address
-# bit of digits_a2q_64's Gemm_1 ROM (64 words) reached 430 LUTs, a 7.2 ns net across two rows
-ROM_BANK_MIN_BITS = 32  # narrowest bank of a deeper logic ROM (ROM_LEAVES_PER_ADDRESS)
-ROM_LEAVES_PER_ADDRESS = 256  # 16-word LUT leaves of a logic ROM bank (bits x words/16) one address
+ROM_BANK_BITS = 32  # widest bank of a logic ROM that one address register drives: with 128, an address
+# bit of digits_a2q_64's Gemm_1 ROM (64 words) reached 430 LUTs, a 7.2 ns net across two rows; with
+# 64, an address bit of its Gemm_0 ROM (64 words, 256 LUT leaves) was a 7.00 ns net (9110f22, seed 2:
+# 97.07 MHz); with 32, 120.83 / 118.95 MHz (seeds 2 / 1) and 305 fewer LUTs
+ROM_BANK_MIN_BITS = 16  # narrowest bank of a deeper logic ROM (ROM_LEAVES_PER_ADDRESS)
+ROM_LEAVES_PER_ADDRESS = 128  # 16-word LUT leaves of a logic ROM bank (bits x words/16) one address
 # register drives: CNV-W1A1's Conv_2 (96 words, banks of 64 bits) had address bits of 340-457 sinks,
 # one a 10.28 ns net (e15df47, seed 1: 82.87 MHz)
 
