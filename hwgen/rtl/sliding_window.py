@@ -308,7 +308,7 @@ class SlidingWindowUnit(wiring.Component):
             out_data = Signal(len(self.o.payload))  # read only under out_valid
             en, regs_en = unit_enable(m, self, out_valid, out_data, registered=True)
             # the reader's control (counters, tap facts, can_read, dist) on a copy of its own: the
-            # master also steers the output valid and the skid (Conv_2 at 7db0412: 4.96 ns net)
+            # master also steers the output valid and the skid (Conv_2 at a31af84: 4.96 ns net)
             reader_en = regs_en.take(SKID_FFS_PER_COPY)
         else:
             en = reader_en = Signal()
@@ -331,7 +331,7 @@ class SlidingWindowUnit(wiring.Component):
         # step): every candidate (writer holds or writes; reader holds or steps) is computed from
         # registers, and fire and the writer's fire only pick one in the last LUTs before the
         # flip-flops. A move chosen by them in front of one adder put the upstream valid and the
-        # window's enable before a table and a carry chain (CNV-W1A1 at 7db0412: MaxPool_0's input
+        # window's enable before a table and a carry chain (CNV-W1A1 at a31af84: MaxPool_0's input
         # valid -> 3 LUTs -> dist + move -> can_read, 11.27 ns; Conv_2's go -> the same, 12.13 ns).
         wrap = wpos == HWCF - 1  # a write starts the next image: wpos' = 0
         wmove = Mux(wrap, 1 - HWCF, 1)
