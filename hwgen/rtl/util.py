@@ -437,6 +437,8 @@ ROM_BANK_BITS = 32  # widest bank of a logic ROM that one address register drive
 # bit of digits_a2q_64's Gemm_1 ROM (64 words) reached 430 LUTs, a 7.2 ns net across two rows; with
 # 64, an address bit of its Gemm_0 ROM (64 words, 256 LUT leaves) was a 7.00 ns net (9110f22, seed 2:
 # 97.07 MHz); with 32, 120.83 / 118.95 MHz (seeds 2 / 1) and 305 fewer LUTs
+ROM_BITS_PER_FIRE_COPY = 64  # ROM bits (neighbouring banks) that one copy of a stall-free MatVec's
+# credit and take_stream flip-flops fires (MatVecUnit._bank_fires)
 ROM_BANK_MIN_BITS = 16  # narrowest bank of a deeper logic ROM (ROM_LEAVES_PER_ADDRESS)
 ROM_LEAVES_PER_ADDRESS = 128  # 16-word LUT leaves of a logic ROM bank (bits x words/16) one address
 # register drives: CNV-W1A1's Conv_2 (96 words, banks of 64 bits) had address bits of 340-457 sinks,
