@@ -43,8 +43,9 @@ from amaranth.lib.wiring import In, Out
 from ..ir.types import to_wire
 from .cmvm import build_graph
 from .fifo import StreamFIFO
-from .util import (ROM_BITS_PER_FIRE_COPY, SELECT_BITS_PER_COPY, EnableCopies, StallFree, const_product, element, enable_slices,
-                   group_rom, is_bipolar, kept_register, kept_wire, lut_product, output_ready, pack_ints, rom_bank_bits,
+from .util import (ROM_BITS_PER_FIRE_COPY, SELECT_BITS_PER_COPY, EnableCopies, StallFree, const_product, element,
+                   enable_slices, group_rom, is_bipolar, kept_register, kept_wire, lut_product, output_ready, pack_ints,
+                   rom_bank_bits,
                    pipeline_register, pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
                    select_by_slices, take_stream_next, tree_registers, unit_enable)
 
@@ -429,7 +430,7 @@ class MatVecUnit(wiring.Component):
 
     def _bank_fires(self, m, credit_next: Value, fire0: Value, nf: Value, sf: Value, take_stream: Value):
         """Stall-free, the ROM steps on a fire (its enable, a StallFree copy, is the constant 1): one
-        fire per ROM bank (group_rom calls this with the bank's index), each from its own copies of
+        fire per group of ROM banks (group_rom calls this with the bank's index), each from its own copies of
         the `credit` and `take_stream` flip-flops, in toggle form so that yosys keeps them apart. One
         fire0 net to every bank's counter enables was TFC_2W2A's critical path at II 64 (b5e2d82,
         seed 1: take_stream -> LUT -> 8.33 ns -> a bank's address counter, 92.12 MHz)."""
