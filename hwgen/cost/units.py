@@ -9,7 +9,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 """
 from __future__ import annotations
 
-from ..rtl.util import SKID_FFS_PER_COPY, csd_digits, enable_copies, replay_slices, select_copies
+from ..rtl.util import SKID_FFS_PER_COPY, bit_slices, csd_digits, enable_copies, replay_slices, select_copies
 from . import primitives as P
 from .resources import Resources
 
@@ -411,7 +411,7 @@ def width_converter(unit, target: str) -> Resources:
     if kg > 1:
         r += P.register((kg - 1) * w_in) + P.register(kg * w_in) + P.counter(kg, target)
         r += P.lut(target, "wen", kg * P.bits_for(kg))  # part write enables
-        loads = -(-kg * w_in // SKID_FFS_PER_COPY)  # the gathered word's load copies: last, valid, a LUT
+        loads = len(bit_slices(kg * w_in, SKID_FFS_PER_COPY))  # the gathered word's load copies: last, valid, a LUT
         r += P.register(2 * loads) + Resources(lut=loads)
     if ks > 1:
         r += P.register(mid * b + 1) + P.counter(ks, target) + P.mux(ks, n_out * b, target)

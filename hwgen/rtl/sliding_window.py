@@ -350,14 +350,18 @@ class SlidingWindowUnit(wiring.Component):
         gt_r, gt_rw = ~(dist - step_p1)[-1], ~d_r[-1] & ~wrap  # dist - step > 0; dist - step + 1 > 0
         rgen_a = a["rgen"]
 
-        def readable(real_, rgen_, write, gt):
+        def gen_diff(rgen_, write):  # writer generation - reader generation after the step
             diff_ = Signal(2)
             m.d.comb += diff_.eq(wgen + (wrap if write else 0) - rgen_)
+            return diff_
+
+        def readable(real_, diff_, gt):
             return ~real_ | (diff_ == 1) | ((diff_ == 0) & gt)
 
         m.d.sync += [
-            can_read.eq(Mux(fire, Mux(wfire, readable(real_a, rgen_a, True, gt_rw), readable(real_a, rgen_a, False, gt_r)),
-                            Mux(wfire, readable(real, rgen, True, gt_w), readable(real, rgen, False, gt_h)))),
+            can_read.eq(Mux(fire, Mux(wfire, readable(real_a, gen_diff(rgen_a, True), gt_rw),
+                                      readable(real_a, gen_diff(rgen_a, False), gt_r)),
+                            Mux(wfire, readable(real, gen_diff(rgen, True), gt_w), readable(real, diff, gt_h)))),
             dist.eq(Mux(fire, Mux(wfire, d_rw, d_r), Mux(wfire, d_w, dist))),
         ]
 
