@@ -445,16 +445,20 @@ def sliding_window(unit, target: str) -> Resources:
     wb = P.bits_for(HWCF + D + 1)            # word positions
     # the tap's row and column word, each a register stepped by one of two constants
     r += P.register(rb + cb) + (P.adder(rb, target) + P.adder(cb, target)) * 2
-    r += P.comparator(rb, target, const=True) * 2 + P.comparator(cb, target, const=True) * 2  # real
+    # registered facts of the next tap: four last-position flags (an equality each) and, per step,
+    # whether its row (four moves) and column (three) land in the image (two compares each)
+    r += P.register(4 + 7) + P.comparator(rb, target, const=True) * 8 + P.comparator(cb, target, const=True) * 6
+    r += Resources(lut=4 + 5)  # the equalities' LUTs, real_a's choice on the step
     mults = max(bin(WCF).count("1"), 1)  # wslot * WCF: shift-and-add of the constant
     r += P.adder(wb, target) * (mults + 2)  # write address, free
     r += P.adder(P.bits_for(D), target)     # read address (slot offset + col)
     r += P.comparator(wb, target) * 2       # can_write
     # can_read: dist (writer word - tap word) with its candidates (the writer, the reader, both
-    # step: three adders, one a table of moves; dist - step - 1 and dist - 1 for the compares), the
-    # three tables on the reader's step, and the choice between them by who fires
-    r += P.register(wb + 2) + P.adder(wb + 1, target) * 4 + P.comparator(wb + 1, target, const=True)
-    r += Resources(lut=3 * (wb + 1)) + P.mux(4, wb + 1, target)  # the tables (a LUT a bit), the choice
+    # step: three adders, one a table of moves), its compares with 0 and with each of the five steps'
+    # constants (> and >=), the two tables on the reader's step, and the choice by who fires;
+    # the writer's last-word flag
+    r += P.register(wb + 3) + P.adder(wb + 1, target) * 3 + P.comparator(wb + 1, target, const=True) * 11
+    r += Resources(lut=2 * (wb + 1)) + P.mux(4, wb + 1, target)  # the tables (a LUT a bit), the choice
     r += P.register(1 + P.bits_for(D))        # the tap's facts (real, address), one tap ahead
     r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants
     r += P.mux(2, unit.simd * unit.out_bits, target)                     # padding

@@ -196,11 +196,26 @@ class SlidingWindowUnit(wiring.Component):
         s0base = Signal(range(D), init=(-pt) % R * WCF, name="slot0_base")  # slot of row r0
         bbase = Signal(range(D), name="image_base")  # slot of this image's row 0
 
-        def tap_of(row_, col_, tbase_):
-            """Facts of the tap a counter state points at: it lies in the image (else padding) and
-            its line-buffer address."""
-            real_ = (row_ >= 0) & (row_ < H) & (col_ >= 0) & (col_ < WCF)
-            return real_, (tbase_ + col_)[:rdaddr_bits]
+        def in_rows(row_):
+            return (row_ >= 0) & (row_ < H)
+
+        def in_cols(col_):
+            return (col_ >= 0) & (col_ < WCF)
+
+        # Where the reader stands, as registers loaded with their next-state value when a tap fires:
+        # the last-position flags of its counters and, for each way the tap can step, whether the
+        # row and column it lands on lie in the image. The next tap's `real` (which can_read needs)
+        # is then a choice among flip-flops; computed from the counters, the counter muxes and four
+        # range compares sat in front of can_read (CNV-W1A1 at 704e348, seed 2: Conv_1's j ->
+        # row / column compares -> can_read, 10.14 ns; seed 1: MaxPool_0's input valid, 12.34 ns).
+        last = {k: Signal(init=int(n == 1), name=f"{k}_last")
+                for k, n in (("j", kw * CF), ("ki", kh), ("ow", Wo), ("oh", Ho))}
+        row_moves = {"rows_hold": 0, "rows_next": 1, "rows_back": -(kh - 1), "rows_down": sh - kh + 1}
+        col_moves = {"cols_next": (lambda c, c0_: c + 1), "cols_back": (lambda c, c0_: c - (kw * CF - 1)),
+                     "cols_over": (lambda c, c0_: c0_ + sw * CF)}
+        lands_in = {k: Signal(init=int(0 <= -pt + d < H), name=f"{k}_in") for k, d in row_moves.items()}
+        lands_in.update({k: Signal(init=int(0 <= f(-pl * CF, -pl * CF) < WCF), name=f"{k}_in")
+                       for k, f in col_moves.items()})
 
         # The current tap's facts are registers, computed from the counters' next state when they
         # advance: computed from the counters in the same cycle, the constant product and adds sat
@@ -230,10 +245,12 @@ class SlidingWindowUnit(wiring.Component):
         # wrong one. Combinational, the compare sat between the line buffer and the producer's skid
         # (CNV-W1A1's first max pool: wpos compare -> ready -> skid, 78.44 MHz).
         can_write = Signal(init=1, name="can_write")  # free > 0 words at reset
+        # the writer is at the image's last word (a register: its compare fed can_read's candidates)
+        wrap = Signal(init=int(HWCF == 1), name="writer_last")
         stay = behind | (same & (wpos < free)) | (ahead & (wpos < free_ahead))
         # after a write: the next word, or word 0 of the next image (generation diff + 1)
-        step = Mux(wpos == HWCF - 1, behind | (same & (free_ahead > 0)),
-                   behind | (same & (wpos + 1 < free)) | (ahead & (wpos + 1 < free_ahead)))
+        after_write = Mux(wrap, behind | (same & (free_ahead > 0)),
+                          behind | (same & (wpos + 1 < free)) | (ahead & (wpos + 1 < free_ahead)))
         # The reader's permission is a register too, but exact (a tap is never read a cycle late):
         # can_read = ~real | ahead | (same & wpos > tap word), loaded with its value for the next
         # state. The compare works on `dist` = wpos - the tap's word, a register moved by a
@@ -254,16 +271,16 @@ class SlidingWindowUnit(wiring.Component):
             wfire.eq(self.i.valid & can_write),
             wr.addr.eq(const_product(wslot, WCF) + wcol), wr.data.eq(self.i.payload), wr.en.eq(wfire),
         ]
-        m.d.sync += can_write.eq(Mux(wfire, step, stay))
+        m.d.sync += can_write.eq(Mux(wfire, after_write, stay))
         with m.If(wfire):
             with m.If(wcol == WCF - 1):
                 m.d.sync += [wcol.eq(0), wslot.eq(add_mod(wslot, 1, R))]
             with m.Else():
                 m.d.sync += wcol.eq(wcol + 1)
-            with m.If(wpos == HWCF - 1):
-                m.d.sync += [wpos.eq(0), wgen.eq(wgen + 1)]
+            with m.If(wrap):
+                m.d.sync += [wpos.eq(0), wgen.eq(wgen + 1), wrap.eq(HWCF == 1)]
             with m.Else():
-                m.d.sync += wpos.eq(wpos + 1)
+                m.d.sync += [wpos.eq(wpos + 1), wrap.eq(wpos == HWCF - 2)]
 
         # reader: the counters' next state (`_a`: the tap after this one), taken when a tap fires
         counters = dict(j=j, ki=ki, ow=ow, oh=oh, r0=r0, c0=c0, row=row, col=col, tbase=tbase,
@@ -271,21 +288,21 @@ class SlidingWindowUnit(wiring.Component):
                         rgen=rgen, free=free, free_ahead=free_ahead, rowfree=rowfree)
         a = {k: Signal.like(v, name=f"{v.name}_a") for k, v in counters.items()}
         m.d.comb += [a[k].eq(v) for k, v in counters.items()]  # hold unless advanced below
-        with m.If(j != kw * CF - 1):
+        with m.If(~last["j"]):
             m.d.comb += [a["j"].eq(j + 1), a["col"].eq(col + 1), rstep.eq(1)]
         with m.Else():
             m.d.comb += a["j"].eq(0)
-            with m.If(ki != kh - 1):  # the next window row: its slot follows (mod R)
+            with m.If(~last["ki"]):  # the next window row: its slot follows (mod R)
                 m.d.comb += [a["ki"].eq(ki + 1), a["row"].eq(row + 1), a["col"].eq(col - (kw * CF - 1)),
                              a["tbase"].eq(add_mod(tbase, WCF, D)), rstep.eq(2)]
             with m.Else():  # back to the window's first row (row = r0 + kh - 1 here)
                 m.d.comb += [a["ki"].eq(0), a["row"].eq(row - (kh - 1))]
-                with m.If(ow != Wo - 1):
+                with m.If(~last["ow"]):
                     m.d.comb += [a["ow"].eq(ow + 1), a["c0"].eq(c0 + sw * CF), a["col"].eq(c0 + sw * CF),
                                  a["tbase"].eq(s0base), rstep.eq(3)]
                 with m.Else():
                     m.d.comb += [a["ow"].eq(0), a["c0"].eq(-pl * CF), a["col"].eq(-pl * CF)]
-                    with m.If(oh != Ho - 1):
+                    with m.If(~last["oh"]):
                         nxt = add_mod(s0base, sh * WCF, D)
                         inside = r0 > -sh  # row r0 + sh >= 1: it holds words the reader frees
                         row_next = rowfree + sh * WCF
@@ -300,7 +317,16 @@ class SlidingWindowUnit(wiring.Component):
                                      a["s0base"].eq(nxt), a["tbase"].eq(nxt), a["rgen"].eq(rgen + 1),
                                      a["free"].eq(D), a["free_ahead"].eq(D - HWCF),
                                      a["rowfree"].eq(-pt * WCF + D)]
-        real_a, addr_a = tap_of(a["row"], a["col"], a["tbase"])
+        addr_a = (a["tbase"] + a["col"])[:rdaddr_bits]
+        real_a = Signal(name="real_a")  # the next tap lies in the image: per step, a row and a column flag
+        with m.Switch(rstep):
+            for b, fact in enumerate((lands_in["rows_hold"] & lands_in["cols_next"],
+                                      lands_in["rows_next"] & lands_in["cols_back"],
+                                      lands_in["rows_back"] & lands_in["cols_over"],
+                                      lands_in["rows_down"] & int(pl == 0),
+                                      Const(int(pt == 0 and pl == 0)))):
+                with m.Case(b + 1):
+                    m.d.comb += real_a.eq(fact)
 
         # stage 0 -> read port data register (the output register)
         out_valid, pad1 = Signal(), Signal()
@@ -326,6 +352,9 @@ class SlidingWindowUnit(wiring.Component):
         with m.If(fire):
             m.d.sync += [v.eq(a[k]) for k, v in counters.items()]
             m.d.sync += [real.eq(real_a), rdaddr.eq(addr_a)]
+            m.d.sync += [last[k].eq(a[k] == n - 1) for k, n in (("j", kw * CF), ("ki", kh), ("ow", Wo), ("oh", Ho))]
+            m.d.sync += [lands_in[k].eq(in_rows(a["row"] + d)) for k, d in row_moves.items()]
+            m.d.sync += [lands_in[k].eq(in_cols(f(a["col"], a["c0"]))) for k, f in col_moves.items()]
 
         # can_read and dist for the next state. dist moves by (the writer's step) - (the tap word's
         # step): every candidate (writer holds or writes; reader holds or steps) is computed from
@@ -333,21 +362,24 @@ class SlidingWindowUnit(wiring.Component):
         # flip-flops. A move chosen by them in front of one adder put the upstream valid and the
         # window's enable before a table and a carry chain (CNV-W1A1 at a31af84: MaxPool_0's input
         # valid -> 3 LUTs -> dist + move -> can_read, 11.27 ns; Conv_2's go -> the same, 12.13 ns).
-        wrap = wpos == HWCF - 1  # a write starts the next image: wpos' = 0
+        # (wrap: a write starts the next image, wpos' = 0)
         wmove = Mux(wrap, 1 - HWCF, 1)
-        step, step_w, step_p1 = (Signal(signed(signed_width_for(min(t), max(t))), name=n) for t, n in (
-            (steps, "tap_step"),                                                       # the tap word's step
-            ([w - s for s in steps for w in (1, 1 - HWCF)], "writer_less_tap_step"),  # wmove - step
-            ([s + 1 for s in steps], "tap_step_plus1")))
+        step, step_w = (Signal(signed(signed_width_for(min(t), max(t))), name=n) for t, n in (
+            (steps, "tap_step"),                                                        # the tap word's step
+            ([w - s for s in steps for w in (1, 1 - HWCF)], "writer_less_tap_step")))  # wmove - step
+        # dist' > 0 for each case; after a write that starts an image the writer is at word 0, which
+        # no real tap's word lies below, so only ~real and the generations count there. The reader's
+        # cases compare dist with each step's constant (in parallel, from the register) and the step
+        # picks a result: a table then a subtraction put a carry chain after the step's choice.
+        gt_r, ge_r = Signal(name="dist_gt_step"), Signal(name="dist_ge_step")
         with m.Switch(rstep):
             for b, st in enumerate(steps):
                 with m.Case(b + 1):
-                    m.d.comb += [step.eq(st), step_p1.eq(st + 1), step_w.eq(Mux(wrap, 1 - HWCF - st, 1 - st))]
+                    m.d.comb += [step.eq(st), step_w.eq(Mux(wrap, 1 - HWCF - st, 1 - st)),
+                                 gt_r.eq(dist > st), ge_r.eq(dist >= st)]
         d_w, d_r, d_rw = dist + wmove, dist - step, dist + step_w  # writer, reader, both step
-        # dist' > 0 for each case; after a write that starts an image the writer is at word 0, which
-        # no real tap's word lies below, so only ~real and the generations count there
-        gt_h, gt_w = dist > 0, ~dist[-1] & ~wrap       # dist > 0; dist + 1 > 0
-        gt_r, gt_rw = ~(dist - step_p1)[-1], ~d_r[-1] & ~wrap  # dist - step > 0; dist - step + 1 > 0
+        gt_h, gt_w = dist > 0, ~dist[-1] & ~wrap  # dist > 0; dist + 1 > 0
+        gt_rw = ge_r & ~wrap                      # dist - step + 1 > 0
         rgen_a = a["rgen"]
 
         def gen_diff(rgen_, write):  # writer generation - reader generation after the step
