@@ -456,8 +456,8 @@ def sliding_window(unit, target: str) -> Resources:
     # can_read: dist (writer word - tap word) with its candidates (the writer, the reader, both
     # step: three adders, one a table of moves), its compares with 0 and with each of the five steps'
     # constants (> and >=), the two tables on the reader's step, and the choice by who fires;
-    # the writer's last-word flag
-    r += P.register(wb + 3) + P.adder(wb + 1, target) * 3 + P.comparator(wb + 1, target, const=True) * 11
+    # the writer's last-word flag; can_read as two candidates and the writer's fire registered
+    r += P.register(wb + 5) + P.adder(wb + 1, target) * 3 + P.comparator(wb + 1, target, const=True) * 11
     r += Resources(lut=2 * (wb + 1)) + P.mux(4, wb + 1, target)  # the tables (a LUT a bit), the choice
     r += P.register(1 + P.bits_for(D))        # the tap's facts (real, address), one tap ahead
     r += P.register(3 * (wb + 1)) + P.adder(wb + 1, target) * 2  # rowfree, free, free_ahead: + constants

@@ -261,7 +261,17 @@ class SlidingWindowUnit(wiring.Component):
         dist_lo = -(r_hi * WCF + c_hi)  # the last tap's word, the writer at word 0
         dist_hi = HWCF - 1 - word0
         dist = Signal(signed(signed_width_for(dist_lo, dist_hi)), init=-word0, name="dist")
-        can_read = Signal(init=int(pt > 0 or pl > 0), name="can_read")  # the first tap: padding
+        # can_read for the next cycle has two flip-flops, its value if the writer writes this cycle
+        # and if not, and a third remembers whether it wrote: can_read is a mux of the three. The
+        # input valid then reaches only flip-flops through one LUT (wfire), whatever synthesis
+        # does to the rest: ABC, which takes every flip-flop's output to arrive at the same time,
+        # had put the upstream valid at the head of can_read's six LUT levels, behind two long nets
+        # (CNV-W1A1 at 117f6cb, both seeds: BipolarQuant_10's valid -> MaxPool_0's can_read, 11.8 ns).
+        can_read_w = Signal(name="can_read_if_written")
+        can_read_h = Signal(init=int(pt > 0 or pl > 0), name="can_read_if_not")  # the first tap: padding
+        wrote = Signal(name="wrote")
+        can_read = Signal(name="can_read")
+        m.d.comb += can_read.eq(Mux(wrote, can_read_w, can_read_h))
         rstep = Signal(range(len(steps) + 1), name="reader_step")  # 1 + the step the reader takes
 
         # writer
@@ -391,9 +401,10 @@ class SlidingWindowUnit(wiring.Component):
             return ~real_ | (diff_ == 1) | ((diff_ == 0) & gt)
 
         m.d.sync += [
-            can_read.eq(Mux(fire, Mux(wfire, readable(real_a, gen_diff(rgen_a, True), gt_rw),
-                                      readable(real_a, gen_diff(rgen_a, False), gt_r)),
-                            Mux(wfire, readable(real, gen_diff(rgen, True), gt_w), readable(real, diff, gt_h)))),
+            can_read_w.eq(Mux(fire, readable(real_a, gen_diff(rgen_a, True), gt_rw),
+                              readable(real, gen_diff(rgen, True), gt_w))),
+            can_read_h.eq(Mux(fire, readable(real_a, gen_diff(rgen_a, False), gt_r), readable(real, diff, gt_h))),
+            wrote.eq(wfire),
             dist.eq(Mux(fire, Mux(wfire, d_rw, d_r), Mux(wfire, d_w, dist))),
         ]
 
