@@ -14,6 +14,8 @@ report.json schema (version 2):
   ii_cycles               cycles between inferences, back to back (timing model steady state)
   ii_cycles_bound         the busiest stage's cycles per inference
   latency_cycles          first input beat to last output beat of one inference alone
+  line_rows_extra         rows every line buffer holds beyond its window's kh + sh - 1 (0 unless the II
+                          missed its bound without them)
   layers[]                one row per IR layer (ODE-body and residual-branch layers included):
                           name, op, unit, pe, simd, cycles, acc_bits (+ exact/a2q/datatype bounds),
                           memory_bits, weights_in, stream_in/stream_out {element_bits,
@@ -87,6 +89,10 @@ class ClockTarget:
     arith: str = "auto"  # products: "auto" (the lowering's rule), "lut" or "dsp" for every layer
     activation: str = "auto"  # multi-threshold activations: "auto" (cheaper unit), "thresholds", "requant"
     backpressure: bool = True  # False: the output is never stalled (the top ties its ready high)
+    # rows every sliding window's line buffer holds beyond the kh + sh - 1 one patch beat per cycle
+    # needs: the writer then takes the next rows while the reader works on an output row, instead of
+    # stalling its producer (hwgen.passes.schedule adds them where the II misses its bound)
+    line_rows_extra: int = 0
 
 
 @dataclass
@@ -126,6 +132,7 @@ class HardwarePlan:
     notes: list[str] = field(default_factory=list)
     clock_mhz: float | None = None
     backpressure: bool = True  # False: o.ready is ignored, the consumer takes every beat when valid
+    line_rows_extra: int = 0  # line-buffer rows beyond each window's kh + sh - 1 (ClockTarget)
 
     @property
     def estimate(self) -> dict[str, int]:
@@ -147,6 +154,7 @@ class HardwarePlan:
             "ii_cycles": self.ii_cycles,
             "ii_cycles_bound": self.ii_bound,
             "latency_cycles": self.latency_cycles,
+            "line_rows_extra": self.line_rows_extra,
             "layers": self.layers,
             "plumbing": self.plumbing,
             "estimate": self.estimate,

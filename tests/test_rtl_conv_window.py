@@ -79,15 +79,18 @@ def test_registered_read_wide_word_pad_copies(case):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("rows", [None, "min"])
+@pytest.mark.parametrize("rows", [None, "min", "extra"])
 @pytest.mark.parametrize("p_valid,p_ready", [(1.0, 0.3), (0.3, 1.0), (1.0, 1.0), (0.6, 0.6)])
-@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[2], CASES[7]], ids=lambda c: f"{c[0]}k{c[1]}s{c[2]}")
+@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[2], CASES[7],
+                                  ((9, 5, 2), (3, 3), (1, 1), (1, 1, 1, 1), IntType(4, True), 1)],
+                         ids=lambda c: f"{c[0]}k{c[1]}s{c[2]}")
 def test_line_buffer_read_never_meets_a_write(case, p_valid, p_ready, rows):
     """The line buffer is no_rw_check (yosys does not emulate a read of the word written in the same
     cycle): a read whose data goes out never meets a write of its word, also with the fewest rows
-    the window allows, a fast writer and a slow reader and the reverse (run_case checks the
-    rw_collision probe at every clock edge)."""
-    r = min(case[1][0], case[0][0]) if rows == "min" else None
+    the window allows and with the two extra rows the schedule may add, a fast writer and a slow
+    reader and the reverse (run_case checks the rw_collision probe at every clock edge)."""
+    (h, _, _), (kh, _), (sh, _) = case[0], case[1], case[2]
+    r = {"min": min(kh, h), "extra": min(kh + sh - 1 + 2, h), None: None}[rows]  # extra: as the schedule adds
     for seed in range(3):
         _, got, want, _ = run_case(*case, seed=seed, images=3, p_valid=p_valid, p_ready=p_ready, rows=r,
                                    registered_read=bool(seed % 2))

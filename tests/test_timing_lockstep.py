@@ -149,14 +149,14 @@ def fifo(depth, width=8):
 
 
 def conv(in_shape, cout, stride, pads, pe, simd, *, window_simd=None, kernel=(3, 3), pipeline=None,
-         registered_read=False):
+         registered_read=False, rows=None):
     def make():
         w = _rng(f"conv{in_shape}{cout}").integers(-3, 4, size=(cout, *kernel, in_shape[2]))
         op = Conv(name="c", inputs=["x"], outputs=["y"], weights=w, in_type=I3, w_type=I3, input_scale=1.0,
                   weight_scale=np.ones(cout, np.float32), in_shape=in_shape, kernel=kernel, stride=stride, pads=pads)
         size_layer(op)
         return ConvUnit.from_op(op, pe=pe, simd=simd, window_simd=window_simd, pipeline=pipeline,
-                                registered_read=registered_read)
+                                registered_read=registered_read, rows=rows)
     return make
 
 
@@ -313,6 +313,9 @@ CASES = [
                                 pipeline=Pipeline(True, True, 2, stall_free=True)), 1500, {"p_ready": 0.3}),
     ("conv3x3-registered-read", conv((4, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, registered_read=True,
                                      pipeline=Pipeline(True, True, 2)), 1500, {"p_ready": 0.3}),
+    # a line buffer with two rows more than the window reads (the schedule's line_rows_extra)
+    ("conv3x3-extra-rows", conv((7, 4, 2), 4, (1, 1), (1, 1, 1, 1), pe=2, simd=2, registered_read=True, rows=5,
+                                pipeline=Pipeline(True, True, 2, stall_free=True)), 1500, {"p_ready": 0.3}),
     ("conv3x3-s1-p1-parallel", conv((3, 4, 1), 2, (1, 1), (1, 1, 1, 1), pe=2, simd=9), 600),
     ("conv3x3-s2-p1", conv((5, 5, 2), 2, (2, 2), (1, 1, 1, 1), pe=1, simd=2, window_simd=1), 800),
     ("conv3x3-s2-p0", conv((5, 5, 1), 2, (2, 2), (0, 0, 0, 0), pe=2, simd=3, window_simd=1), 600),

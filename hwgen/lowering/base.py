@@ -176,6 +176,16 @@ def pipelined(clock) -> bool:
     return clock is not None and clock.mhz is not None
 
 
+def window_rows(op, clock) -> int | None:
+    """The rows of the line buffer of a window over op's input (op: in_shape H x W x C, kernel,
+    stride): None (the window's own kh + sh - 1) unless the plan asks for extra rows
+    (ClockTarget.line_rows_extra); never more than the image's H rows."""
+    extra = 0 if clock is None else clock.line_rows_extra
+    if not extra:
+        return None
+    return min(op.kernel[0] + op.stride[0] - 1 + extra, op.in_shape[0])
+
+
 def plumbing_row(name: str, u) -> dict:
     row = {"name": name, "op": type(u).__name__, "memory_bits": getattr(u, "memory_bits", 0)}
     if hasattr(u, "n_in"):

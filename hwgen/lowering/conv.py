@@ -16,7 +16,7 @@ from ..golden.numeric import check_acc, int_einsum, windows
 from ..ir import Conv
 from ..rtl.conv import ConvUnit
 from ..rtl.timing import MatVecModel, window_models
-from .base import divisors, lowering_of_unit, pipelined, register
+from .base import divisors, lowering_of_unit, pipelined, register, window_rows
 from .dot import DotLowering, dot_row
 
 
@@ -103,7 +103,7 @@ class ConvLowering(DotLowering):
         require_window_fits(op, op.pads)
         folded = (op.out_channels // op.pe) * (patch_length(op) // op.simd) > 1
         return ConvUnit.from_op(op, arith=self.arithmetic(op, folded, clock), pipeline=self.pipeline(op, folded, clock),
-                                registered_read=pipelined(clock))
+                                rows=window_rows(op, clock), registered_read=pipelined(clock))
 
     def input_beat(self, unit) -> int:
         """Elements per input beat of the unit (its sliding window's channels per beat)."""

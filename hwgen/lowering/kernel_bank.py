@@ -15,7 +15,7 @@ from ..golden.numeric import check_acc, windows
 from ..ir import KernelBankConv
 from ..rtl.kernel_bank import KernelBankConvUnit
 from ..rtl.timing import MatVecModel, ReduceModel, window_models
-from .base import divisors, pipelined, register
+from .base import divisors, pipelined, register, window_rows
 from .conv import ConvLowering, conv_row, window_cycles
 from .dot import dot_row
 
@@ -67,7 +67,7 @@ class KernelBankConvLowering(ConvLowering):
 
     # -- planning ---------------------------------------------------------------------------
     def build(self, op: KernelBankConv, clock=None) -> KernelBankConvUnit:
-        return KernelBankConvUnit.from_op(op, registered_read=pipelined(clock))
+        return KernelBankConvUnit.from_op(op, rows=window_rows(op, clock), registered_read=pipelined(clock))
 
     def input_beat(self, unit: KernelBankConvUnit) -> int:
         return unit.simd

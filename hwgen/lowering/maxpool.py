@@ -13,7 +13,7 @@ from ..golden.numeric import windows
 from ..ir import MaxPool
 from ..rtl.maxpool import MaxPoolUnit
 from ..rtl.timing import ReduceModel, window_models
-from .base import Lowering, pipelined, register
+from .base import Lowering, pipelined, register, window_rows
 from .conv import require_window_fits
 
 
@@ -47,7 +47,8 @@ class WindowPoolLowering(Lowering):
         in_type, out_type = self.in_out_types(op)
         require_window_fits(op, self.pads(op))
         simd = planner.pool_simd(c, lambda s: self.cycles(op, 1, s))
-        unit = self.unit_types[0].from_op(op, simd=simd, registered_read=pipelined(planner.clock))
+        unit = self.unit_types[0].from_op(op, simd=simd, rows=window_rows(op, planner.clock),
+                                          registered_read=pipelined(planner.clock))
         planner.feed(op.name, planner.format_of(in_type, h * w * c, simd))
         planner.push(op.name, unit, op, unit.cycles)
         planner.fmt = planner.format_of(out_type, ho * wo * c, simd)
