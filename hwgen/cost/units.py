@@ -10,6 +10,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 from __future__ import annotations
 
 from ..rtl.util import SKID_FFS_PER_COPY, bit_slices, csd_digits, enable_copies, replay_slices, select_copies
+from ..rtl.fifo import fifo_slices
 from . import primitives as P
 from .resources import Resources
 
@@ -233,7 +234,7 @@ def matvec(unit, target: str) -> Resources:
             r += P.mux(2, 3 * unit.control_copies, target)
     if unit.stall_free:  # no enables: the output FIFO and the credit count instead
         credits = unit.credits
-        return (r + P.fifo(PE * acc, credits + 1, target) + P.register(1 + P.bits_for(credits))
+        return (r + fifo_storage(PE * acc, credits + 1, target) + P.register(1 + P.bits_for(credits))
                 + P.adder(P.bits_for(credits) + 1, target) + P.comparator(P.bits_for(credits) + 1, target, const=True))
     # rtl.util.EnableCopies: an out_valid copy and an OR per copy
     copies = enable_copies(r.ff)
@@ -386,8 +387,19 @@ def _requant(unit, target: str) -> Resources:
 
 # -- plumbing -------------------------------------------------------------------------------------
 def fifo(unit, target: str) -> Resources:
-    """StreamFIFO: SyncFIFOBuffered(width, depth) (primitives.fifo) and its stream handshake."""
-    return P.control(target) + P.fifo(unit.width, unit.depth, target)
+    """StreamFIFO: its slices and its stream handshake."""
+    return P.control(target) + fifo_storage(unit.width, unit.depth, target)
+
+
+def fifo_storage(width: int, depth: int, target: str) -> Resources:
+    """A StreamFIFO's slices (rtl.fifo.fifo_slices), each SyncFIFOBuffered's structure with its own
+    control (primitives.fifo); depth 1 is one register."""
+    if depth <= 1:
+        return P.fifo(width, depth, target)
+    r = Resources()
+    for lo, hi in fifo_slices(width):
+        r += P.fifo(hi - lo, depth, target)
+    return r
 
 
 def skid(unit, target: str) -> Resources:
