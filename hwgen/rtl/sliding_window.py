@@ -208,8 +208,8 @@ class SlidingWindowUnit(wiring.Component):
         # is then a choice among flip-flops; computed from the counters, the counter muxes and four
         # range compares sat in front of can_read (CNV-W1A1 at 704e348, seed 2: Conv_1's j ->
         # row / column compares -> can_read, 10.14 ns; seed 1: MaxPool_0's input valid, 12.34 ns).
-        last = {k: Signal(init=int(n == 1), name=f"{k}_last")
-                for k, n in (("j", kw * CF), ("ki", kh), ("ow", Wo), ("oh", Ho))}
+        spans = {"j": kw * CF, "ki": kh, "ow": Wo, "oh": Ho}  # each counter's range
+        last = {k: Signal(init=int(n == 1), name=f"{k}_last") for k, n in spans.items()}
         row_moves = {"rows_hold": 0, "rows_next": 1, "rows_back": -(kh - 1), "rows_down": sh - kh + 1}
         col_moves = {"cols_next": (lambda c, c0_: c + 1), "cols_back": (lambda c, c0_: c - (kw * CF - 1)),
                      "cols_over": (lambda c, c0_: c0_ + sw * CF)}
@@ -362,7 +362,7 @@ class SlidingWindowUnit(wiring.Component):
         with m.If(fire):
             m.d.sync += [v.eq(a[k]) for k, v in counters.items()]
             m.d.sync += [real.eq(real_a), rdaddr.eq(addr_a)]
-            m.d.sync += [last[k].eq(a[k] == n - 1) for k, n in (("j", kw * CF), ("ki", kh), ("ow", Wo), ("oh", Ho))]
+            m.d.sync += [last[k].eq(a[k] == n - 1) for k, n in spans.items()]
             m.d.sync += [lands_in[k].eq(in_rows(a["row"] + d)) for k, d in row_moves.items()]
             m.d.sync += [lands_in[k].eq(in_cols(f(a["col"], a["c0"]))) for k, f in col_moves.items()]
 
