@@ -10,6 +10,7 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 from __future__ import annotations
 
 from ..rtl.util import SKID_FFS_PER_COPY, bit_slices, csd_digits, enable_copies, replay_slices, select_copies
+from ..ir.types import signed_bits_for
 from ..rtl.fifo import fifo_slices
 from . import primitives as P
 from .resources import Resources
@@ -452,15 +453,19 @@ def sliding_window(unit, target: str) -> Resources:
     for n in (HWCF, WCF, R, unit.Ho, unit.Wo, unit.kh, unit.kw * CF, unit.Ho * unit.sh, unit.Wo * unit.sw * CF,
               D, D, D, 4, 4):
         r += P.counter(n, target)
-    rb = P.bits_for(H + unit.kh) + 1         # signed row
-    cb = P.bits_for((W + unit.kw) * CF) + 1  # signed column word
+    pt, pl = unit.pt, unit.pl  # the tap's signed row and column word, as wide as the RTL's
+    rb = signed_bits_for(-pt, (unit.Ho - 1) * unit.sh - pt + unit.kh - 1)
+    cb = signed_bits_for(-pl * CF, ((unit.Wo - 1) * unit.sw - pl + unit.kw) * CF - 1)
     wb = P.bits_for(HWCF + D + 1)            # word positions
     # the tap's row and column word, each a register stepped by one of two constants
     r += P.register(rb + cb) + (P.adder(rb, target) + P.adder(cb, target)) * 2
-    # registered facts of the next tap: four last-position flags (an equality each) and, per step,
-    # whether its row (four moves) and column (three) land in the image (two compares each)
-    r += P.register(4 + 7) + P.comparator(rb, target, const=True) * 8 + P.comparator(cb, target, const=True) * 6
-    r += Resources(lut=4 + 5)  # the equalities' LUTs, real_a's choice on the step
+    # registered facts of the next tap: four last-position flags (an equality each) and, per move,
+    # whether its row (four moves) and column (three) land in the image, each a pair of compares
+    # of a current register with constants for each step that moves it from a register (rows: four
+    # steps; columns: three for cols_next / cols_back and cols_over), chosen by the step
+    r += P.register(4 + 7) + P.comparator(rb, target, const=True) * (2 * 4 * 4)
+    r += P.comparator(cb, target, const=True) * (2 * 3 * 3)
+    r += Resources(lut=4 + 5 + 2 * (4 + 7))  # the equalities' LUTs, real_a's and the flags' choices on the step
     mults = max(bin(WCF).count("1"), 1)  # wslot * WCF: shift-and-add of the constant
     r += P.adder(wb, target) * (mults + 2)  # write address, free
     r += P.adder(P.bits_for(D), target)     # read address (slot offset + col)

@@ -52,6 +52,25 @@ from .util import (SELECT_BITS_PER_COPY, SKID_FFS_PER_COPY, const_product, load_
 from .window_util import INT2, add_mod, int2_of_bipolar, replicate, wire_const
 
 
+def _lands(moved: tuple[Signal | None, int], lo: int, hi: int) -> Value | int:
+    """Whether lo <= register + offset < hi, for `moved` = (register, offset), or (None, value) for
+    a constant: the register is compared with lo - offset and hi - offset, so no adder sits in
+    front of the compare; a bound the register cannot cross is left out."""
+    reg, off = moved
+    if reg is None:
+        return int(lo <= off < hi)
+    if hi - lo == 1:
+        return reg == lo - off
+    w, signed_ = reg.shape().width, reg.shape().signed
+    vmin, vmax = (-(1 << w - 1), (1 << w - 1) - 1) if signed_ else (0, (1 << w) - 1)
+    fact = Const(1)
+    if lo - off > vmin:
+        fact = fact & (reg >= lo - off)
+    if hi - off <= vmax:
+        fact = fact & (reg < hi - off)
+    return fact
+
+
 class SlidingWindowUnit(wiring.Component):
     def __init__(self, *, in_shape, kernel, in_type, stride=(1, 1), pads=(0, 0, 0, 0), simd: int = 1,
                  pad_value: int = 0, rows: int | None = None, registered_read: bool = False):
@@ -196,12 +215,6 @@ class SlidingWindowUnit(wiring.Component):
         s0base = Signal(range(D), init=(-pt) % R * WCF, name="slot0_base")  # slot of row r0
         bbase = Signal(range(D), name="image_base")  # slot of this image's row 0
 
-        def in_rows(row_):
-            return (row_ >= 0) & (row_ < H)
-
-        def in_cols(col_):
-            return (col_ >= 0) & (col_ < WCF)
-
         # Where the reader stands, as registers loaded with their next-state value when a tap fires:
         # the last-position flags of its counters and, for each way the tap can step, whether the
         # row and column it lands on lie in the image. The next tap's `real` (which can_read needs)
@@ -209,13 +222,28 @@ class SlidingWindowUnit(wiring.Component):
         # range compares sat in front of can_read (CNV-W1A1 at 704e348, seed 2: Conv_1's j ->
         # row / column compares -> can_read, 10.14 ns; seed 1: MaxPool_0's input valid, 12.34 ns).
         spans = {"j": kw * CF, "ki": kh, "ow": Wo, "oh": Ho}  # each counter's range
-        last = {k: Signal(init=int(n == 1), name=f"{k}_last") for k, n in spans.items()}
+        # How each of the reader's steps (rstep 1..5: within a window row, to the next window row, to
+        # the next output column, to the next output row, to the next image) sets the counters, as
+        # (register, offset): the register plus a constant, or (None, value) for a constant. The
+        # counters' next state and the flags about it both come from this table; a flag is then one
+        # compare of a current register with a constant, not a compare after the next state's adder
+        # (CNV-W1A1 at 67825d4: Conv_1's row -> row + 1 -> row + (sh - kh + 1) in range -> the
+        # rows_down flag, seed 1, 10.63 ns; MaxPool_1's col -> col + 1 -> cols_next, seed 2, 10.77 ns).
+        # The reset state is step 5's (an image's first tap).
+        hold, zero = (lambda r: (r, 0)), (None, 0)
+        after = {"j": ((j, 1), zero, zero, zero, zero),
+                 "ki": (hold(ki), (ki, 1), zero, zero, zero),
+                 "ow": (hold(ow), hold(ow), (ow, 1), zero, zero),
+                 "oh": (hold(oh), hold(oh), hold(oh), (oh, 1), zero),
+                 "row": (hold(row), (row, 1), (row, -(kh - 1)), (row, sh - kh + 1), (None, -pt)),
+                 "col": ((col, 1), (col, -(kw * CF - 1)), (c0, sw * CF), (None, -pl * CF), (None, -pl * CF)),
+                 "c0": (hold(c0), hold(c0), (c0, sw * CF), (None, -pl * CF), (None, -pl * CF))}
+        # for each way the next tap can step: (counter, its move, the image's range)
         row_moves = {"rows_hold": 0, "rows_next": 1, "rows_back": -(kh - 1), "rows_down": sh - kh + 1}
-        col_moves = {"cols_next": (lambda c, c0_: c + 1), "cols_back": (lambda c, c0_: c - (kw * CF - 1)),
-                     "cols_over": (lambda c, c0_: c0_ + sw * CF)}
-        lands_in = {k: Signal(init=int(0 <= -pt + d < H), name=f"{k}_in") for k, d in row_moves.items()}
-        lands_in.update({k: Signal(init=int(0 <= f(-pl * CF, -pl * CF) < WCF), name=f"{k}_in")
-                       for k, f in col_moves.items()})
+        moves = {k: ("row", d, H) for k, d in row_moves.items()}
+        moves.update(cols_next=("col", 1, WCF), cols_back=("col", -(kw * CF - 1), WCF), cols_over=("c0", sw * CF, WCF))
+        last = {k: Signal(init=_lands(after[k][4], n - 1, n), name=f"{k}_last") for k, n in spans.items()}
+        lands_in = {k: Signal(init=_lands(after[c][4], -d, n - d), name=f"{k}_in") for k, (c, d, n) in moves.items()}
 
         # The current tap's facts are registers, computed from the counters' next state when they
         # advance: computed from the counters in the same cycle, the constant product and adds sat
@@ -299,34 +327,38 @@ class SlidingWindowUnit(wiring.Component):
         a = {k: Signal.like(v, name=f"{v.name}_a") for k, v in counters.items()}
         m.d.comb += [a[k].eq(v) for k, v in counters.items()]  # hold unless advanced below
         with m.If(~last["j"]):
-            m.d.comb += [a["j"].eq(j + 1), a["col"].eq(col + 1), rstep.eq(1)]
+            m.d.comb += rstep.eq(1)
+        with m.Elif(~last["ki"]):  # the next window row: its slot follows (mod R)
+            m.d.comb += [a["tbase"].eq(add_mod(tbase, WCF, D)), rstep.eq(2)]
+        with m.Elif(~last["ow"]):  # the next output column, the window's first row
+            m.d.comb += [a["tbase"].eq(s0base), rstep.eq(3)]
+        with m.Elif(~last["oh"]):
+            nxt = add_mod(s0base, sh * WCF, D)
+            inside = r0 > -sh  # row r0 + sh >= 1: it holds words the reader frees
+            row_next = rowfree + sh * WCF
+            m.d.comb += [a["r0"].eq(r0 + sh), rstep.eq(4), a["s0base"].eq(nxt), a["tbase"].eq(nxt),
+                         a["rowfree"].eq(row_next), a["free"].eq(Mux(inside, row_next, D)),
+                         a["free_ahead"].eq(Mux(inside, rowfree + (sh * WCF - HWCF), D - HWCF))]
         with m.Else():
-            m.d.comb += a["j"].eq(0)
-            with m.If(~last["ki"]):  # the next window row: its slot follows (mod R)
-                m.d.comb += [a["ki"].eq(ki + 1), a["row"].eq(row + 1), a["col"].eq(col - (kw * CF - 1)),
-                             a["tbase"].eq(add_mod(tbase, WCF, D)), rstep.eq(2)]
-            with m.Else():  # back to the window's first row (row = r0 + kh - 1 here)
-                m.d.comb += [a["ki"].eq(0), a["row"].eq(row - (kh - 1))]
-                with m.If(~last["ow"]):
-                    m.d.comb += [a["ow"].eq(ow + 1), a["c0"].eq(c0 + sw * CF), a["col"].eq(c0 + sw * CF),
-                                 a["tbase"].eq(s0base), rstep.eq(3)]
-                with m.Else():
-                    m.d.comb += [a["ow"].eq(0), a["c0"].eq(-pl * CF), a["col"].eq(-pl * CF)]
-                    with m.If(~last["oh"]):
-                        nxt = add_mod(s0base, sh * WCF, D)
-                        inside = r0 > -sh  # row r0 + sh >= 1: it holds words the reader frees
-                        row_next = rowfree + sh * WCF
-                        m.d.comb += [a["oh"].eq(oh + 1), a["r0"].eq(r0 + sh), a["row"].eq(row + (sh - kh + 1)),
-                                     rstep.eq(4), a["s0base"].eq(nxt), a["tbase"].eq(nxt), a["rowfree"].eq(row_next),
-                                     a["free"].eq(Mux(inside, row_next, D)),
-                                     a["free_ahead"].eq(Mux(inside, rowfree + (sh * WCF - HWCF), D - HWCF))]
-                    with m.Else():
-                        nxt = add_mod(bbase, (H - pt) * WCF, D)
-                        m.d.comb += [a["oh"].eq(0), a["r0"].eq(-pt), a["row"].eq(-pt), rstep.eq(5),
-                                     a["bbase"].eq(add_mod(bbase, H * WCF, D)),
-                                     a["s0base"].eq(nxt), a["tbase"].eq(nxt), a["rgen"].eq(rgen + 1),
-                                     a["free"].eq(D), a["free_ahead"].eq(D - HWCF),
-                                     a["rowfree"].eq(-pt * WCF + D)]
+            nxt = add_mod(bbase, (H - pt) * WCF, D)
+            m.d.comb += [a["r0"].eq(-pt), rstep.eq(5), a["bbase"].eq(add_mod(bbase, H * WCF, D)),
+                         a["s0base"].eq(nxt), a["tbase"].eq(nxt), a["rgen"].eq(rgen + 1),
+                         a["free"].eq(D), a["free_ahead"].eq(D - HWCF), a["rowfree"].eq(-pt * WCF + D)]
+        # the tabled counters' next state, and the flags about it loaded when the tap fires
+        last_a = {k: Signal(name=f"{k}_last_a") for k in spans}
+        lands_a = {k: Signal(name=f"{k}_in_a") for k in moves}
+        with m.Switch(rstep):
+            for b in range(len(steps)):
+                with m.Case(b + 1):
+                    for k, moved in after.items():
+                        reg, off = moved[b]
+                        m.d.comb += a[k].eq(off if reg is None else reg + off)
+                    for k, n in spans.items():  # a held counter keeps its flag
+                        reg, off = after[k][b]
+                        m.d.comb += last_a[k].eq(last[k] if reg is not None and off == 0
+                                                 else _lands(after[k][b], n - 1, n))
+                    for k, (c, d, n) in moves.items():
+                        m.d.comb += lands_a[k].eq(_lands(after[c][b], -d, n - d))
         addr_a = (a["tbase"] + a["col"])[:rdaddr_bits]
         real_a = Signal(name="real_a")  # the next tap lies in the image: per step, a row and a column flag
         with m.Switch(rstep):
@@ -362,9 +394,8 @@ class SlidingWindowUnit(wiring.Component):
         with m.If(fire):
             m.d.sync += [v.eq(a[k]) for k, v in counters.items()]
             m.d.sync += [real.eq(real_a), rdaddr.eq(addr_a)]
-            m.d.sync += [last[k].eq(a[k] == n - 1) for k, n in spans.items()]
-            m.d.sync += [lands_in[k].eq(in_rows(a["row"] + d)) for k, d in row_moves.items()]
-            m.d.sync += [lands_in[k].eq(in_cols(f(a["col"], a["c0"]))) for k, f in col_moves.items()]
+            m.d.sync += [last[k].eq(last_a[k]) for k in spans]
+            m.d.sync += [lands_in[k].eq(lands_a[k]) for k in moves]
 
         # can_read and dist for the next state. dist moves by (the writer's step) - (the tap word's
         # step): every candidate (writer holds or writes; reader holds or steps) is computed from
