@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from amaranth.back import verilog
 from amaranth.hdl import Fragment
 
 from hwgen.ir.types import Bipolar, IntType, from_wire, signed_bits_for
@@ -347,6 +348,19 @@ def test_matvec_unit_block_ram_rom_split_into_cells(chunk, lanes, names):
     _, _, one, _ = _matvec_case(8, 24, Bipolar, IntType(3, True), 2, 6, seed=5, arith="lut", rom_style="bram",
                                 pipeline=pipe)
     assert got == exp and cycles == one
+
+
+def test_matvec_unit_wide_block_ram_rom_chunk_select_copies():
+    """The chunk mux after a wide registered block RAM ROM (8 x 6 x 3 = 144-bit words, 4 chunks) takes
+    one copy of its select register per 64 bits: exact under random stalls, and the copies are
+    flip-flops of their own in the netlist's source."""
+    pipe = Pipeline(operands=True, products=True)
+    got, exp, _, dut = _matvec_case(16, 24, Bipolar, IntType(3, True), 8, 6, seed=7, p_valid=0.6, p_ready=0.5,
+                                    arith="lut", rom_style="bram", pipeline=pipe, rom_chunk_depth=2, nvec=3)
+    assert got == exp and dut.NF * dut.SF == 8
+    text = verilog.convert(dut, ports=[dut.i.payload, dut.i.valid, dut.i.ready, dut.o.payload, dut.o.valid,
+                                       dut.o.ready])
+    assert sorted(set(re.findall(r"\brom_chunk_q\d+\b", text))) == ["rom_chunk_q0", "rom_chunk_q1", "rom_chunk_q2"]
 
 
 def test_matvec_unit_deep_logic_rom_narrower_banks():

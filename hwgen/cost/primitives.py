@@ -521,7 +521,7 @@ def group_rom(width: int, words, target: str, *, style: str | None = None, regis
     rtl.util.rom_chunks) and lane (`lane_bits` bits), the read data of each chunk registered once
     more, then the chunk mux and its select, delayed; the cells' address register is one copy per
     group of cells (rtl.util.rom_cell_reads)."""
-    from ..rtl.util import address_groups, bit_slices, rom_banks, rom_chunks  # the RTL's own rules
+    from ..rtl.util import address_groups, bit_slices, rom_banks, rom_chunks, select_copies  # the RTL's own rules
 
     depth = len(words)
     chunks = rom_chunks(depth, chunk_depth if registered else 0)
@@ -541,7 +541,9 @@ def group_rom(width: int, words, target: str, *, style: str | None = None, regis
         if registered:
             r += register(kept)
     if len(chunks) > 1:
-        r += mux(len(chunks), len(rom_lanes(words, width, depth)), target) + register(2 * bits_for(len(chunks)))
+        sel_bits = bits_for(len(chunks))  # the select, delayed: with the read, then one copy per select slice
+        r += mux(len(chunks), len(rom_lanes(words, width, depth)), target)
+        r += register(sel_bits * (1 + select_copies(width)))
     return r
 
 
