@@ -326,8 +326,8 @@ class MatVecUnit(wiring.Component):
         nf, sf, take_stream, step, fire0 = replay_schedule(m, NF=NF, SF=SF, en=en, valid=self.i.valid)
         m.d.comb += self.i.ready.eq(en & take_stream)
         if self.stall_free:
-            credit_next = self._credits(m, en, fire0 & (sf == SF - 1), out_valid, out_data)
-            step = self._bank_fires(m, credit_next, fire0, nf, sf, take_stream)
+            credit_after = self._credits(m, en, fire0 & (sf == SF - 1), out_valid, out_data)
+            step = self._bank_fires(m, credit_after, nf, sf)
 
         # input buffer for replay (only when there is more than one output group)
         x_stream = Signal(SIMD * self.in_bits, reset_less=True)
@@ -428,14 +428,20 @@ class MatVecUnit(wiring.Component):
                     m.d.sync += o.eq(n_)
         return m
 
-    def _bank_fires(self, m, credit_next: Value, fire0: Value, nf: Value, sf: Value, take_stream: Value):
+    def _bank_fires(self, m, credit_after, nf: Value, sf: Value):
         """Stall-free, the ROM steps on a fire (its enable, a StallFree copy, is the constant 1): one
         fire per group of ROM banks (group_rom calls this with the bank's index), each from its own copies of
-        the `credit` and `take_stream` flip-flops, in toggle form so that yosys keeps them apart. One
-        fire0 net to every bank's counter enables was TFC_2W2A's critical path at II 64 (b5e2d82,
-        seed 1: take_stream -> LUT -> 8.33 ns -> a bank's address counter, 92.12 MHz)."""
+        the `credit` and `take_stream` flip-flops. One fire0 net to every bank's counter enables was
+        TFC_2W2A's critical path at II 64 (b5e2d82, seed 1: take_stream -> LUT -> 8.33 ns -> a bank's
+        address counter, 92.12 MHz).
+        Each copy's next state is computed from the copy itself, its own fire and flags of the
+        schedule's counters (take_stream_next; `credit_after`, the credit given whether this step
+        reserves a word), so the input valid reaches a copy through its own LUTs: one next-state
+        value for all copies put the valid, the fire, the counters' tests and the credit count in
+        front of one net to copies across the die (CNV-W1A1's Conv_1 at 7be595a, both seeds: the
+        window's output valid -> 4 LUTs -> 2.9-3.1 ns -> credit / take_stream copies, 92.6 MHz). The
+        copies stay apart because each reads its own output."""
         NF, SF = self.NF, self.SF
-        ts_next = take_stream_next(NF=NF, SF=SF, fire0=fire0, nf=nf, sf=sf, take_stream=take_stream) if NF > 1 else None
         # neighbouring banks share a copy, about ROM_BITS_PER_FIRE_COPY bits of ROM each: one copy a
         # bank of 32 bits put 61 copies on the next-state net (CNV-W1A1's Conv_1 at ce0908b:
         # take_stream's next state -> 5.05 ns -> take_stream_copy61, 93.31 MHz)
@@ -445,21 +451,23 @@ class MatVecUnit(wiring.Component):
         def fire(k: int) -> Value:
             c = k // per_copy
             if c not in fires:
-                credit = kept_register(m, credit_next, f"credit_copy{c}", init=1, reset_less=False)
-                if ts_next is None:
-                    fires[c] = credit & self.i.valid
-                else:
-                    stream = kept_register(m, ts_next, f"take_stream_copy{c}", init=1, reset_less=False)
-                    fires[c] = credit & (~stream | self.i.valid)
+                credit = Signal(init=1, name=f"credit_copy{c}")
+                stream = Signal(init=1, name=f"take_stream_copy{c}") if NF > 1 else Const(1, 1)
+                fires[c] = fire_c = credit & (~stream | self.i.valid)
+                m.d.sync += credit.eq(credit_after(fire_c & (sf == SF - 1)))
+                if NF > 1:
+                    m.d.sync += stream.eq(take_stream_next(NF=NF, SF=SF, fire0=fire_c, nf=nf, sf=sf,
+                                                           take_stream=stream))
             return fires[c]
         return fire
 
-    def _credits(self, m, credit: Signal, reserve: Value, out_valid: Value, out_data: Value) -> Value:
+    def _credits(self, m, credit: Signal, reserve: Value, out_valid: Value, out_data: Value):
         """Stall-free: the output register's words go into a FIFO of `credits` places (one more
         RAM word, so that a write never meets a full RAM while the FIFO's output register is
         refilled), and `credit` (a flip-flop) says that fewer than `credits` words are reserved:
         a group's last input beat (`reserve`) takes one, a word leaving the FIFO gives it back.
-        Returns credit's next state."""
+        Returns credit's next state as a function of whether the step reserves a word (for the
+        copies, _bank_fires)."""
         m.submodules.out_fifo = fifo = StreamFIFO(width=len(out_data), depth=self.credits + 1)
         m.d.comb += [fifo.i.valid.eq(out_valid), fifo.i.payload.eq(out_data), fifo.o.ready.eq(output_ready(self)),
                      self.o.valid.eq(fifo.o.valid), self.o.payload.eq(fifo.o.payload)]
@@ -469,4 +477,7 @@ class MatVecUnit(wiring.Component):
         nxt = Signal(range(self.credits + 2), name="credits_held_next")
         m.d.comb += nxt.eq(held + reserve - release)
         m.d.sync += [held.eq(nxt), credit.eq(nxt < self.credits)]
-        return nxt < self.credits
+        # with and without a reservation, from the count and the release alone
+        if_reserved, if_not = Signal(name="credit_if_reserved"), Signal(name="credit_if_not")
+        m.d.comb += [if_reserved.eq(held + 1 - release < self.credits), if_not.eq(held - release < self.credits)]
+        return lambda reserves: Mux(reserves, if_reserved, if_not)
