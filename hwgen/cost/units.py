@@ -235,8 +235,12 @@ def matvec(unit, target: str) -> Resources:
             r += P.mux(2, 3 * unit.control_copies, target)
     if unit.stall_free:  # no enables: the output FIFO and the credit count instead
         credits = unit.credits
-        return (r + fifo_storage(PE * acc, credits + 1, target) + P.register(1 + P.bits_for(credits))
-                + P.adder(P.bits_for(credits) + 1, target) + P.comparator(P.bits_for(credits) + 1, target, const=True))
+        r += fifo_storage(PE * acc, credits + 1, target) + P.register(1 + P.bits_for(credits))
+        # the count's next value, its tests (next, with and without a reservation)
+        r += P.adder(P.bits_for(credits) + 1, target) + P.comparator(P.bits_for(credits) + 1, target, const=True) * 3
+        # the banks' credit (and take_stream) copies, each with its fire and next-state LUTs
+        per_copy = (2, 5) if NF > 1 else (1, 3)
+        return r + (P.register(per_copy[0]) + Resources(lut=per_copy[1])) * unit.fire_copies
     # rtl.util.EnableCopies: an out_valid copy and an OR per copy
     copies = enable_copies(r.ff)
     return r + P.register(copies) + P.mux(2, copies, target)

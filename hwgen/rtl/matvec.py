@@ -45,9 +45,9 @@ from .cmvm import build_graph
 from .fifo import StreamFIFO
 from .util import (ROM_BITS_PER_FIRE_COPY, SELECT_BITS_PER_COPY, EnableCopies, StallFree, const_product, element,
                    enable_slices, group_rom, is_bipolar, kept_register, kept_wire, lut_product, output_ready, pack_ints,
-                   rom_bank_bits,
-                   pipeline_register, pipelined_sum, replay_schedule, replay_store, replicated_register, replicated_select,
-                   select_by_slices, take_stream_next, tree_registers, unit_enable)
+                   pipeline_register, pipelined_sum, replay_schedule, replay_store, replicated_register,
+                   replicated_select, rom_bank_bits, rom_banks, select_by_slices, take_stream_next, tree_registers,
+                   unit_enable)
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,20 @@ class MatVecUnit(wiring.Component):
         """Copies of stage 2's valid / first / last for the lanes (1: the registers themselves)."""
         group = self.control_lanes_per_copy
         return -(-self.pe // group) if self.pe > group else 1
+
+    @property
+    def banks_per_fire_copy(self) -> int:
+        """Stall-free: neighbouring ROM banks that share one copy of the credit / take_stream
+        flip-flops, about ROM_BITS_PER_FIRE_COPY bits of ROM (see _bank_fires)."""
+        return max(1, ROM_BITS_PER_FIRE_COPY // rom_bank_bits(self.NF * self.SF))
+
+    @property
+    def fire_copies(self) -> int:
+        """Stall-free and folded: copies of the credit / take_stream flip-flops (0 otherwise)."""
+        if not (self.stall_free and self.folded):
+            return 0
+        banks = len(rom_banks(self.pe * self.simd * self.w_bits, self.rom_style, self.NF * self.SF))
+        return -(-banks // self.banks_per_fire_copy)
 
     @property
     def operand_copies(self) -> int:
@@ -445,7 +459,7 @@ class MatVecUnit(wiring.Component):
         # neighbouring banks share a copy, about ROM_BITS_PER_FIRE_COPY bits of ROM each: one copy a
         # bank of 32 bits put 61 copies on the next-state net (CNV-W1A1's Conv_1 at ce0908b:
         # take_stream's next state -> 5.05 ns -> take_stream_copy61, 93.31 MHz)
-        per_copy = max(1, ROM_BITS_PER_FIRE_COPY // rom_bank_bits(NF * SF))
+        per_copy = self.banks_per_fire_copy
         fires: dict[int, Value] = {}
 
         def fire(k: int) -> Value:
