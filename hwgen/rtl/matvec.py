@@ -44,7 +44,7 @@ from ..ir.types import to_wire
 from .cmvm import build_graph
 from .fifo import StreamFIFO
 from .util import (ROM_BITS_PER_FIRE_COPY, SELECT_BITS_PER_COPY, EnableCopies, StallFree, const_product, element,
-                   enable_slices, group_rom, is_bipolar, kept_register, kept_wire, lut_product, output_ready, pack_ints,
+                   enable_slices, group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints,
                    pipeline_register, pipelined_sum, replay_schedule, replay_store, replicated_register,
                    replicated_select, rom_bank_bits, rom_banks, select_by_slices, take_stream_next, tree_registers,
                    unit_enable)
