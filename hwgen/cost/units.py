@@ -9,9 +9,9 @@ the inner stages of residual and ODE blocks are priced through the lowering that
 """
 from __future__ import annotations
 
-from ..rtl.util import SKID_FFS_PER_COPY, bit_slices, csd_digits, enable_copies, replay_slices, select_copies
 from ..ir.types import signed_bits_for
 from ..rtl.fifo import fifo_slices
+from ..rtl.util import SKID_FFS_PER_COPY, bit_slices, csd_digits, enable_copies, replay_slices, select_copies
 from . import primitives as P
 from .resources import Resources
 
@@ -236,8 +236,9 @@ def matvec(unit, target: str) -> Resources:
     if unit.stall_free:  # no enables: the output FIFO and the credit count instead
         credits = unit.credits
         r += fifo_storage(PE * acc, credits + 1, target) + P.register(1 + P.bits_for(credits))
-        # the count's next value, its tests (next, with and without a reservation)
-        r += P.adder(P.bits_for(credits) + 1, target) + P.comparator(P.bits_for(credits) + 1, target, const=True) * 3
+        # the count's next value (an add) and the credit's next state with and without a reservation
+        # (two compares of the count with constants, the release choosing)
+        r += P.adder(P.bits_for(credits) + 1, target) + P.comparator(P.bits_for(credits), target, const=True) * 2
         # the banks' credit (and take_stream) copies, each with its fire and next-state LUTs
         per_copy = (2, 5) if NF > 1 else (1, 3)
         return r + (P.register(per_copy[0]) + Resources(lut=per_copy[1])) * unit.fire_copies

@@ -239,9 +239,9 @@ class SlidingWindowUnit(wiring.Component):
                  "col": ((col, 1), (col, -(kw * CF - 1)), (c0, sw * CF), (None, -pl * CF), (None, -pl * CF)),
                  "c0": (hold(c0), hold(c0), (c0, sw * CF), (None, -pl * CF), (None, -pl * CF))}
         # for each way the next tap can step: (counter, its move, the image's range)
-        row_moves = {"rows_hold": 0, "rows_next": 1, "rows_back": -(kh - 1), "rows_down": sh - kh + 1}
-        moves = {k: ("row", d, H) for k, d in row_moves.items()}
-        moves.update(cols_next=("col", 1, WCF), cols_back=("col", -(kw * CF - 1), WCF), cols_over=("c0", sw * CF, WCF))
+        moves = {"rows_hold": ("row", 0, H), "rows_next": ("row", 1, H), "rows_back": ("row", -(kh - 1), H),
+                 "rows_down": ("row", sh - kh + 1, H), "cols_next": ("col", 1, WCF),
+                 "cols_back": ("col", -(kw * CF - 1), WCF), "cols_over": ("c0", sw * CF, WCF)}
         last = {k: Signal(init=_lands(after[k][4], n - 1, n), name=f"{k}_last") for k, n in spans.items()}
         lands_in = {k: Signal(init=_lands(after[c][4], -d, n - d), name=f"{k}_in") for k, (c, d, n) in moves.items()}
 
