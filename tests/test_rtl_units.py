@@ -544,6 +544,33 @@ def test_threshold_unit_registered_enable_copies_exact_and_kept_by_yosys(tmp_pat
     assert set(re.findall(r"\bgo(\d+)\b", (tmp_path / "out.v").read_text())) == copies
 
 
+@pytest.mark.parametrize("kind", ["threshold", "window"])
+def test_registered_enable_output_valid_is_a_flip_flop(tmp_path, kind):
+    """Behind a skid register (unit_enable's registered form) the output valid, out_valid | skid
+    full, is a flip-flop of its own (SkidEnables.shown_valid) after synthesis, not a LUT whose net
+    then travels to the consumer; the units stay exact under random stalls (the other tests)."""
+    import shutil
+    import subprocess
+
+    from hwgen.rtl.sliding_window import SlidingWindowUnit
+
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed (make setup)")
+    if kind == "threshold":
+        dut = ThresholdUnit(thresholds=np.array([[0, 3], [1, 2]]), decreasing=np.array([False, True]), in_bits=4,
+                            out_type=IntType(2, False), out_base=0, pe=2, style="compare", registers=(True, True),
+                            registered_enable=True)
+    else:
+        dut = SlidingWindowUnit(in_shape=(5, 6, 4), kernel=(3, 3), in_type=IntType(4, True), pads=(1, 1, 1, 1),
+                                simd=2, registered_read=True)
+    (tmp_path / "u.v").write_text(verilog.convert(dut, name="top"))
+    subprocess.run(["yosys", "-q", "-p", "read_verilog u.v; synth_ecp5 -top top; write_json net.json"],
+                   cwd=tmp_path, check=True, timeout=600)
+    top = json.loads((tmp_path / "net.json").read_text())["modules"]["top"]
+    q = {b for c in top["cells"].values() if c["type"] == "TRELLIS_FF" for b in c["connections"]["Q"]}
+    assert top["ports"]["o__valid"]["bits"][0] in q
+
+
 def test_threshold_style_auto():
     T = np.tile(np.arange(-127, 128), (4, 1))  # 255 thresholds on an 8-bit accumulator
     dec = np.zeros(4, bool)

@@ -258,8 +258,9 @@ def _output_skid(unit, width: int, target: str) -> Resources:
 
 def _skid_registers(width: int, target: str) -> Resources:
     """rtl.util.skid_output behind a `width`-bit output register: the skid register, the output
-    select, and the `go` flip-flop with its next-state LUT."""
-    return P.register(width + 1) + P.mux(2, width + 1, target)
+    select, the `go` flip-flop and the output valid's (SkidEnables.shown_valid), each with its
+    next-state LUT."""
+    return P.register(width + 2) + P.mux(2, width + 2, target)
 
 
 def _with_skid_enables(unit, r: Resources, width: int, target: str) -> Resources:

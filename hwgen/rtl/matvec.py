@@ -47,7 +47,7 @@ from .util import (ROM_BITS_PER_FIRE_COPY, SELECT_BITS_PER_COPY, EnableCopies, S
                    enable_slices, group_rom, is_bipolar, kept_wire, lut_product, output_ready, pack_ints,
                    pipeline_register, pipelined_sum, replay_schedule, replay_store, replicated_register,
                    replicated_select, rom_bank_bits, rom_banks, select_by_slices, take_stream_next, tree_registers,
-                   unit_enable)
+                   load_output_valid, unit_enable)
 
 
 @dataclass(frozen=True)
@@ -431,8 +431,10 @@ class MatVecUnit(wiring.Component):
                 m.d.comb += n_.eq(Mux(f[1], 0, a) + d)
             else:
                 m.d.comb += n_.eq(d)
-        with m.If(adv):
+        if self.stall_free:  # out_valid enters the output FIFO (_credits)
             m.d.sync += out_valid.eq(v2 & last2)
+        else:
+            load_output_valid(m, self, adv, adv, out_valid, v2 & last2)
         out_words = [out_data[p * self.acc_bits:(p + 1) * self.acc_bits] for p in range(PE)]
         for a, n_, o, e, f in zip(accs, nxt, out_words, lane_en, lane_flags):
             with m.If(e & f[0]):

@@ -33,6 +33,7 @@ from .util import (
     const_product,
     element,
     group_rom,
+    load_output_valid,
     load_register,
     lut_product,
     pack_ints,
@@ -239,8 +240,7 @@ class RequantUnit(wiring.Component):
             base = self.out_base & ((1 << self.out_bits) - 1)
             m.d.comb += o.eq(clipped + base)  # truncated to out_bits (mod 2^out_bits)
             outs.append(o)
-        with m.If(go):
-            m.d.sync += out_valid.eq(v1)
+        load_output_valid(m, self, go, en, out_valid, v1)
         load_register(m, en, out_data, Cat(*outs), when=v1)
         return m
 

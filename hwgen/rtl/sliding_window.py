@@ -47,8 +47,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..ir.types import BipolarType
-from .util import (SELECT_BITS_PER_COPY, SKID_FFS_PER_COPY, const_product, load_register, replicated_select,
-                   select_slices, signed_width_for, unit_enable)
+from .util import (SELECT_BITS_PER_COPY, SKID_FFS_PER_COPY, const_product, load_output_valid, load_register,
+                   replicated_select, select_slices, signed_width_for, unit_enable)
 from .window_util import INT2, add_mod, int2_of_bipolar, replicate, wire_const
 
 
@@ -441,8 +441,7 @@ class SlidingWindowUnit(wiring.Component):
 
         # output: the read data with padding taps replaced
         if self.registered_read:  # unit_enable drives the output port from out_data and the skid register
-            with m.If(en):
-                m.d.sync += out_valid.eq(read_valid)
+            load_output_valid(m, self, en, regs_en, out_valid, read_valid)
             # the read data registered straight after the read port, the padding select after it on
             # registered copies of pad1: on ECP5 the flow makes that register the block RAM's own
             # (hwgen.flows.bram_outreg), which a select in front of it ruled out

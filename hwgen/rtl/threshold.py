@@ -34,6 +34,7 @@ from .util import (
     element,
     enable_for,
     group_rom,
+    load_output_valid,
     load_register,
     pack_ints,
     pipeline_register,
@@ -199,8 +200,7 @@ class ThresholdUnit(wiring.Component):
 
         if self.reg_compares:
             v1 = pipeline_register(m, go, v1, "v_cmp", control=True)
-        with m.If(go):
-            m.d.sync += out_valid.eq(v1)
+        load_output_valid(m, self, go, en, out_valid, v1)
         load_register(m, en, out_data, Cat(*outs), when=v1)
         return m
 
@@ -223,7 +223,6 @@ class ThresholdUnit(wiring.Component):
         v1 = pipeline_register(m, go, fire, "v1", control=True)
         if self.reg_operands:
             v1 = pipeline_register(m, go, v1, "v_pipe", control=True)
-        with m.If(go):
-            m.d.sync += out_valid.eq(v1)
+        load_output_valid(m, self, go, en, out_valid, v1)
         load_register(m, en, out_data, Cat(*outs), when=v1)
         return m

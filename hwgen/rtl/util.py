@@ -192,8 +192,22 @@ class SkidEnables(EnableCopies):
 
     def _copy(self, k) -> Signal:
         go = Signal(init=1, name=f"{self.name}{k}")
-        self.m.d.sync += go.eq(self.ready | (go & ~self.out_valid))
+        self.m.d.sync += go.eq(self._go_next(go))
         return go
+
+    def _go_next(self, go: Value) -> Value:
+        return self.ready | (go & ~self.out_valid)
+
+    def shown_valid(self, valid_in: Value) -> Signal:
+        """The output port's valid, `out_valid | skid full` (= out_valid | ~go), as a flip-flop of
+        its own loaded with that OR's next state, where the unit loads out_valid <= valid_in under
+        `go`: the consumer's valid is then a register, not a LUT of two registers whose output
+        net leaves for the consumer (CNV-W1A1 at 8c0d2d1 plus an input skid, seed 2: Conv_1's
+        window: out_valid -> 2.66 ns -> the OR -> 3.88 ns -> its MatVec's credit copies, 99.97 MHz)."""
+        go = self.master
+        shown = Signal(name="o_valid_q")
+        self.m.d.sync += shown.eq(Mux(go, valid_in, self.out_valid) | ~self._go_next(go))
+        return shown
 
 
 class StallFree(EnableCopies):
@@ -216,10 +230,11 @@ class StallFree(EnableCopies):
         return reg
 
 
-def skid_output(m, unit, enables: SkidEnables, out_valid: Value, out_data: Value) -> None:
-    """Drive unit.o from its output register and a skid register behind it (SkidEnables): the skid
-    register loads the output word while empty and is shown while full, each slice of
-    SELECT_BITS_PER_COPY bits under its own copy of `go` (clock enable and select)."""
+def skid_output(m, unit, enables: SkidEnables, out_data: Value) -> None:
+    """Drive unit.o's payload from its output register and a skid register behind it (SkidEnables):
+    the skid register loads the output word while empty and is shown while full, each slice of
+    SELECT_BITS_PER_COPY bits under its own copy of `go` (clock enable and select). Its valid comes
+    from load_output_valid."""
     skid_data = Signal(len(out_data), reset_less=True)  # read only while full
     payload = Signal(len(out_data))
     for lo, hi in select_slices(len(out_data)):
@@ -227,12 +242,13 @@ def skid_output(m, unit, enables: SkidEnables, out_valid: Value, out_data: Value
         with m.If(copy):
             m.d.sync += skid_data[lo:hi].eq(out_data[lo:hi])
         m.d.comb += payload[lo:hi].eq(Mux(copy, out_data[lo:hi], skid_data[lo:hi]))
-    m.d.comb += [unit.o.valid.eq(out_valid | ~enables.master), unit.o.payload.eq(payload)]
+    m.d.comb += unit.o.payload.eq(payload)
 
 
 def unit_enable(m, unit, out_valid: Value, out_data: Value, registered: bool):
     """The pipeline enable of a unit that advances as a whole (Threshold, requantizer; a MatVec's
-    without a skid register, which it then copies with EnableCopies), with its output port driven.
+    without a skid register, which it then copies with EnableCopies), with its output payload
+    driven (its valid: load_output_valid).
     Returns (go, en): `go` steers the unit's control (input ready, valid bits), `en` is what its
     registers take (pipeline_register, load_register, group_rom).
 
@@ -245,11 +261,20 @@ def unit_enable(m, unit, out_valid: Value, out_data: Value, registered: bool):
     15.58 ns net to its 1,204 clock enables, 62.09 MHz)."""
     if registered:
         enables = SkidEnables(m, output_ready(unit), out_valid)
-        skid_output(m, unit, enables, out_valid, out_data)
+        skid_output(m, unit, enables, out_data)
         return enables.master, enables
     en = Signal()
-    m.d.comb += [en.eq(~out_valid | output_ready(unit)), unit.o.valid.eq(out_valid), unit.o.payload.eq(out_data)]
+    m.d.comb += [en.eq(~out_valid | output_ready(unit)), unit.o.payload.eq(out_data)]
     return en, en
+
+
+def load_output_valid(m, unit, go: Value, en, out_valid: Signal, valid_in: Value) -> None:
+    """out_valid <= valid_in as the unit advances (under `go`), and unit.o.valid: out_valid itself,
+    or behind a skid register (`en` the SkidEnables of unit_enable's registered form) a flip-flop
+    of its own (SkidEnables.shown_valid). Every unit_enable caller loads its output valid here."""
+    with m.If(go):
+        m.d.sync += out_valid.eq(valid_in)
+    m.d.comb += unit.o.valid.eq(en.shown_valid(valid_in) if isinstance(en, SkidEnables) else out_valid)
 
 
 def load_register(m, en, reg: Signal, value: Value, when: Value | None = None) -> None:
