@@ -162,7 +162,7 @@ def _pipeline(unit, target: str) -> Resources:
     catch-up registers and the valid / first / last flags travelling with the data."""
     p = getattr(unit, "pipeline", None)
     if p is None or getattr(unit, "graph", None) is not None:  # an adder graph counts its own
-        return Resources(ff=3 * getattr(unit, "extra_stages", 0)) if p is not None else Resources()
+        return Resources(ff=unit.flag_bits * getattr(unit, "extra_stages", 0)) if p is not None else Resources()
     PE, S, acc = unit.pe, unit.simd, unit.acc_bits
     ff, copies = 0, getattr(unit, "operand_copies", 1)
     r = Resources()
@@ -190,7 +190,7 @@ def _pipeline(unit, target: str) -> Resources:
             if level % every == 0 and terms > 1:
                 ff += PE * terms * min(pw + level, acc)
     stages = getattr(unit, "extra_stages", 0)
-    return r + Resources(ff=ff + 3 * stages)
+    return r + Resources(ff=ff + unit.flag_bits * stages)
 
 
 def _replay(width: int, SF: int, target: str) -> Resources:
@@ -215,7 +215,7 @@ def matvec(unit, target: str) -> Resources:
     P.check_target(target)
     PE, S, NF, SF = unit.pe, unit.simd, unit.NF, unit.SF
     ib, acc = unit.in_bits, unit.acc_bits
-    r = P.control(target) + P.register(6)
+    r = P.control(target) + P.register(2 * unit.flag_bits)  # stages 1 and 2's valid (/ first / last)
     r += P.counter(max(NF, 2), target) + P.counter(max(SF, 2), target)
     r += P.register(S * ib)  # x_stream
     if NF > 1:
@@ -229,10 +229,10 @@ def matvec(unit, target: str) -> Resources:
     if SF > 1:
         r += (P.register(acc) + P.adder(acc, target) + P.mux(2, acc, target)) * PE
     r += P.register(PE * acc)  # out_data
-    if unit.control_copies > 1:  # stage 2's valid / first / last per lane group, in toggle form
-        r += P.register(3 * unit.control_copies)
+    if unit.control_copies > 1:  # stage 2's valid (/ first / last) per lane group, in toggle form
+        r += P.register(unit.flag_bits * unit.control_copies)
         if not unit.stall_free:  # (stall-free: the enable is the constant 1)
-            r += P.mux(2, 3 * unit.control_copies, target)
+            r += P.mux(2, unit.flag_bits * unit.control_copies, target)
     if unit.stall_free:  # no enables: the output FIFO and the credit count instead
         credits = unit.credits
         r += fifo_storage(PE * acc, credits + 1, target) + P.register(1 + P.bits_for(credits))

@@ -120,6 +120,14 @@ class MatVecUnit(wiring.Component):
         return max(1, SELECT_BITS_PER_COPY // self.acc_bits)
 
     @property
+    def flag_bits(self) -> int:
+        """Control bits that travel with the data: valid, and the step's first / last in its vector
+        when SF > 1 (with SF = 1 every step is both: constants, no registers; as registers loaded
+        with 1 they stayed, in toggle form in the lane copies: 6 LUT / 12 FF of the jet MLP's 148 /
+        3,237)."""
+        return 3 if self.SF > 1 else 1
+
+    @property
     def control_copies(self) -> int:
         """Copies of stage 2's valid / first / last for the lanes (1: the registers themselves)."""
         group = self.control_lanes_per_copy
@@ -324,7 +332,8 @@ class MatVecUnit(wiring.Component):
 
         out_valid = Signal()
         out_data = Signal(PE * self.acc_bits, reset_less=True)  # data: read only under out_valid
-        v2, first2, last2 = Signal(), Signal(), Signal()
+        v2 = Signal()
+        first2, last2 = (Signal(), Signal()) if SF > 1 else (Const(1, 1), Const(1, 1))  # (flag_bits)
         # `en`: the schedule (a step is taken under it); `adv`: the pipeline's control registers
         # advance; the datapath registers use copies of it (self._enables)
         if self.stall_free:  # en: a credit is available; the pipeline never stalls
@@ -363,9 +372,14 @@ class MatVecUnit(wiring.Component):
                           chunk_depth=self.rom_chunk_depth, lane_bits=self.rom_lane_bits) if self.folded else None
 
         # stage 1
-        v1, first1, last1 = Signal(), Signal(), Signal()
+        v1 = Signal()
+        first1 = last1 = Const(1, 1)  # SF = 1: every step is its vector's first and last (flag_bits)
+        if SF > 1:
+            first1, last1 = Signal(), Signal()
+            with m.If(adv):
+                m.d.sync += [first1.eq(sf == 0), last1.eq(sf == SF - 1)]
         with m.If(adv):
-            m.d.sync += [v1.eq(fire0), first1.eq(sf == 0), last1.eq(sf == SF - 1)]
+            m.d.sync += v1.eq(fire0)
         for lo, hi in enable_slices(len(x_stream)):
             with m.If(self._enables.take(hi - lo)):
                 m.d.sync += x_stream[lo:hi].eq(self.i.payload[lo:hi])
@@ -401,14 +415,19 @@ class MatVecUnit(wiring.Component):
             for _ in range(inner - lane_regs[p]):
                 self._lane = p
                 dots[p] = self._reg(dots[p])
-        for k in range(extra):  # valid / first / last travel with the data
-            v1, first1, last1 = (pipeline_register(m, adv, sig, f"{tag}_pipe{k}", control=True)
-                                 for sig, tag in ((v1, "v"), (first1, "first"), (last1, "last")))
+        for k in range(extra):  # valid (and first / last, SF > 1) travel with the data
+            v1 = pipeline_register(m, adv, v1, f"v_pipe{k}", control=True)
+            if SF > 1:
+                first1, last1 = (pipeline_register(m, adv, sig, f"{tag}_pipe{k}", control=True)
+                                 for sig, tag in ((first1, "first"), (last1, "last")))
 
         # stage 2
         dot2 = [Signal(signed(self.acc_bits), name=f"dot{p}", reset_less=True) for p in range(PE)]
         with m.If(adv):
-            m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1)]
+            m.d.sync += v2.eq(v1)
+        if SF > 1:
+            with m.If(adv):
+                m.d.sync += [first2.eq(first1), last2.eq(last1)]
         lane_en = [self._enables.take((3 if SF > 1 else 2) * self.acc_bits) for _ in range(PE)]
         for d, v, e in zip(dot2, dots, lane_en):
             with m.If(e):
@@ -417,9 +436,11 @@ class MatVecUnit(wiring.Component):
         # `first` register steering all 32 accumulators of CNV-W1A1's Conv_1 was a 10.1 ns net
         group = self.control_lanes_per_copy
         if self.control_copies > 1:
-            copies = replicated_register(m, [lane_en[k] for k in range(0, PE, group)], Cat(v1, first1, last1),
+            flags = Cat(v1, first1, last1) if SF > 1 else v1
+            copies = replicated_register(m, [lane_en[k] for k in range(0, PE, group)], flags,
                                          self.control_copies, "flags2_")
-            lane_flags = [copies[p // group] for p in range(PE)]
+            lane_flags = [copies[p // group] if SF > 1 else Cat(copies[p // group], Const(1, 1), Const(1, 1))
+                          for p in range(PE)]
         else:
             lane_flags = [Cat(v2, first2, last2)] * PE
 
