@@ -333,7 +333,9 @@ class MatVecUnit(wiring.Component):
         out_valid = Signal()
         out_data = Signal(PE * self.acc_bits, reset_less=True)  # data: read only under out_valid
         v2 = Signal()
-        first2, last2 = (Signal(), Signal()) if SF > 1 else (Const(1, 1), Const(1, 1))  # (flag_bits)
+        first2 = last2 = Const(1, 1)  # SF = 1: every step is its vector's first and last (flag_bits)
+        if SF > 1:
+            first2, last2 = Signal(name="first2"), Signal(name="last2")
         # `en`: the schedule (a step is taken under it); `adv`: the pipeline's control registers
         # advance; the datapath registers use copies of it (self._enables)
         if self.stall_free:  # en: a credit is available; the pipeline never stalls
@@ -375,11 +377,11 @@ class MatVecUnit(wiring.Component):
         v1 = Signal()
         first1 = last1 = Const(1, 1)  # SF = 1: every step is its vector's first and last (flag_bits)
         if SF > 1:
-            first1, last1 = Signal(), Signal()
-            with m.If(adv):
-                m.d.sync += [first1.eq(sf == 0), last1.eq(sf == SF - 1)]
+            first1, last1 = Signal(name="first1"), Signal(name="last1")
         with m.If(adv):
             m.d.sync += v1.eq(fire0)
+            if SF > 1:
+                m.d.sync += [first1.eq(sf == 0), last1.eq(sf == SF - 1)]
         for lo, hi in enable_slices(len(x_stream)):
             with m.If(self._enables.take(hi - lo)):
                 m.d.sync += x_stream[lo:hi].eq(self.i.payload[lo:hi])
@@ -425,8 +427,7 @@ class MatVecUnit(wiring.Component):
         dot2 = [Signal(signed(self.acc_bits), name=f"dot{p}", reset_less=True) for p in range(PE)]
         with m.If(adv):
             m.d.sync += v2.eq(v1)
-        if SF > 1:
-            with m.If(adv):
+            if SF > 1:
                 m.d.sync += [first2.eq(first1), last2.eq(last1)]
         lane_en = [self._enables.take((3 if SF > 1 else 2) * self.acc_bits) for _ in range(PE)]
         for d, v, e in zip(dot2, dots, lane_en):
@@ -439,7 +440,7 @@ class MatVecUnit(wiring.Component):
             flags = Cat(v1, first1, last1) if SF > 1 else v1
             copies = replicated_register(m, [lane_en[k] for k in range(0, PE, group)], flags,
                                          self.control_copies, "flags2_")
-            lane_flags = [copies[p // group] if SF > 1 else Cat(copies[p // group], Const(1, 1), Const(1, 1))
+            lane_flags = [copies[p // group] if SF > 1 else Cat(copies[p // group], first1, last1)  # (constants)
                           for p in range(PE)]
         else:
             lane_flags = [Cat(v2, first2, last2)] * PE
